@@ -1,0 +1,119 @@
+"""The array namespace ``xp``: NumPy on the CPU, CuPy on a GPU.
+
+This is the only module that imports :mod:`cupy`. The rest of the library asks
+:func:`get_xp` for the namespace of the arrays it was given, so one function body runs
+on both devices.
+
+The device is chosen by the arrays themselves, or, when creating arrays, by the
+environment variable ``MLP_CORE_DEVICE`` (``cpu``, ``gpu`` or ``auto``; default ``auto``:
+the GPU when one can be used, else the CPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from .errors import ConfigError
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+@functools.lru_cache(maxsize=1)
+def _cupy():
+    """CuPy if it imports *and* a CUDA device can be used, else ``None``.
+
+    ``import cupy`` succeeds on machines without a driver or a GPU, so we also allocate
+    a tiny array and run a kernel on it: only then does a GPU count as present.
+    """
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+        (cupy.arange(3) * 2).sum().item()
+        return cupy
+    except Exception:  # no cupy, no driver, no device, or a broken install
+        return None
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and a CUDA device can actually run a kernel."""
+    return _cupy() is not None
+
+
+def resolve_device(device: str | None = None) -> str:
+    """Turn ``'cpu' | 'gpu' | 'auto' | None`` into ``'cpu'`` or ``'gpu'``.
+
+    ``None`` reads ``MLP_CORE_DEVICE`` (default ``'auto'``). Asking for ``'gpu'`` where no
+    GPU can be used is an error rather than a silent fall-back to the CPU.
+    """
+    if device is None:
+        device = os.environ.get("MLP_CORE_DEVICE", "auto")
+    device = str(device).strip().lower()
+    if device not in DEVICES:
+        raise ConfigError(
+            f"device {device!r} is not one of {', '.join(DEVICES)}; "
+            "set MLP_CORE_DEVICE=cpu|gpu|auto or pass device='cpu'."
+        )
+    if device == "auto":
+        return "gpu" if gpu_available() else "cpu"
+    if device == "gpu" and not gpu_available():
+        raise ConfigError(
+            "device 'gpu' was requested but no usable CUDA device was found "
+            "(CuPy missing, no driver, or no GPU). Install the extra with "
+            "`pip install mlp_core[gpu]` on a machine with a GPU, or use device='cpu'."
+        )
+    return device
+
+
+def xp_for_device(device: str | None = None):
+    """The array namespace (``numpy`` or ``cupy``) for a device name."""
+    return _cupy() if resolve_device(device) == "gpu" else np
+
+
+def is_gpu_array(a) -> bool:
+    """True for a CuPy array (checked without importing CuPy)."""
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def get_xp(*arrays):
+    """The namespace of the given arrays: ``cupy`` if any is a CuPy array, else ``numpy``.
+
+    Mixing host and device arrays in one computation is refused by CuPy itself; here we
+    only pick the namespace.
+    """
+    for a in arrays:
+        if is_gpu_array(a):
+            return _cupy() or __import__("cupy")
+    return np
+
+
+def device_of(a) -> str:
+    """``'gpu'`` for a CuPy array, ``'cpu'`` otherwise."""
+    return "gpu" if is_gpu_array(a) else "cpu"
+
+
+def to_device(a, device: str | None = None):
+    """Copy a host array to ``device`` (a no-op when it is already there)."""
+    xp = xp_for_device(device)
+    return xp.asarray(a)
+
+
+def to_numpy(a):
+    """A NumPy copy of ``a`` (``a.get()`` for a CuPy array; ``np.asarray`` otherwise)."""
+    return a.get() if is_gpu_array(a) else np.asarray(a)
+
+
+def synchronize(xp=None) -> None:
+    """Wait until the GPU has finished all queued work (a no-op on NumPy).
+
+    CuPy launches kernels asynchronously: a clock read without this measures only the
+    time to *queue* the work, not to do it.
+    """
+    if xp is not None and xp is not np:
+        xp.cuda.Device().synchronize()
+    elif xp is None and _cupy() is not None:
+        _cupy().cuda.Device().synchronize()

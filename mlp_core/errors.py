@@ -1,0 +1,33 @@
+"""The errors mlp_core raises.
+
+Every refusal is an :class:`MlpCoreError` (a ``ValueError``), and its message says
+which matrix or argument is wrong, what was expected, what was found, and the likely fix.
+"""
+
+
+class MlpCoreError(ValueError):
+    """Base: every refusal of mlp_core is one of these."""
+
+
+class ShapeError(MlpCoreError):
+    """An array has the wrong shape for the book's notation (e.g. a transposed ``W[l]``)."""
+
+
+class DataError(MlpCoreError):
+    """Inputs that cannot be trained on: NaN/Inf, integer X, empty data, a bad file."""
+
+
+class LabelError(DataError):
+    """Labels where one-hot rows were expected (or the reverse), or labels out of range."""
+
+
+class ParamsFileError(MlpCoreError):
+    """A parameter file that is missing, truncated or does not fit the network."""
+
+
+class ConfigError(MlpCoreError):
+    """An unknown activation, loss or device name, or a batch size < 1."""
+
+
+class TrainingDiverged(MlpCoreError):
+    """The loss became NaN or Inf during training."""

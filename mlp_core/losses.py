@@ -1,0 +1,134 @@
+"""Losses, each paired with the output activation that makes δ^L = A^L − Y.
+
+=========================  ===================  =======================================
+loss                       output activation    per-example loss L
+=========================  ===================  =======================================
+``cross_entropy``          softmax              −Σ_c y_c log a_c
+``binary_cross_entropy``   sigmoid              −Σ_c [y_c log a_c + (1−y_c) log(1−a_c)]
+``squared_error``          identity             ½ Σ_c (a_c − y_c)²
+=========================  ===================  =======================================
+
+For each pair the output error simplifies to δ^L = a^L − y (book, eq.
+``eq-output-error-single``; for a batch Δ^L = A^L − Y, eq. ``eq-output-error-batch``).
+The general form, for any elementwise σ, is δ^L = ∇_a L ⊙ σ'(z^L)
+(:func:`output_error_general`).
+
+Loss values are computed from the pre-activations Z^L (the "logits") with log-sum-exp
+and softplus, so they never overflow and never take log(0). All values are the mean over
+the m rows: J = (1/m) Σ_i L_i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .activations import Activation, get_activation
+from .backend import get_xp
+from .errors import ConfigError
+
+
+def logsumexp(Z, axis=-1):
+    """log Σ exp(Z) along ``axis``, without overflow (shift by the maximum)."""
+    xp = get_xp(Z)
+    M = Z.max(axis=axis, keepdims=True)
+    return (M + xp.log(xp.exp(Z - M).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def softplus(Z):
+    """log(1 + e^Z) = max(Z, 0) + log1p(e^{−|Z|}), which never overflows."""
+    xp = get_xp(Z)
+    return xp.maximum(Z, 0) + xp.log1p(xp.exp(-xp.abs(Z)))
+
+
+def cross_entropy_from_logits(Z, Y):
+    """J = (1/m) Σ_i [logsumexp(Z_i) − Σ_c Y_ic Z_ic]; Z, Y: (m, C), Y one-hot rows."""
+    m = Z.shape[0]
+    return (logsumexp(Z, axis=1).sum() - (Y * Z).sum()) / m
+
+
+def binary_cross_entropy_from_logits(Z, Y):
+    """J = (1/m) Σ_i Σ_c [softplus(Z_ic) − Y_ic Z_ic]; Z, Y: (m, C), Y in {0, 1}."""
+    m = Z.shape[0]
+    return (softplus(Z) - Y * Z).sum() / m
+
+
+def squared_error(Z, Y):
+    """J = (1/m) Σ_i ½ ‖Z_i − Y_i‖² (the output activation is the identity)."""
+    m = Z.shape[0]
+    D = Z - Y
+    return 0.5 * (D * D).sum() / m
+
+
+def cross_entropy_grad_a(A, Y):
+    """∇_a L = −y / a for cross-entropy (used only to show the general δ^L form)."""
+    return -Y / A
+
+
+def binary_cross_entropy_grad_a(A, Y):
+    """∇_a L = (a − y) / (a (1 − a)) for binary cross-entropy."""
+    return (A - Y) / (A * (1 - A))
+
+
+def squared_error_grad_a(A, Y):
+    """∇_a L = a − y for ½ squared error."""
+    return A - Y
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss with its output activation; ``value(Z_L, Y)`` is the mean over rows."""
+
+    name: str
+    output: Activation
+    value: Callable
+    grad_a: Callable
+    classification: bool
+
+
+LOSSES = {
+    "cross_entropy": Loss(
+        "cross_entropy", get_activation("softmax"), cross_entropy_from_logits,
+        cross_entropy_grad_a, True,
+    ),
+    "binary_cross_entropy": Loss(
+        "binary_cross_entropy", get_activation("sigmoid"),
+        binary_cross_entropy_from_logits, binary_cross_entropy_grad_a, True,
+    ),
+    "squared_error": Loss(
+        "squared_error", get_activation("identity"), squared_error,
+        squared_error_grad_a, False,
+    ),
+}
+
+
+def get_loss(name: str | Loss) -> Loss:
+    """Look up a loss by name; an unknown name lists the valid ones."""
+    if isinstance(name, Loss):
+        return name
+    try:
+        return LOSSES[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown loss {name!r}; valid names are: {', '.join(LOSSES)}"
+        ) from None
+
+
+def output_activation(loss: str | Loss, Z, axis=-1):
+    """A^L = σ_out(Z^L) for the loss's output activation (softmax along ``axis``)."""
+    out = get_loss(loss).output
+    return out.sigma(Z, axis=axis) if out.name == "softmax" else out.sigma(Z)
+
+
+def output_error(A_L, Y):
+    """Δ^L = A^L − Y, (m, C) (eq. ``eq-output-error-batch``; one example: (C, 1))."""
+    return A_L - Y
+
+
+def output_error_general(A_L, Y, Z_L, loss: str | Loss, sigma_prime):
+    """δ^L = ∇_a L ⊙ σ'(Z^L), valid for any *elementwise* output activation.
+
+    For sigmoid + binary cross-entropy and identity + squared error this equals
+    A^L − Y; the book shows that cancellation in chapter 3 (eq. ``eq-output-error-general``).
+    """
+    return get_loss(loss).grad_a(A_L, Y) * sigma_prime(Z_L)

@@ -1,0 +1,128 @@
+"""Shape checks whose errors teach.
+
+Each check compares an array with the book's notation and, when it does not fit, says
+which matrix is wrong, what shape it should have, what it has, and the likely fix
+("W2 has shape (10, 64) but layer 2 maps 64 → 10, so W2 must be (64, 10): did you
+transpose it?"). The checks look only at shapes and dtypes, so they cost nothing next to
+the matrix products they guard.
+"""
+
+from __future__ import annotations
+
+from .errors import DataError, LabelError, ShapeError
+
+
+def _shape(a) -> tuple:
+    return tuple(getattr(a, "shape", ()))
+
+
+def check_params(params) -> None:
+    """W[l] is (h_{l-1}, h_l) and b[l] is (h_l,) for l = 1..L, and the layers chain."""
+    W, b = params.W, params.b
+    L = len(W)
+    if sorted(W) != list(range(1, L + 1)) or sorted(b) != list(range(1, L + 1)):
+        raise ShapeError(
+            f"W and b must be keyed by the layers 1..L as in the book; got W keys "
+            f"{sorted(W)} and b keys {sorted(b)}. Layer 0 is the input X and has no weights."
+        )
+    h_prev = W[1].shape[0] if getattr(W[1], "ndim", 0) == 2 else None
+    for l in range(1, L + 1):
+        w, bias = W[l], b[l]
+        if getattr(w, "ndim", 0) != 2:
+            raise ShapeError(f"W{l} must be a matrix (h_{l-1}, h_{l}); got shape {_shape(w)}.")
+        h_in, h_out = w.shape
+        if h_in != h_prev:
+            hint = ("; did you transpose it?" if h_out == h_prev else
+                    f"; layer {l - 1} has {h_prev} units, so W{l} needs {h_prev} rows.")
+            raise ShapeError(
+                f"W{l} has shape {w.shape} but layer {l} takes the {h_prev} outputs of "
+                f"layer {l - 1}, so W{l} must be ({h_prev}, h_{l}) (rows index the "
+                f"previous layer's units){hint}"
+            )
+        if _shape(bias) != (h_out,):
+            if _shape(bias) in ((h_out, 1), (1, h_out)):
+                fix = f"store it flat: b{l} = b{l}.reshape({h_out})"
+            else:
+                fix = f"b{l} needs one entry per unit of layer {l}"
+            raise ShapeError(
+                f"b{l} has shape {_shape(bias)} but W{l} is {w.shape}, so layer {l} has "
+                f"{h_out} units and b{l} must have shape ({h_out},); {fix}."
+            )
+        if w.dtype != bias.dtype or w.dtype != W[1].dtype:
+            raise ShapeError(
+                f"W{l} is {w.dtype} and b{l} is {bias.dtype} while W1 is {W[1].dtype}: "
+                "use one dtype for all parameters (params.astype(np.float32), say)."
+            )
+        h_prev = h_out
+
+
+def check_X(X, n: int, name: str = "X") -> None:
+    """X is an (m, n) floating-point matrix with m ≥ 1 (shapes and dtype only)."""
+    shape = _shape(X)
+    if len(shape) != 2:
+        fix = (f"for one example x of shape ({shape[0]},) use x.reshape(1, -1), a (1, n) row"
+               if len(shape) == 1 else "pass the examples as the rows of an (m, n) matrix")
+        raise ShapeError(f"{name} must be (m, n) = (examples, features); got shape {shape}: {fix}.")
+    if shape[0] == 0:
+        raise DataError(f"{name} has no rows (m = 0): there is nothing to train on or predict.")
+    if shape[1] != n:
+        hint = (f" It looks transposed: pass {name}.T, examples as rows." if shape[0] == n
+                else f" The network was built for n = {n} features (W1 has {n} rows).")
+        raise ShapeError(
+            f"{name} has {shape[1]} features (shape {shape}) but the first layer expects "
+            f"n = {n}.{hint}"
+        )
+    if X.dtype.kind not in "f":
+        raise DataError(
+            f"{name} has dtype {X.dtype}; the network computes in floating point. Convert "
+            f"it first, e.g. {name} = {name}.astype(np.float32) (and scale pixels to [0, 1])."
+        )
+
+
+def check_Y(Y, m: int, C: int, name: str = "Y") -> None:
+    """Y is the (m, C) target matrix: one-hot rows for a classifier.
+
+    Catches labels passed where one-hot rows are expected, and a (m,) target next to an
+    (m, 1) output, which NumPy would silently broadcast to an (m, m) error matrix.
+    """
+    shape = _shape(Y)
+    if len(shape) == 1 and shape[0] == m:
+        if C == 1:
+            raise ShapeError(
+                f"{name} has shape ({m},) but A^L is ({m}, 1): A^L − {name} would broadcast "
+                f"to an ({m}, {m}) matrix and silently give wrong gradients. Use "
+                f"{name}.reshape(-1, 1)."
+            )
+        raise LabelError(
+            f"{name} has shape ({m},): it looks like class labels, but one-hot rows of "
+            f"shape ({m}, {C}) are expected. Convert with mlp_core.one_hot({name}, C={C})."
+        )
+    if shape != (m, C):
+        if len(shape) == 2 and shape == (C, m):
+            fix = f" It looks transposed: pass {name}.T (one row per example)."
+        else:
+            fix = f" Row i is the target for example i; the last layer has C = {C} units."
+        raise ShapeError(f"{name} must have shape (m, C) = ({m}, {C}); got {shape}.{fix}")
+    if Y.dtype.kind not in "f":
+        raise DataError(
+            f"{name} has dtype {Y.dtype}; use a floating-point target, e.g. "
+            f"{name}.astype(np.float32)."
+        )
+
+
+def check_same_dtype(X, params, name: str = "X") -> None:
+    """X and the parameters share a dtype, so float32 stays float32 (no silent upcast)."""
+    if X.dtype != params.dtype:
+        raise DataError(
+            f"{name} is {X.dtype} but the parameters are {params.dtype}; NumPy would "
+            f"silently compute in the wider type. Cast one: {name} = {name}.astype("
+            f"params.dtype) or params = params.astype({name}.dtype)."
+        )
+
+
+def check_column(v, rows: int, name: str) -> None:
+    """One example as a column vector of shape (rows, 1) (the book's left column)."""
+    if _shape(v) != (rows, 1):
+        fix = (f"use {name}.reshape(-1, 1)" if _shape(v) in ((rows,), (1, rows))
+               else f"{name} must have {rows} entries")
+        raise ShapeError(f"{name} must be a column vector of shape ({rows}, 1); got {_shape(v)}: {fix}.")
