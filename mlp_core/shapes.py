@@ -9,6 +9,7 @@ the matrix products they guard.
 
 from __future__ import annotations
 
+from .backend import get_xp
 from .errors import DataError, LabelError, ShapeError
 
 
@@ -42,6 +43,10 @@ def check_params(params) -> None:
         if _shape(bias) != (h_out,):
             if _shape(bias) in ((h_out, 1), (1, h_out)):
                 fix = f"store it flat: b{l} = b{l}.reshape({h_out})"
+            elif _shape(bias) == (h_in,):
+                fix = (f"if b{l} is right, layer {l} has {h_in} units and W{l} is "
+                       f"transposed: it must be ({h_out}, {h_in}), pass W{l}.T "
+                       "(rows index the previous layer's units)")
             else:
                 fix = f"b{l} needs one entry per unit of layer {l}"
             raise ShapeError(
@@ -126,3 +131,16 @@ def check_column(v, rows: int, name: str) -> None:
         fix = (f"use {name}.reshape(-1, 1)" if _shape(v) in ((rows,), (1, rows))
                else f"{name} must have {rows} entries")
         raise ShapeError(f"{name} must be a column vector of shape ({rows}, 1); got {_shape(v)}: {fix}.")
+
+
+def check_finite(X, name: str = "X") -> None:
+    """No NaN or Inf in X (they would poison every gradient after one step)."""
+    xp = get_xp(X)
+    bad = ~xp.isfinite(X)
+    count = int(bad.sum())
+    if count:
+        row = int(xp.argmax(bad.any(axis=1))) if X.ndim == 2 else int(xp.argmax(bad))
+        raise DataError(
+            f"{name} contains {count} NaN or Inf value(s), the first in row {row}; remove "
+            f"or impute them (e.g. {name}[~np.isfinite({name})] = 0) before training."
+        )

@@ -1,0 +1,162 @@
+"""Mini-batch stochastic gradient descent (chapters 10 and 11).
+
+One epoch visits every example once, in an order reshuffled from a seeded generator;
+each mini-batch of B rows gives one step θ ← θ − η ∂J/∂θ with the batched gradients.
+
+The last batch of an epoch is usually partial (m is rarely a multiple of B). Its gradient
+is still the mean over its own m_b rows, but its step is scaled by m_b / B, so that every
+example moves the parameters by the same amount and a last batch of one example cannot
+make a full-size, very noisy step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .backend import get_xp, to_numpy
+from .batched import backward, check_batch, forward
+from .errors import ConfigError, TrainingDiverged
+from .losses import get_loss
+from .params import Params
+from .shapes import check_finite
+
+
+@dataclass
+class History:
+    """Per-epoch records: mean loss J and accuracy on the training and held-out sets."""
+
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+def sgd_step(params: Params, dW: dict, db: dict, lr: float) -> Params:
+    """θ ← θ − η ∂J/∂θ for every W[l] and b[l]; returns new parameters."""
+    return Params({l: params.W[l] - lr * dW[l] for l in params.layers},
+                  {l: params.b[l] - lr * db[l] for l in params.layers})
+
+
+def batch_slices(m: int, batch_size: int):
+    """``(start, stop)`` pairs cutting m rows into batches of B (the last may be smaller)."""
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ConfigError(
+            f"batch_size must be a whole number ≥ 1 (the number of rows per step), got "
+            f"{batch_size!r}; e.g. batch_size=32, or batch_size=m for full-batch descent."
+        )
+    return [(s, min(s + batch_size, m)) for s in range(0, m, batch_size)]
+
+
+def epoch_order(m: int, rng: np.random.Generator) -> np.ndarray:
+    """A fresh permutation of the m row indices, drawn on the host from ``rng``."""
+    return rng.permutation(m)
+
+
+def accuracy(A_L, Y) -> float:
+    """Fraction of rows whose predicted class (argmax over the C outputs; a 0.5 threshold
+    when C = 1) equals the target's."""
+    xp = get_xp(A_L)
+    if A_L.shape[1] == 1:
+        hits = (A_L > 0.5) == (Y > 0.5)
+    else:
+        hits = xp.argmax(A_L, axis=1) == xp.argmax(Y, axis=1)
+    return float(hits.mean())
+
+
+def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy"):
+    """``(J, accuracy)`` on a whole data set, one batched forward pass."""
+    cache = forward(X, params, activation, loss, check=False)
+    J = float(get_loss(loss).value(cache.Z[params.L], Y))
+    acc = accuracy(cache.A[params.L], Y) if get_loss(loss).classification else math.nan
+    return J, acc
+
+
+def check_training_data(X, Y, params: Params, name_X="X", name_Y="Y") -> None:
+    """Shapes, dtypes and finiteness of a data set, checked once before training."""
+    check_batch(X, params, Y)
+    check_finite(X, name_X)
+    check_finite(Y, name_Y)
+
+
+def run_epoch(X, Y, params: Params, order, batch_size: int, lr: float,
+              activation="relu", loss="cross_entropy"):
+    """One pass over the data in ``order``: returns ``(params, batch_losses)``.
+
+    ``batch_losses`` stays on the device (one entry per batch) so the GPU is never made
+    to wait for the host inside the epoch.
+    """
+    xp = get_xp(X)
+    value = get_loss(loss).value
+    slices = batch_slices(X.shape[0], batch_size)
+    losses = xp.empty(len(slices), dtype=X.dtype)
+    for k, (start, stop) in enumerate(slices):
+        idx = order[start:stop]
+        Xb, Yb = X[idx], Y[idx]
+        cache = forward(Xb, params, activation, loss, check=False)
+        losses[k] = value(cache.Z[params.L], Yb)
+        dW, db, _ = backward(Yb, params, cache, activation)
+        params = sgd_step(params, dW, db, lr * (stop - start) / batch_size)
+    return params, losses
+
+
+def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
+          batch_size: int = 32, lr: float = 0.1, activation="relu", loss="cross_entropy",
+          seed: int = 0, progress: bool | None = None, on_epoch=None):
+    """Train with mini-batch SGD; returns ``(params, history)``.
+
+    X: (m, n) and Y: (m, C) on the parameters' device and dtype; the optional held-out
+    set (X_val, Y_val) is evaluated after every epoch. The batch order comes from
+    ``np.random.default_rng(seed)``, so a run is reproducible, and the same on CPU and GPU.
+    The progress bar shows only on a terminal (``progress=None``), or always/never.
+    ``on_epoch(epoch, history)``, if given, is called after each epoch.
+
+    Raises :class:`TrainingDiverged` when the loss becomes NaN or Inf, naming the epoch
+    and the batch. The parameters passed in are never modified.
+    """
+    check_training_data(X, Y, params)
+    if X_val is not None:
+        check_training_data(X_val, Y_val, params, "X_val", "Y_val")
+    batch_slices(X.shape[0], batch_size)
+    if int(epochs) != epochs or epochs < 1:
+        raise ConfigError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
+    rng = np.random.default_rng(seed)
+    xp = get_xp(X)
+    history = History()
+    bar = tqdm(range(1, epochs + 1), desc="epochs", unit="epoch",
+               disable=None if progress is None else not progress)
+    for epoch in bar:
+        order = xp.asarray(epoch_order(X.shape[0], rng))
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            params, losses = run_epoch(X, Y, params, order, batch_size, lr, activation, loss)
+        losses = to_numpy(losses)
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            raise TrainingDiverged(
+                f"the loss became {losses[bad[0]]} in epoch {epoch}, batch {bad[0] + 1} of "
+                f"{losses.size} (learning rate {lr}): the steps are too large. Try a smaller "
+                f"learning rate, e.g. lr={lr / 10:g}, or check the inputs are scaled."
+            )
+        train_loss, train_acc = evaluate(X, Y, params, activation, loss)
+        history.epoch.append(epoch)
+        history.train_loss.append(train_loss)
+        history.train_acc.append(train_acc)
+        if X_val is not None:
+            val_loss, val_acc = evaluate(X_val, Y_val, params, activation, loss)
+            history.val_loss.append(val_loss)
+            history.val_acc.append(val_acc)
+            bar.set_postfix(loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}")
+        else:
+            bar.set_postfix(loss=f"{train_loss:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+    return params, history
