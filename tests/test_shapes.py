@@ -1,0 +1,306 @@
+"""Every bad input is refused with an error that names the culprit and the fix.
+
+Sizes h = (5, 4, 3) and m = 7: all different, so every mistake changes a shape.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from conftest import M, make_problem
+
+from mlp_core import errors
+from mlp_core.batched import backprop, forward, loss_and_gradients, mean_loss, predict
+from mlp_core.errors import (ConfigError, DataError, LabelError, MlpCoreError,
+                             ParamsFileError, ShapeError, TrainingDiverged)
+from mlp_core.params import Params
+from mlp_core.shapes import check_column, check_params, check_same_dtype, check_X, check_Y
+from mlp_core.single import backprop_single, forward_single, loss_single
+
+SIZES = (5, 4, 3)  # n = 5, h_1 = 4, C = 3; with m = 7 all distinct
+N, H, C = SIZES
+
+
+@pytest.fixture
+def prob():
+    return make_problem(M, SIZES, "cross_entropy", seed=0)
+
+
+def replace(params, W=None, b=None):
+    """A copy of ``params`` with some W[l] / b[l] swapped out."""
+    newW, newb = dict(params.W), dict(params.b)
+    newW.update(W or {})
+    newb.update(b or {})
+    return Params(newW, newb)
+
+
+# --------------------------------------------------------------------------- the error classes
+
+
+@pytest.mark.parametrize("cls", [ShapeError, DataError, LabelError, ConfigError,
+                                 ParamsFileError, TrainingDiverged])
+def test_errors_are_value_errors_and_mlp_core_errors(cls):
+    assert issubclass(cls, MlpCoreError)
+    assert issubclass(cls, ValueError)
+    assert issubclass(MlpCoreError, ValueError)
+    with pytest.raises(ValueError):
+        raise cls("x")
+
+
+def test_label_error_is_a_data_error():
+    assert issubclass(errors.LabelError, errors.DataError)
+
+
+# --------------------------------------------------------------------------- W and b
+
+
+def test_transposed_hidden_weight(prob):
+    X, Y, params = prob
+    bad = replace(params, W={2: params.W[2].T})  # (3, 4) instead of (4, 3)
+    with pytest.raises(ShapeError, match=r"W2 has shape \(3, 4\).*transpose"):
+        forward(X, bad)
+    with pytest.raises(ShapeError, match="transpose"):
+        backprop(X, Y, bad)
+
+
+def test_transposed_first_weight(prob):
+    """W1 stored as (h_1, n), the 'rows are units' convention of some texts."""
+    X, Y, params = prob
+    bad = replace(params, W={1: params.W[1].T})  # (4, 5) instead of (5, 4)
+    with pytest.raises(ShapeError, match=r"W1.*transposed.*W1\.T") as info:
+        forward(X, bad)
+    assert "(5, 4)" in str(info.value)
+
+
+def test_wrongly_shaped_weight_not_transposed(prob):
+    X, Y, params = prob
+    bad = replace(params, W={2: np.zeros((6, 3))}, b={})
+    with pytest.raises(ShapeError, match=r"W2 has shape \(6, 3\)") as info:
+        forward(X, bad)
+    msg = str(info.value)
+    assert "transpose" not in msg
+    assert "layer 1 has 4 units, so W2 needs 4 rows" in msg
+
+
+def test_weight_that_is_not_a_matrix(prob):
+    X, Y, params = prob
+    bad = replace(params, W={2: params.W[2].ravel()})
+    with pytest.raises(ShapeError, match=r"W2 must be a matrix \(h_1, h_2\)"):
+        forward(X, bad)
+
+
+@pytest.mark.parametrize("shape", [(H, 1), (1, H)])
+def test_bias_as_column_or_row(prob, shape):
+    X, Y, params = prob
+    bad = replace(params, b={1: params.b[1].reshape(shape)})
+    with pytest.raises(ShapeError, match=re.escape(f"b1 has shape {shape}")) as info:
+        forward(X, bad)
+    assert f"b1 = b1.reshape({H})" in str(info.value)
+    assert f"({H},)" in str(info.value)
+
+
+def test_bias_of_wrong_length(prob):
+    X, Y, params = prob
+    bad = replace(params, b={2: np.zeros(6)})
+    with pytest.raises(ShapeError, match=r"b2 has shape \(6,\).*must have shape \(3,\)") as info:
+        forward(X, bad)
+    assert "one entry per unit of layer 2" in str(info.value)
+
+
+def test_layers_keyed_from_zero(prob):
+    X, Y, params = prob
+    bad = Params({l - 1: w for l, w in params.W.items()},
+                 {l - 1: v for l, v in params.b.items()})
+    with pytest.raises(ShapeError, match=r"keyed by the layers 1\.\.L") as info:
+        forward(X, bad)
+    msg = str(info.value)
+    assert "[0, 1]" in msg and "Layer 0 is the input" in msg
+
+
+def test_mixed_parameter_dtypes(prob):
+    X, Y, params = prob
+    bad = replace(params, b={2: params.b[2].astype(np.float32)})
+    with pytest.raises(ShapeError, match="one dtype"):
+        check_params(bad)
+
+
+# --------------------------------------------------------------------------- X
+
+
+def test_X_with_wrong_number_of_features(prob):
+    X, Y, params = prob
+    X6 = np.zeros((M, 6))
+    with pytest.raises(ShapeError, match=r"X has 6 features.*n = 5") as info:
+        forward(X6, params)
+    assert "X.T" not in str(info.value)
+    assert "W1 has 5 rows" in str(info.value)
+
+
+def test_X_transposed_suggests_X_T(prob):
+    X, Y, params = prob
+    with pytest.raises(ShapeError, match=r"transposed.*X\.T"):
+        forward(X.T, params)  # (5, 7)
+    with pytest.raises(ShapeError, match=r"X\.T"):
+        backprop(X.T, Y, params)
+
+
+def test_one_dimensional_x(prob):
+    X, Y, params = prob
+    with pytest.raises(ShapeError, match=r"x\.reshape\(1, -1\)") as info:
+        predict(X[0], params)
+    assert "(m, n)" in str(info.value)
+
+
+def test_three_dimensional_X(prob):
+    X, Y, params = prob
+    with pytest.raises(ShapeError, match=r"rows of an \(m, n\) matrix"):
+        forward(X.reshape(M, N, 1), params)
+
+
+@pytest.mark.parametrize("int_dtype", [np.int64, np.uint8, bool])
+def test_integer_X(prob, int_dtype):
+    X, Y, params = prob
+    with pytest.raises(DataError, match=r"astype\(np\.float32\)"):
+        forward((X > 0).astype(int_dtype), params)
+
+
+def test_empty_X(prob):
+    X, Y, params = prob
+    with pytest.raises(DataError, match=r"m = 0"):
+        forward(np.zeros((0, N)), params)
+    with pytest.raises(DataError, match="no rows"):
+        backprop(np.zeros((0, N)), np.zeros((0, C)), params)
+
+
+def test_X_float64_with_float32_params(prob):
+    X, Y, params = prob
+    p32 = params.astype(np.float32)
+    with pytest.raises(DataError, match=r"X is float64 but the parameters are float32") as info:
+        forward(X, p32)
+    assert "astype" in str(info.value)
+    with pytest.raises(DataError, match="float64"):
+        backprop(X, Y, p32)
+
+
+def test_Y_float64_with_float32_params(prob):
+    X, Y, params = prob
+    p32 = params.astype(np.float32)
+    with pytest.raises(DataError, match=r"Y is float64 but the parameters are float32"):
+        backprop(X.astype(np.float32), Y, p32)
+
+
+def test_check_X_direct():
+    check_X(np.zeros((M, N)), N)  # fine: no error
+    with pytest.raises(ShapeError, match=r"^inputs has 4 features"):
+        check_X(np.zeros((M, 4)), N, name="inputs")
+
+
+# --------------------------------------------------------------------------- Y
+
+
+def test_Y_as_labels_where_one_hot_expected(prob):
+    X, Y, params = prob
+    labels = Y.argmax(axis=1)
+    with pytest.raises(LabelError, match="one_hot") as info:
+        backprop(X, labels.astype(np.float64), params)
+    msg = str(info.value)
+    assert f"({M},)" in msg and f"({M}, {C})" in msg
+    with pytest.raises(LabelError, match="one_hot"):
+        mean_loss(X, labels.astype(np.float64), params)
+    with pytest.raises(LabelError):
+        loss_and_gradients(X, labels, params)
+
+
+def test_Y_of_shape_m_with_single_output_warns_of_broadcast():
+    X, Y, params = make_problem(M, (5, 4, 1), "squared_error", seed=1)
+    with pytest.raises(ShapeError, match=rf"\({M}, {M}\)") as info:
+        backprop(X, Y.ravel(), params, "tanh", "squared_error")
+    msg = str(info.value)
+    assert "broadcast" in msg and "reshape(-1, 1)" in msg
+    # it is really a shape problem, not a label problem
+    assert not isinstance(info.value, LabelError)
+    # and the fix works
+    backprop(X, Y.ravel().reshape(-1, 1), params, "tanh", "squared_error")
+
+
+def test_Y_transposed(prob):
+    X, Y, params = prob
+    with pytest.raises(ShapeError, match=r"Y\.T") as info:
+        backprop(X, Y.T, params)
+    assert f"({M}, {C})" in str(info.value)
+
+
+def test_Y_with_wrong_number_of_classes(prob):
+    X, Y, params = prob
+    with pytest.raises(ShapeError, match=r"C = 3") as info:
+        backprop(X, np.zeros((M, 6)), params)
+    assert "Y.T" not in str(info.value)
+
+
+def test_Y_integer_one_hot(prob):
+    X, Y, params = prob
+    with pytest.raises(DataError, match="floating-point"):
+        check_Y(Y.astype(np.int64), M, C)
+
+
+def test_Y_with_wrong_number_of_rows(prob):
+    X, Y, params = prob
+    with pytest.raises(ShapeError, match=r"\(m, C\) = \(7, 3\)"):
+        backprop(X, Y[:5], params)
+
+
+# --------------------------------------------------------------------------- one example
+
+
+@pytest.mark.parametrize("shape", [(N,), (1, N)])
+def test_single_example_not_a_column(prob, shape):
+    X, Y, params = prob
+    x = X[0].reshape(shape)
+    with pytest.raises(ShapeError, match=r"x must be a column vector of shape \(5, 1\)") as info:
+        forward_single(x, params)
+    assert "x.reshape(-1, 1)" in str(info.value)
+
+
+def test_single_example_of_wrong_length(prob):
+    X, Y, params = prob
+    with pytest.raises(ShapeError, match="x must have 5 entries"):
+        forward_single(np.zeros((4, 1)), params)
+
+
+def test_single_target_not_a_column(prob):
+    X, Y, params = prob
+    x = X[0].reshape(-1, 1)
+    with pytest.raises(ShapeError, match=r"y must be a column vector of shape \(3, 1\)"):
+        backprop_single(x, Y[0], params)
+    with pytest.raises(ShapeError, match=r"y\.reshape\(-1, 1\)"):
+        loss_single(x, Y[0].reshape(1, -1), params)
+
+
+def test_check_column_direct():
+    check_column(np.zeros((4, 1)), 4, "a")  # fine
+    with pytest.raises(ShapeError, match=r"^delta must be a column vector of shape \(4, 1\); "
+                                         r"got \(4,\): use delta\.reshape\(-1, 1\)\.$"):
+        check_column(np.zeros(4), 4, "delta")
+    with pytest.raises(ShapeError, match=r"got \(\): z must have 4 entries"):
+        check_column(3.0, 4, "z")
+
+
+def test_check_same_dtype_direct(prob):
+    X, Y, params = prob
+    check_same_dtype(X, params)  # fine
+    with pytest.raises(DataError, match=r"^A is float32"):
+        check_same_dtype(X.astype(np.float32), params, name="A")
+
+
+def test_good_inputs_pass_every_check(prob):
+    X, Y, params = prob
+    check_params(params)
+    check_X(X, N)
+    check_Y(Y, M, C)
+    check_same_dtype(X, params)
+    check_column(X[0].reshape(-1, 1), N, "x")
+    dW, db = backprop(X, Y, params)
+    assert dW[1].shape == (N, H) and db[2].shape == (C,)
