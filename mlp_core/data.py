@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlp_core import shapes
 from mlp_core.errors import DataError, LabelError, MlpCoreError, ShapeError
 
 __all__ = [
@@ -506,70 +507,13 @@ class Standardizer:
 # --------------------------------------------------------------------------- checks
 
 
-def _namespace(X):
-    """numpy, or cupy when X is a CuPy array (``backend`` imports CuPy only then)."""
-    from mlp_core.backend import get_xp
-
-    return get_xp(X)
-
-
 def check_X(X, n: int | None = None, name: str = "X"):
     """Refuse a data matrix the network cannot use; return it unchanged otherwise.
 
-    Expects X of shape (m, n) with m >= 1, floating point, finite. When n is given
-    (the first layer's width h_0) the number of columns must equal it. Works on NumPy
-    and CuPy arrays.
+    Expects X of shape (m, n) with m >= 1, floating point, finite (the shape and dtype
+    rules are :func:`mlp_core.shapes.check_X`'s). When n is given (the first layer's width
+    h_0) the number of columns must equal it. Works on NumPy and CuPy arrays.
     """
-    if not hasattr(X, "ndim") or not hasattr(X, "dtype"):
-        raise DataError(
-            f"{name} must be a NumPy or CuPy array of shape (m, n); found "
-            f"{type(X).__name__}. Fix: {name} = np.asarray({name}, dtype=np.float64)."
-        )
-    if X.ndim == 1:
-        k = X.shape[0]
-        raise ShapeError(
-            f"{name} must be 2-D (m, n), one example per row; found a 1-D array of shape "
-            f"({k},). For one example with n = {k} features use {name}.reshape(1, -1) "
-            f"(shape (1, {k})); for {k} examples of one feature use {name}.reshape(-1, 1)."
-        )
-    if X.ndim != 2:
-        raise ShapeError(
-            f"{name} must be 2-D (m, n), one example per row; found {X.ndim}-D shape "
-            f"{tuple(X.shape)}. For images of shape (m, rows, cols) use "
-            f"{name}.reshape(len({name}), -1)."
-        )
-    m, cols = X.shape
-    if m == 0:
-        raise DataError(f"{name} is empty: shape {tuple(X.shape)} has m = 0 examples.")
-    kind = X.dtype.kind
-    if kind in "iub":
-        raise DataError(
-            f"{name} has integer dtype {X.dtype}; expected floating point. The network "
-            f"works in floating point, and integer pixels silently truncate gradient "
-            f"updates. Fix: {name}.astype(np.float64) (or np.float32), scaled to [0, 1]."
-        )
-    if kind != "f":
-        raise DataError(
-            f"{name} has dtype {X.dtype}; expected a real floating-point type "
-            f"(np.float64 or np.float32)."
-        )
-    if n is not None and cols != n:
-        hint = (
-            f" X has {m} rows, which equals n: it looks transposed; pass {name}.T."
-            if m == n
-            else ""
-        )
-        raise ShapeError(
-            f"{name} has {cols} features (columns), shape {tuple(X.shape)}, but the first "
-            f"layer expects n = h_0 = {n}: {name}.shape[1] must be {n}.{hint}"
-        )
-    xp = _namespace(X)
-    bad = ~xp.isfinite(X)
-    n_bad = int(bad.sum())
-    if n_bad:
-        first_row = int(bad.any(axis=1).argmax())
-        raise DataError(
-            f"{name} contains {n_bad} NaN or Inf value(s); the first is in row {first_row}. "
-            f"Remove or impute those examples (and check any scaling that divides by zero)."
-        )
+    shapes.check_X(X, n, name)
+    shapes.check_finite(X, name)
     return X

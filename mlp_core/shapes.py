@@ -61,27 +61,49 @@ def check_params(params) -> None:
         h_prev = h_out
 
 
-def check_X(X, n: int, name: str = "X") -> None:
-    """X is an (m, n) floating-point matrix with m ≥ 1 (shapes and dtype only)."""
+def check_X(X, n: int | None = None, name: str = "X") -> None:
+    """X is an (m, n) floating-point matrix with m ≥ 1 (shapes and dtype only).
+
+    ``n`` is the first layer's width h_0; ``None`` skips the feature count.
+    """
+    if not hasattr(X, "ndim") or not hasattr(X, "dtype"):
+        raise DataError(
+            f"{name} must be a NumPy or CuPy array of shape (m, n); found "
+            f"{type(X).__name__}. Fix: {name} = np.asarray({name}, dtype=np.float64)."
+        )
     shape = _shape(X)
+    if len(shape) == 1:
+        k = shape[0]
+        raise ShapeError(
+            f"{name} must be 2-D (m, n), one example per row; found a 1-D array of shape "
+            f"({k},). For one example with n = {k} features use {name}.reshape(1, -1) "
+            f"(shape (1, {k})); for {k} examples of one feature use {name}.reshape(-1, 1)."
+        )
     if len(shape) != 2:
-        fix = (f"for one example x of shape ({shape[0]},) use x.reshape(1, -1), a (1, n) row"
-               if len(shape) == 1 else "pass the examples as the rows of an (m, n) matrix")
-        raise ShapeError(f"{name} must be (m, n) = (examples, features); got shape {shape}: {fix}.")
-    if shape[0] == 0:
-        raise DataError(f"{name} has no rows (m = 0): there is nothing to train on or predict.")
-    if shape[1] != n:
-        hint = (f" It looks transposed: pass {name}.T, examples as rows." if shape[0] == n
+        raise ShapeError(
+            f"{name} must be 2-D (m, n), one example per row; found {len(shape)}-D shape "
+            f"{shape}. For images of shape (m, rows, cols) use {name}.reshape(len({name}), -1)."
+        )
+    m, cols = shape
+    if m == 0:
+        raise DataError(f"{name} is empty: shape {shape} has m = 0 examples; there is "
+                        "nothing to train on or predict.")
+    if n is not None and cols != n:
+        hint = (f" It looks transposed: pass {name}.T, examples as rows." if m == n
                 else f" The network was built for n = {n} features (W1 has {n} rows).")
         raise ShapeError(
-            f"{name} has {shape[1]} features (shape {shape}) but the first layer expects "
-            f"n = {n}.{hint}"
+            f"{name} has {cols} features (shape {shape}) but the first layer expects "
+            f"n = h_0 = {n}.{hint}"
         )
-    if X.dtype.kind not in "f":
+    if X.dtype.kind in "iub":
         raise DataError(
-            f"{name} has dtype {X.dtype}; the network computes in floating point. Convert "
-            f"it first, e.g. {name} = {name}.astype(np.float32) (and scale pixels to [0, 1])."
+            f"{name} has integer dtype {X.dtype}; the network computes in floating point, "
+            f"and integer pixels silently truncate the updates. Fix: "
+            f"{name} = {name}.astype(np.float64) (or np.float32), scaled to [0, 1]."
         )
+    if X.dtype.kind != "f":
+        raise DataError(f"{name} has dtype {X.dtype}; expected a real floating-point type "
+                        "(np.float64 or np.float32).")
 
 
 def check_Y(Y, m: int, C: int, name: str = "Y") -> None:

@@ -149,21 +149,21 @@ def test_X_transposed_suggests_X_T(prob):
 
 def test_one_dimensional_x(prob):
     X, Y, params = prob
-    with pytest.raises(ShapeError, match=r"x\.reshape\(1, -1\)") as info:
+    with pytest.raises(ShapeError, match=r"reshape\(1, -1\)") as info:
         predict(X[0], params)
     assert "(m, n)" in str(info.value)
 
 
 def test_three_dimensional_X(prob):
     X, Y, params = prob
-    with pytest.raises(ShapeError, match=r"rows of an \(m, n\) matrix"):
+    with pytest.raises(ShapeError, match=r"one example per row"):
         forward(X.reshape(M, N, 1), params)
 
 
 @pytest.mark.parametrize("int_dtype", [np.int64, np.uint8, bool])
 def test_integer_X(prob, int_dtype):
     X, Y, params = prob
-    with pytest.raises(DataError, match=r"astype\(np\.float32\)"):
+    with pytest.raises(DataError, match=r"astype\(np\.float(32|64)\)"):
         forward((X > 0).astype(int_dtype), params)
 
 
@@ -171,7 +171,7 @@ def test_empty_X(prob):
     X, Y, params = prob
     with pytest.raises(DataError, match=r"m = 0"):
         forward(np.zeros((0, N)), params)
-    with pytest.raises(DataError, match="no rows"):
+    with pytest.raises(DataError, match="m = 0"):
         backprop(np.zeros((0, N)), np.zeros((0, C)), params)
 
 
