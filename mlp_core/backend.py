@@ -64,7 +64,7 @@ def resolve_device(device: str | None = None) -> str:
         raise ConfigError(
             "device 'gpu' was requested but no usable CUDA device was found "
             "(CuPy missing, no driver, or no GPU). Install the extra with "
-            "`pip install mlp_core[gpu]` on a machine with a GPU, or use device='cpu'."
+            "`pip install mlp_core[gpu]` on a machine with a GPU, or use device='cpu' (--device cpu on the command line)."
         )
     return device
 

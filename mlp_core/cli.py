@@ -79,6 +79,11 @@ def check_save_path(path) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ConfigError(f"--save {path!r}: the folder {folder!r} does not exist; create it first.")
+    if os.path.isdir(path):
+        example = os.path.join(path, "model.npz")
+        raise ConfigError(f"--save {path!r} is a folder; give a file name, e.g. {example!r}.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--save {path!r}: the folder {folder!r} is not writable.")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,17 +12,18 @@ make a full-size, very noisy step.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .backend import get_xp, to_numpy
-from .batched import backward, check_batch, forward
+from .batched import backward, forward
 from .errors import ConfigError, TrainingDiverged
 from .losses import get_loss
 from .params import Params
-from .shapes import check_finite
+from .shapes import check_finite, check_params, check_same_dtype, check_X, check_Y
 
 
 @dataclass
@@ -45,14 +46,24 @@ def sgd_step(params: Params, dW: dict, db: dict, lr: float) -> Params:
                   {l: params.b[l] - lr * db[l] for l in params.layers})
 
 
+def _whole_number(value) -> int | None:
+    """``value`` as an int if it is a whole number (3, 3.0, np.int64(3)), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if not float(value).is_integer():  # also False for NaN and ±Inf
+        return None
+    return int(value)
+
+
 def batch_slices(m: int, batch_size: int):
     """``(start, stop)`` pairs cutting m rows into batches of B (the last may be smaller)."""
-    if int(batch_size) != batch_size or batch_size < 1:
+    B = _whole_number(batch_size)
+    if B is None or B < 1:
         raise ConfigError(
             f"batch_size must be a whole number ≥ 1 (the number of rows per step), got "
             f"{batch_size!r}; e.g. batch_size=32, or batch_size=m for full-batch descent."
         )
-    return [(s, min(s + batch_size, m)) for s in range(0, m, batch_size)]
+    return [(s, min(s + B, m)) for s in range(0, m, B)]
 
 
 def epoch_order(m: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,7 +92,11 @@ def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy"):
 
 def check_training_data(X, Y, params: Params, name_X="X", name_Y="Y") -> None:
     """Shapes, dtypes and finiteness of a data set, checked once before training."""
-    check_batch(X, params, Y)
+    check_params(params)
+    check_X(X, params.sizes[0], name_X)
+    check_same_dtype(X, params, name_X)
+    check_Y(Y, X.shape[0], params.sizes[-1], name_Y)
+    check_same_dtype(Y, params, name_Y)
     check_finite(X, name_X)
     check_finite(Y, name_Y)
 
@@ -122,12 +137,20 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
     and the batch. The parameters passed in are never modified.
     """
     check_training_data(X, Y, params)
+    if (X_val is None) != (Y_val is None):
+        raise ConfigError(
+            "X_val and Y_val go together: pass both (the held-out examples and their "
+            "one-hot targets) or neither."
+        )
     if X_val is not None:
         check_training_data(X_val, Y_val, params, "X_val", "Y_val")
     batch_slices(X.shape[0], batch_size)
-    if int(epochs) != epochs or epochs < 1:
+    batch_size = _whole_number(batch_size)
+    if _whole_number(epochs) is None or epochs < 1:
         raise ConfigError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
-    if not (lr > 0 and math.isfinite(lr)):
+    epochs = _whole_number(epochs)
+    if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)
+            and lr > 0 and math.isfinite(lr)):
         raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
@@ -146,7 +169,16 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
                 f"{losses.size} (learning rate {lr}): the steps are too large. Try a smaller "
                 f"learning rate, e.g. lr={lr / 10:g}, or check the inputs are scaled."
             )
-        train_loss, train_acc = evaluate(X, Y, params, activation, loss)
+        with np.errstate(over="ignore", invalid="ignore"):
+            train_loss, train_acc = evaluate(X, Y, params, activation, loss)
+        if not math.isfinite(train_loss):
+            # the last step of the epoch can diverge too; no batch loss sees it
+            raise TrainingDiverged(
+                f"the loss became {train_loss} in epoch {epoch}, after batch {losses.size} "
+                f"of {losses.size}, the epoch's last step (learning rate {lr}): the steps "
+                f"are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, or check "
+                f"the inputs are scaled."
+            )
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)
         history.train_acc.append(train_acc)

@@ -1,0 +1,167 @@
+"""``python -m mlp_core train``, run as a user runs it: in a subprocess.
+
+Each run checks the exit status, what is printed (the per-epoch table, the final
+held-out accuracy, or one clear ``error:`` line and never a traceback), and what is, or
+is not, written to disk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlp_core import data
+from mlp_core.backend import gpu_available
+from mlp_core.io import load_params
+from mlp_core.params import Params
+from mlp_core.train import evaluate
+
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+
+# one row of the table: epoch, train loss, train acc, held-out loss, held-out acc
+ROW = re.compile(r"^\s*(\d+)\s+(\d+\.\d{4})\s+(\d\.\d{4})\s+(\d+\.\d{4})\s+(\d\.\d{4})\s*$")
+FINAL = re.compile(r"final held-out accuracy: (\d\.\d{4})")
+
+
+def run_cli(*args, cwd, timeout=120):
+    """``python -m mlp_core train ARGS`` in a fresh interpreter; returns the CompletedProcess."""
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
+    env.pop("MLP_CORE_DEVICE", None)
+    return subprocess.run([sys.executable, "-m", "mlp_core", "train", *map(str, args)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_error(proc, *needles):
+    """Exit status 2, the needles in stderr, and no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, (needle, proc.stderr)
+
+
+def table_rows(stdout):
+    return [ROW.match(line) for line in stdout.splitlines() if ROW.match(line)]
+
+
+# ----------------------------------------------------------------------------- success
+
+
+def test_train_prints_a_table_and_saves_parameters_that_load_back(tmp_path):
+    epochs, seed = 3, 1
+    save = tmp_path / "digits.npz"
+    proc = run_cli("--epochs", epochs, "--seed", seed, "--device", "cpu", "--save", save,
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+
+    # the header, one row per epoch (1..epochs), then the final accuracy
+    assert re.search(r"epoch\s+train loss\s+train acc\s+held-out loss\s+held-out acc", out)
+    rows = table_rows(out)
+    assert [int(r.group(1)) for r in rows] == list(range(1, epochs + 1))
+    for r in rows:
+        assert 0.0 <= float(r.group(3)) <= 1.0 and 0.0 <= float(r.group(5)) <= 1.0
+    final = FINAL.search(out)
+    assert final, out
+    assert final.group(1) == rows[-1].group(5)  # the last row's held-out accuracy
+    assert float(final.group(1)) > 0.8  # three epochs already learn the digits
+    assert f"saved parameters to {save}" in out
+
+    # the file reads back with the right sizes h = (64, 128, 64, 10) and meta
+    W, b, meta = load_params(save, expected_sizes=(64, 128, 64, 10))
+    assert [W[l].shape for l in (1, 2, 3)] == [(64, 128), (128, 64), (64, 10)]
+    assert [b[l].shape for l in (1, 2, 3)] == [(128,), (64,), (10,)]
+    assert W[1].dtype == np.float32 and meta["dtype"] == "float32"
+    assert meta["activation"] == "relu" and meta["loss"] == "cross_entropy"
+    assert meta["seed"] == seed and meta["epochs"] == epochs
+    assert list(tmp_path.iterdir()) == [save]  # no temporary file left behind
+
+    # ... and give the same held-out accuracy on the same split
+    ds = data.load_digits()
+    _, X_te, _, y_te = data.train_test_split(ds.X, ds.labels, 0.2, seed=seed)
+    params = Params(W, b)
+    _, acc = evaluate(X_te.astype(np.float32), data.one_hot(y_te, ds.C, dtype=np.float32),
+                      params, meta["activation"], meta["loss"])
+    assert acc == meta["held_out_accuracy"]
+    assert f"{acc:.4f}" == final.group(1)
+
+
+def test_mnist_from_small_fake_idx_files(tmp_path):
+    """50 random 28×28 uint8 images with labels 0..9 (five of each), gzipped IDX."""
+    m = 50
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(m, 28, 28), dtype=np.uint8)
+    labels = (np.arange(m) % 10).astype(np.uint8)
+    img_path, lab_path = tmp_path / "imgs-idx3-ubyte.gz", tmp_path / "labs-idx1-ubyte.gz"
+    img_path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + struct.pack(">III", m, 28, 28)
+                                       + images.tobytes()))
+    lab_path.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", m)
+                                       + labels.tobytes()))
+    assert data.read_idx(img_path).shape == (m, 28, 28)  # the files are well formed
+
+    proc = run_cli("--dataset", "mnist", "--mnist-images", img_path, "--mnist-labels",
+                   lab_path, "--epochs", 1, "--hidden", "16", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "mnist: 40 training and 10 held-out examples; sizes (784, 16, 10)" in proc.stdout
+    assert [int(r.group(1)) for r in table_rows(proc.stdout)] == [1]
+    assert FINAL.search(proc.stdout)
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def test_save_into_a_missing_folder_is_refused_before_training(tmp_path):
+    target = tmp_path / "no-such-folder" / "model.npz"
+    proc = run_cli("--epochs", 1, "--save", target, cwd=tmp_path)
+    assert_clean_error(proc, "does not exist", "no-such-folder")
+    assert proc.stdout == ""  # no training: not even the header was printed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_onto_a_folder_is_refused_before_training(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    proc = run_cli("--epochs", 1, "--save", folder, cwd=tmp_path)
+    assert_clean_error(proc, "is a folder")
+    assert proc.stdout == ""
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present, so --device gpu works")
+def test_device_gpu_without_a_gpu_is_a_clear_error(tmp_path):
+    proc = run_cli("--device", "gpu", "--epochs", 1, cwd=tmp_path)
+    assert_clean_error(proc, "error:", "no usable CUDA device", "cpu")
+    assert proc.stdout == ""
+
+
+def test_divergence_exits_2_names_epoch_and_batch_and_saves_nothing(tmp_path):
+    save = tmp_path / "diverged.npz"
+    proc = run_cli("--lr", 1000, "--epochs", 3, "--device", "cpu", "--save", save,
+                   cwd=tmp_path)
+    assert_clean_error(proc, "smaller learning rate")
+    assert re.search(r"in epoch \d+, (after )?batch \d+ of \d+", proc.stderr), proc.stderr
+    assert "final held-out accuracy" not in proc.stdout
+    assert not save.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file either
+
+
+def test_unknown_activation_lists_the_choices(tmp_path):
+    proc = run_cli("--activation", "softmax", cwd=tmp_path)
+    assert_clean_error(proc, "invalid choice", "'softmax'")
+    for name in ("relu", "sigmoid", "tanh", "identity"):
+        assert name in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_mnist_without_files_explains_the_idx_files(tmp_path):
+    proc = run_cli("--dataset", "mnist", "--epochs", 1, cwd=tmp_path)
+    assert_clean_error(proc, "IDX", "--mnist-images", "--mnist-labels", "nothing is downloaded")
+    assert proc.stdout == ""
