@@ -257,7 +257,7 @@ def _layout(rows, *, values=True, title=None, row_titles=None, align=True,
 
     # labels do not shrink with the scale: shrink s until the widest row fits, or until
     # shrinking no longer helps (the labels alone are wider than max_width)
-    for _ in range(10):
+    for _ in range(4):  # at most halve the scale: matrices must stay legible
         widest = max(sum(sl) for sl in row_widths())
         if widest <= max_width + 0.3:
             break
@@ -401,7 +401,7 @@ def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> 
         cv.ax.annotate("", xy=(xc - 0.1, yc0 + ch / 2), xytext=(xa, yr + s / 2),
                        arrowprops=dict(arrowstyle="-|>", color="black", lw=1.2,
                                        connectionstyle="arc3,rad=-0.2"))
-        cv.text(xa + 0.25, yr + s / 2 + 0.2, "transpose", size=8, ha="left")
+        cv.text(xa + 0.02, yr + s / 2 + 0.22, "transpose", size=8, ha="left")
         cv.matrix(xc, yc0, cw, ch, D[i].reshape(-1, 1), role="error",
                   label=f"\\delta^{{L({i + 1})}}", norm=norm, cmap=cmap)
         cv.text(xc + cw / 2, yc0 + ch + 0.08, f"$\\delta^{{L({i + 1})}}$", size=NAME_SIZE,

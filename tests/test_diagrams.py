@@ -1,0 +1,255 @@
+"""Shape diagrams are drawn to scale, labelled with their shapes; the shape table is exact."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from mlp_core import diagrams, plots  # noqa: E402
+from mlp_core.batched import backward, forward  # noqa: E402
+from mlp_core.data import one_hot  # noqa: E402
+from mlp_core.params import init_params  # noqa: E402
+from mlp_core.train import History  # noqa: E402
+
+M, SIZES = 7, (5, 4, 3)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(M, SIZES[0]))
+    Y = one_hot(rng.integers(0, SIZES[-1], M), SIZES[-1])
+    params = init_params(SIZES, seed=0)
+    return X, Y, params
+
+
+def matrices(fig):
+    """The matrix rectangles of a diagram, by label, in drawing order."""
+    return [p for ax in fig.axes for p in ax.patches
+            if p.get_label().startswith("matrix:")]
+
+
+def texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def to_inches(fig, rect):
+    """Width and height of a patch in inches on the rendered figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig).draw()
+    bb = rect.get_window_extent()
+    return bb.width / fig.dpi, bb.height / fig.dpi
+
+
+def test_draw_product_to_scale(problem):
+    X, Y, params = problem
+    cache = forward(X, params)
+    dW, _, delta = backward(Y, params, cache)
+    fig = diagrams.draw_product(
+        [("(A^{0})^T", X.T), "@", ("\\Delta^{1}", delta[1]), "=",
+         ("\\partial J/\\partial W^{1}", dW[1])],
+        symbols={0: "(h_0, m)", 2: "(m, h_1)", 4: "(h_0, h_1)"}, title="test")
+    rects = matrices(fig)
+    assert len(rects) == 3
+    shapes = [(5, 7), (7, 4), (5, 4)]
+    for r, (rows, cols) in zip(rects, shapes):
+        assert r.get_width() / r.get_height() == pytest.approx(cols / rows)
+        assert r.get_width() == pytest.approx(cols * fig.mlp_scale)
+    # heights compare as row counts; data coordinates are inches on the real figure
+    assert rects[0].get_height() / rects[1].get_height() == pytest.approx(5 / 7)
+    w_in, h_in = to_inches(fig, rects[1])
+    assert w_in == pytest.approx(rects[1].get_width(), rel=0.02)
+    assert h_in == pytest.approx(rects[1].get_height(), rel=0.02)
+    t = texts(fig)
+    assert "$(h_0, m)$ = (5, 7)" in t and "$(m, h_1)$ = (7, 4)" in t
+    assert "$(h_0, h_1)$ = (5, 4)" in t
+    assert r"$\Delta^{1}$" in t and "@" in t and "=" in t
+
+
+def test_draw_product_plain_shapes_and_operators():
+    a, b = np.ones((3, 6)), np.ones((6, 2))
+    fig = diagrams.draw_product([("A", a), "⊙", ("B", b), "1/m"], values=False)
+    assert [r.get_label() for r in matrices(fig)] == ["matrix:A", "matrix:B"]
+    assert "(3, 6)" in texts(fig) and "(6, 2)" in texts(fig)
+    with pytest.raises(TypeError):
+        diagrams.draw_product([42])
+
+
+def test_thin_dimensions_stay_visible_and_width_is_capped():
+    fig = diagrams.draw_product([("X", np.zeros((1, 784))), "@", ("W", np.zeros((784, 1)))])
+    for r in matrices(fig):
+        assert min(r.get_width(), r.get_height()) >= diagrams.MIN_DIM_IN - 1e-12
+    assert fig.get_size_inches()[0] <= 12
+
+
+def test_outer_vs_batch_same_scale(problem):
+    X, Y, params = problem
+    cache = forward(X, params)
+    _, _, delta = backward(Y, params, cache)
+    fig = diagrams.outer_vs_batch(X[0], delta[1][0], X, delta[1], l=1)
+    rects = matrices(fig)
+    assert len(rects) == 6
+    top, bottom = rects[:3], rects[3:]
+    s = fig.mlp_scale
+    # a^0 (5,1), (δ^1)^T (1,4), outer (5,4); (A^0)^T (5,7), Δ^1 (7,4), product (5,4)
+    for r, (rows, cols) in zip(top + bottom, [(5, 1), (1, 4), (5, 4), (5, 7), (7, 4), (5, 4)]):
+        assert r.get_width() == pytest.approx(max(cols * s, diagrams.MIN_DIM_IN))
+        assert r.get_height() == pytest.approx(max(rows * s, diagrams.MIN_DIM_IN))
+    assert top[2].get_width() == pytest.approx(bottom[2].get_width())
+    t = texts(fig)
+    assert "$(n, 1)$ = (5, 1)" in t and "$(n, m)$ = (5, 7)" in t
+    assert "$(1, h_{1})$ = (1, 4)" in t and "$(n, h_{1})$ = (5, 4)" in t
+
+
+def test_error_matrix_highlight(problem):
+    X, Y, params = problem
+    D = forward(X, params).A[2] - Y
+    fig = diagrams.error_matrix(D, class_names=["a", "b", "c"], highlight_row=2)
+    rects = matrices(fig)
+    assert len(rects) == 2  # Δ^L and the column δ^{L(3)}
+    big, col = rects
+    assert big.get_width() / big.get_height() == pytest.approx(3 / 7)
+    assert col.get_height() == pytest.approx(big.get_width())  # C cells tall
+    hl = [p for p in fig.axes[0].patches if p.get_label() == "highlight"]
+    assert len(hl) == 1 and hl[0].get_height() == pytest.approx(big.get_height() / 7)
+    t = texts(fig)
+    assert "example 1" in t and "example 7" in t and {"a", "b", "c"} <= set(t)
+    assert "$(m, C)$ = (7, 3)" in t
+    with pytest.raises(ValueError):
+        diagrams.error_matrix(D, highlight_row=7)
+
+
+def test_column_sums_rectangles_and_arrows():
+    D = np.arange(28.0).reshape(7, 4) - 10
+    fig = diagrams.column_sums(D, l=1)
+    delta, db = matrices(fig)
+    assert delta.get_width() == pytest.approx(db.get_width())
+    assert delta.get_height() / db.get_height() == pytest.approx(7)
+    assert len(fig.axes[0].texts) >= 4
+    arrows = [c for c in fig.axes[0].texts if hasattr(c, "arrow_patch")]
+    assert len(arrows) >= 4  # one per column, plus the "examples i" arrow
+    shown = " ".join(texts(fig))
+    for v in D.sum(axis=0) / 7:
+        assert f"{v:+.2f}" in shown
+    assert "(7, 4)" in shown and "(4,)" in shown
+
+
+def test_rows_from_columns():
+    X = np.random.default_rng(0).random((6, 9))
+    fig = diagrams.rows_from_columns(X, k=3)
+    rects = matrices(fig)
+    assert len(rects) == 4
+    for r in rects[:3]:
+        assert r.get_height() / r.get_width() == pytest.approx(9)
+    assert rects[3].get_width() / rects[3].get_height() == pytest.approx(9 / 6)
+    assert rects[0].get_height() == pytest.approx(rects[3].get_width())  # n both ways
+    hl = [p for p in fig.axes[0].patches if p.get_label() == "highlight"]
+    assert len(hl) == 6  # k column outlines + k row outlines
+    assert "$(m, n)$ = (6, 9)" in texts(fig)
+
+
+@pytest.mark.parametrize("m", [None, 7])
+def test_network_stack(m):
+    fig = diagrams.network_stack((5, 4, 6, 3), m=m)
+    rects = matrices(fig)
+    Ws = [r for r in rects if r.get_label().startswith("matrix:W")]
+    As = [r for r in rects if r.get_label().startswith("matrix:A")]
+    assert len(Ws) == 3 and len(As) == (0 if m is None else 4)
+    s = fig.mlp_scale
+    for r, (rows, cols) in zip(Ws, [(5, 4), (4, 6), (6, 3)]):
+        assert (r.get_width(), r.get_height()) == pytest.approx((cols * s, rows * s))
+    t = texts(fig)
+    assert "$(n, h_{1})$ = (5, 4)" in t and "$(h_{2}, C)$ = (6, 3)" in t
+    if m:
+        assert "$(m, n)$ = (7, 5)" in t and "$(m, C)$ = (7, 3)" in t
+
+
+def test_huge_network_fits():
+    fig = diagrams.network_stack((784, 128, 10), m=256)
+    w, h = fig.get_size_inches()
+    assert w <= 14 and h <= 9
+    for r in matrices(fig):
+        assert min(r.get_width(), r.get_height()) >= diagrams.MIN_DIM_IN - 1e-12
+
+
+def test_forward_and_backward_shapes(problem):
+    X, Y, params = problem
+    fig = diagrams.forward_shapes(params, X)
+    labels = [r.get_label() for r in matrices(fig)]
+    assert labels == ["matrix:A^{0}", "matrix:W^{1}", "matrix:b^{1}", "matrix:Z^{1}",
+                      "matrix:A^{1}", "matrix:W^{2}", "matrix:b^{2}", "matrix:Z^{2}"]
+    rects = matrices(fig)
+    s = fig.mlp_scale
+    for r, (rows, cols) in zip(rects, [(7, 5), (5, 4), (1, 4), (7, 4),
+                                       (7, 4), (4, 3), (1, 3), (7, 3)]):
+        assert (r.get_width(), r.get_height()) == pytest.approx((cols * s, rows * s))
+    fig = diagrams.backward_shapes(params, X, Y)
+    labels = [r.get_label() for r in matrices(fig)]
+    assert "matrix:\\partial J/\\partial W^{1}" in labels
+    assert "matrix:\\partial J/\\partial W^{2}" in labels
+    t = texts(fig)
+    assert "$(h_{1}, C)$ = (4, 3)" in t and "$(n, h_{1})$ = (5, 4)" in t
+    # rows: A^2 − Y = Δ^2; (A^1)^T Δ^2 = dW^2; Δ^2 (W^2)^T ⊙ σ'(Z^1) = Δ^1; (A^0)^T Δ^1 = dW^1
+    assert len(labels) == 3 + 3 + 4 + 3
+
+
+def test_shape_table_exact():
+    tab = diagrams.shape_table(SIZES, M)
+    assert [r["l"] for r in tab] == [1, 2]
+    one, two = tab
+    assert one["W"] == (5, 4) and two["W"] == (4, 3)
+    assert one["Delta"] == (7, 4) and two["Delta"] == (7, 3)
+    assert one["Z"] == one["A"] == (7, 4) and two["Z"] == two["A"] == (7, 3)
+    assert one["A_prev"] == (7, 5) and two["A_prev"] == (7, 4)
+    assert one["dW"] == one["dW_one"] == (5, 4) and two["dW"] == two["dW_one"] == (4, 3)
+    assert one["db"] == (4,) and two["db"] == (3,)
+    assert one["delta"] == (4, 1) and two["delta"] == (3, 1)
+    assert one["z"] == one["a"] == (4, 1) and two["a_prev"] == (4, 1)
+    assert one["a_prev"] == (5, 1) and one["db_one"] == (4, 1) and two["b"] == (3, 1)
+    assert one["b_batch"] == (4,)
+
+
+def test_shape_table_agrees_with_real_arrays(problem):
+    X, Y, params = problem
+    cache = forward(X, params)
+    dW, db, delta = backward(Y, params, cache)
+    for r in diagrams.shape_table(SIZES, M):
+        l = r["l"]
+        assert params.W[l].shape == r["W"] and cache.Z[l].shape == r["Z"]
+        assert delta[l].shape == r["Delta"] and dW[l].shape == r["dW"]
+        assert db[l].shape == r["db"] and cache.A[l - 1].shape == r["A_prev"]
+
+
+def test_shape_table_html():
+    html = diagrams.shape_table_html(SIZES, M)
+    assert html.startswith("<table") and html.rstrip().endswith("</table>")
+    for s in ["(5, 4)", "(4, 3)", "(7, 4)", "(7, 3)", "(4, 1)", "(3, 1)", "(4,)", "(3,)",
+              "(7, 5)", "(5, 1)", "one example", "m examples"]:
+        assert s in html
+
+
+def test_plots():
+    h = History(epoch=[1, 2, 3], train_loss=[1.0, 0.5, 0.3], train_acc=[0.5, 0.7, 0.8],
+                val_loss=[1.1, 0.6, 0.4], val_acc=[0.4, 0.6, 0.7])
+    fig = plots.learning_curves(h, title="t")
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    fig = plots.learning_curves([("a", h), ("b", h)])
+    assert len(fig.axes[1].lines) == 4
+    X = np.random.default_rng(0).random((30, 64))
+    labels = np.arange(30) % 10
+    fig = plots.digits_grid(X, labels, predictions=labels, k=20)
+    assert sum(len(ax.images) for ax in fig.axes) == 20
+    from mlp_core.data import xor
+    ds = xor(40)
+    params = init_params((2, 5, 2), seed=0)
+    fig = plots.decision_boundary(params, ds.X, ds.labels, grid=30)
+    assert len(fig.axes[0].collections) >= 2
