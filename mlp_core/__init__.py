@@ -5,6 +5,8 @@ The library behind the book *Vectorized Backpropagation*. Notation is the book's
 layers are numbered 1..L.
 """
 
+from . import (activations, backend, batched, data, gradcheck, io, losses, params, shapes,
+               single, train)
 from .activations import ACTIVATIONS, get_activation
 from .backend import gpu_available, get_xp, resolve_device, synchronize, to_device, to_numpy
 from .batched import backprop, forward, loss_and_gradients, mean_loss, predict

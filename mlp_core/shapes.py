@@ -122,7 +122,7 @@ def check_Y(Y, m: int, C: int, name: str = "Y") -> None:
             )
         raise LabelError(
             f"{name} has shape ({m},): it looks like class labels, but one-hot rows of "
-            f"shape ({m}, {C}) are expected. Convert with mlp_core.one_hot({name}, C={C})."
+            f"shape ({m}, {C}) are expected. Convert with mlp_core.data.one_hot(labels, C={C})."
         )
     if shape != (m, C):
         if len(shape) == 2 and shape == (C, m):

@@ -29,7 +29,19 @@ class Source:
         return f"# {self.name}\n{self.text}"
 
 
+class Sources:
+    """Several :class:`Source` blocks displayed one after the other."""
+
+    def __init__(self, objs):
+        self.sources = [Source(o) for o in objs]
+
+    def _repr_html_(self) -> str:
+        return "\n".join(s._repr_html_() for s in self.sources)
+
+    def __repr__(self) -> str:
+        return "\n".join(repr(s) for s in self.sources)
+
+
 def show_source(*objs):
-    """One :class:`Source` per object (a tuple when several), for display in a cell."""
-    sources = tuple(Source(o) for o in objs)
-    return sources[0] if len(sources) == 1 else sources
+    """The highlighted source of one or more functions or classes, for display in a cell."""
+    return Source(objs[0]) if len(objs) == 1 else Sources(objs)

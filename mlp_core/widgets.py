@@ -19,7 +19,7 @@ import io
 
 import ipywidgets as widgets
 import numpy as np
-from IPython.display import HTML, display
+from IPython.display import HTML
 
 from . import diagrams, plots
 
@@ -68,6 +68,18 @@ class LiveFigure:
 # ----------------------------------------------------------------------------- shapes
 
 
+def show_in(out, *objects) -> None:
+    """Replace what the Output widget ``out`` shows by ``objects``.
+
+    Setting the widget's outputs directly (rather than ``with out: display(...)``) sends
+    no display message from the cell that creates the widget, so the cell's own output
+    is just the widget, and re-executing the notebook reproduces it.
+    """
+    out.outputs = ()
+    for obj in objects:
+        out.append_display_data(obj)
+
+
 def sizes_from(n, h1, h2, C) -> tuple:
     """h = (n, h1[, h2], C); h2 = 0 means no second hidden layer."""
     return (int(n), int(h1)) + ((int(h2),) if h2 else ()) + (int(C),)
@@ -99,17 +111,14 @@ def shapes_explorer(m=32, n=64, hidden=(16,), C=10) -> LiveFigure:
 
     def update(_=None):
         html, fig = render_shapes(*(s.value for s in sl.values()))
-        with out:
-            out.clear_output(wait=True)
-            display(HTML(html))
-            display(fig)
+        show_in(out, HTML(html), fig)
+        return fig
 
     for s in sl.values():
         s.observe(update, names="value")
-    update()
+    fig = update()
     box = widgets.VBox([widgets.HBox([widgets.VBox([sl["m"], sl["n"]]),
                                       widgets.VBox([sl["h1"], sl["h2"], sl["C"]])]), out])
-    _, fig = render_shapes(m, n, h1, h2, C)
     return LiveFigure(box, fig, "Interactive: change m, n and the layer widths (needs a "
                       "live kernel). Static view of the default state.")
 
@@ -157,15 +166,14 @@ def learning_curves_explorer(batch_size=32, lr=0.1, epochs=20) -> LiveFigure:
     out = widgets.Output()
 
     def run(_=None):
-        with out:
-            out.clear_output(wait=True)
-            try:
-                h = train_curves(bs.value, round(eta.value, 6), ep.value)
-            except Exception as exc:  # e.g. TrainingDiverged: show the teaching message
-                print(f"{type(exc).__name__}: {exc}")
-                return
-            display(plots.learning_curves(h, title=_curves_title(bs.value, eta.value,
-                                                                 ep.value)))
+        try:
+            h = train_curves(bs.value, round(eta.value, 6), ep.value)
+        except Exception as exc:  # e.g. TrainingDiverged: show the teaching message
+            show_in(out)
+            out.append_stdout(f"{type(exc).__name__}: {exc}\n")
+            return
+        show_in(out, plots.learning_curves(h, title=_curves_title(bs.value, eta.value,
+                                                                  ep.value)))
 
     button.on_click(run)
     box = widgets.VBox([widgets.HBox([bs, eta, ep, button]), out])
