@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 notebooks: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace book/*.ipynb
+	$(BIN)/python scripts/execute_notebooks.py
 
 train: $(STAMP)
 	$(BIN)/python -m mlp_core train
