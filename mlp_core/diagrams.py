@@ -64,6 +64,10 @@ OPERATORS = {
 }
 
 
+VALUES_KEY = ("cell shading: grey < 0 < colour, white = 0; each matrix scaled to its "
+              "largest |entry|")
+
+
 def _cmap(role: str):
     return LinearSegmentedColormap.from_list(
         f"mlp_{role}", [NEG_COLOR, "#ffffff", ROLE_COLORS[role]])
@@ -140,6 +144,9 @@ class _Canvas:
         self.ax.set_facecolor("white")
 
     def finish(self) -> Figure:
+        if getattr(self, "drew_values", False):
+            self.fig.text(0.005, 0.005, VALUES_KEY, fontsize=7, color="0.35",
+                          ha="left", va="bottom")
         self.ax.set_xlim(0, self.W)
         self.ax.set_ylim(0, self.H)
         self.ax.set_aspect("equal")
@@ -158,6 +165,7 @@ class _Canvas:
             if norm is None:
                 v = float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 1.0
                 norm = Normalize(-(v or 1.0), v or 1.0)
+            self.drew_values = True
             self.ax.imshow(a, extent=(x0, x0 + w, y0, y0 + h), origin="upper",
                            cmap=cmap or _cmap(role), norm=norm, interpolation="nearest",
                            aspect="auto", zorder=1)
