@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import bench
 from . import data as datasets
 from .activations import HIDDEN_ACTIVATIONS
 from .backend import DEVICES, resolve_device, to_device
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save", metavar="PATH.npz", help="write the trained parameters here")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: only on a terminal)")
+    bench.add_parser(sub)
     return parser
 
 
@@ -167,6 +169,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             run_train(args)
+        elif args.command == "bench":
+            return bench.run_from_args(args)
     except MlpCoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

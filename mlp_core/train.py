@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .backend import get_xp, to_numpy
 from .batched import backward, forward
 from .errors import ConfigError, TrainingDiverged
+from .fast import run_epoch_fast
 from .losses import get_loss
 from .params import Params
 from .shapes import check_finite, check_params, check_same_dtype, check_X, check_Y
@@ -124,7 +125,7 @@ def run_epoch(X, Y, params: Params, order, batch_size: int, lr: float,
 
 def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
           batch_size: int = 32, lr: float = 0.1, activation="relu", loss="cross_entropy",
-          seed: int = 0, progress: bool | None = None, on_epoch=None):
+          seed: int = 0, progress: bool | None = None, on_epoch=None, fast: bool = True):
     """Train with mini-batch SGD; returns ``(params, history)``.
 
     X: (m, n) and Y: (m, C) on the parameters' device and dtype; the optional held-out
@@ -132,6 +133,9 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
     ``np.random.default_rng(seed)``, so a run is reproducible, and the same on CPU and GPU.
     The progress bar shows only on a terminal (``progress=None``), or always/never.
     ``on_epoch(epoch, history)``, if given, is called after each epoch.
+    ``fast=True`` runs each epoch with :func:`mlp_core.fast.run_epoch_fast`, the same
+    computation rearranged for speed (tests/test_fast.py proves it equals
+    :func:`run_epoch`); ``fast=False`` runs the book's formulas as written.
 
     Raises :class:`TrainingDiverged` when the loss becomes NaN or Inf, naming the epoch
     and the batch. The parameters passed in are never modified.
@@ -154,13 +158,14 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
         raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
+    run = run_epoch_fast if fast else run_epoch
     history = History()
     bar = tqdm(range(1, epochs + 1), desc="epochs", unit="epoch",
                disable=None if progress is None else not progress)
     for epoch in bar:
         order = xp.asarray(epoch_order(X.shape[0], rng))
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            params, losses = run_epoch(X, Y, params, order, batch_size, lr, activation, loss)
+            params, losses = run(X, Y, params, order, batch_size, lr, activation, loss)
         losses = to_numpy(losses)
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:

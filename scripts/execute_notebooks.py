@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def execute(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
     start = time.perf_counter()
     NotebookClient(nb, kernel_name="python3", timeout=300, store_widget_state=False,
+                   record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     nbformat.write(nb, path)
     return time.perf_counter() - start

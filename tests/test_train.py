@@ -377,3 +377,21 @@ def test_one_epoch_on_gpu_matches_numpy(digits, dtype, tol):
     np.testing.assert_allclose(h_gpu.train_loss, h_cpu.train_loss, rtol=max(tol, 1e-12))
     # and the parameters passed in (on the GPU) were not modified
     assert_params_equal(gpu_params.to("cpu"), params)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_train_fast_path_equals_the_books_formulas(dtype, tol):
+    """train() runs the fast epoch by default; with fast=False it runs the book's
+    formulas (train.run_epoch) as written. Both give the same parameters and history."""
+    from mlp_core.data import one_hot, spirals
+    from mlp_core.gradcheck import relative_error
+    ds = spirals(61, C=3, seed=3)
+    X, Y = ds.X.astype(dtype), one_hot(ds.labels, 3, dtype=dtype)
+    p0 = init_params((2, 9, 5, 3), seed=4, dtype=dtype)
+    kw = dict(epochs=3, batch_size=8, lr=0.3, activation="tanh", seed=5, progress=False)
+    p_fast, h_fast = train(p0, X, Y, fast=True, **kw)
+    p_ref, h_ref = train(p0, X, Y, fast=False, **kw)
+    for l in p0.layers:
+        assert relative_error(p_fast.W[l], p_ref.W[l]) < tol
+        assert relative_error(p_fast.b[l], p_ref.b[l]) < tol
+    assert np.allclose(h_fast.train_loss, h_ref.train_loss, rtol=tol * 10)

@@ -1,0 +1,216 @@
+"""The benchmark (mlp_core.bench), at sizes that run in seconds: records, the table, the
+JSON file, the FLOP count against a hand count, skipped contenders, the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from mlp_core import bench
+from mlp_core.backend import gpu_available
+from mlp_core.errors import ConfigError
+from mlp_core.gradcheck import relative_error
+from mlp_core.params import init_params
+from mlp_core.train import run_epoch
+
+TINY = bench.BenchSize("tiny-test", 200, (20, 16, 12, 5), 32)
+CPU_CONTENDERS = ("loop", "numpy-batched", "numpy-fast", "sklearn", "torch-cpu",
+                  "gemm-numpy")
+
+
+def installed(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return bench.run_bench(sizes=[TINY], dtypes=["float32"], repeats=2, warmup=1,
+                           contenders=bench.CONTENDERS, pause=0.0)
+
+
+def test_epoch_flops_equals_a_hand_count():
+    # h = (20, 16, 12, 5), m = 200. Per example, a multiply-add counting 2:
+    forward = 2 * (20 * 16 + 16 * 12 + 12 * 5)         # Z^l = A^{l-1} W^l, l = 1, 2, 3
+    weight_gradients = 2 * (20 * 16 + 16 * 12 + 12 * 5)  # (A^{l-1})^T Δ^l, l = 1, 2, 3
+    hidden_errors = 2 * (16 * 12 + 12 * 5)             # Δ^l (W^l)^T, l = 3, 2 (not 1)
+    assert forward == 1144 and hidden_errors == 504
+    assert bench.epoch_flops(200, (20, 16, 12, 5)) == 200 * (
+        forward + weight_gradients + hidden_errors) == 558_400
+
+
+def test_gemm_floor_does_exactly_the_counted_products():
+    """Summing 2·m·k·n over the products the floor actually makes gives epoch_flops."""
+    p = bench.make_problem(bench.BenchSize("odd", 45, (7, 9, 6, 4), 10), np.float64)
+    runner = bench.setup_contender("gemm-numpy", p, use_gpu=False)
+    counted = []
+    real_matmul = np.matmul
+
+    def counting_matmul(a, b, out=None):
+        counted.append(2 * a.shape[0] * a.shape[1] * b.shape[1])
+        return real_matmul(a, b, out=out)
+
+    np.matmul = counting_matmul
+    try:
+        runner.run()
+    finally:
+        np.matmul = real_matmul
+    assert sum(counted) == bench.epoch_flops(45, (7, 9, 6, 4))
+
+
+def test_run_bench_records(tiny_result):
+    records = {r["contender"]: r for r in tiny_result["records"]}
+    expected = {"loop", "numpy-batched", "numpy-fast", "gemm-numpy"}
+    expected |= {"sklearn"} if installed("sklearn") else set()
+    expected |= {"torch-cpu"} if installed("torch") else set()
+    if gpu_available():  # pragma: no cover - GPU machines only
+        expected |= {"cupy-batched", "cupy-fast", "cupy-fast-graph", "gemm-cupy"}
+    assert expected <= set(records)
+    for r in records.values():
+        assert len(r["times"]) == 2 and all(t > 0 for t in r["times"])
+        assert r["seconds"] > 0 and r["examples_per_s"] > 0 and r["gflops"] > 0
+        assert r["gflop"] == pytest.approx(bench.epoch_flops(200, TINY.sizes) / 1e9)
+        assert r["seconds"] == pytest.approx(bench.median(r["times"]) * r["scale"])
+        assert r["pct_gemm"] is not None
+    assert records["gemm-numpy"]["pct_gemm"] == pytest.approx(100)
+    assert records["loop"]["speedup"]["loop"] == pytest.approx(1)
+    fast = records["numpy-fast"]
+    assert fast["speedup"]["numpy-batched"] == pytest.approx(
+        records["numpy-batched"]["seconds"] / fast["seconds"])
+    assert not records["loop"]["extrapolated"]  # 200 examples: the whole epoch
+    meta = tiny_result["meta"]
+    for key in ("cpu", "cores", "date", "command", "versions", "blas"):
+        assert key in meta
+    assert meta["versions"]["numpy"] == np.__version__
+
+
+def test_missing_gpu_contenders_are_skipped_with_a_reason(tiny_result):
+    skipped = {s["contender"]: s["reason"] for s in tiny_result["skipped"]}
+    if not gpu_available():
+        for name in bench.GPU_CONTENDERS:
+            assert "GPU" in skipped[name]
+    if not installed("torch"):
+        assert "not installed" in skipped["torch-cpu"]
+
+
+def test_table_prints_every_record_and_every_skip(tiny_result):
+    table = bench.format_table(tiny_result)
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["size", "dtype", "contender"]
+    for r in tiny_result["records"]:
+        assert any(r["label"] in line and "tiny-test" in line for line in lines)
+    for s in tiny_result["skipped"]:
+        assert f"skipped: {s['contender']}" in table
+    assert "% GEMM" in table and "medians of 2" in table
+
+
+def test_json_writes_and_reloads(tiny_result, tmp_path):
+    path = bench.write_json(tiny_result, tmp_path / "bench.json")
+    back = json.loads(open(path).read())
+    assert [r["contender"] for r in back["records"]] == [
+        r["contender"] for r in tiny_result["records"]]
+    assert back["records"][0]["times"] == tiny_result["records"][0]["times"]
+    assert back["meta"]["cpu"] == tiny_result["meta"]["cpu"]
+    assert back["settings"]["repeats"] == 2
+
+
+def test_not_installed_contenders_are_skipped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.neural_network", None)
+    result = bench.run_bench(sizes=[TINY], dtypes=["float64"], repeats=1, warmup=0,
+                             contenders=("numpy-fast", "sklearn", "torch-cpu"),
+                             device="cpu", pause=0.0)
+    assert [r["contender"] for r in result["records"]] == ["numpy-fast"]
+    reasons = {s["contender"]: s["reason"] for s in result["skipped"]}
+    assert "PyTorch is not installed" in reasons["torch-cpu"]
+    assert "scikit-learn is not installed" in reasons["sklearn"]
+    table = bench.format_table(result)
+    assert "skipped: torch-cpu" in table and "skipped: sklearn" in table
+    # no torch: the table's ×torch column says "not measured"
+    assert result["records"][0]["speedup"]["torch"] is None
+
+
+def test_loop_is_extrapolated_and_labelled():
+    size = bench.BenchSize("sub", 96, (8, 6, 3), 16, loop_examples=32)
+    result = bench.run_bench(sizes=[size], dtypes=["float64"], repeats=1, warmup=0,
+                             contenders=("loop", "numpy-batched"), device="cpu", pause=0.0)
+    loop = next(r for r in result["records"] if r["contender"] == "loop")
+    assert loop["extrapolated"] and loop["scale"] == 3
+    assert loop["seconds"] == pytest.approx(loop["times"][0] * 3)
+    assert "32 of 96" in loop["note"]
+    table = bench.format_table(result)
+    assert "loop (single)*" in table and "* extrapolated" in table
+
+
+def test_loop_epoch_equals_the_batched_epoch():
+    """The loop contender computes the same epoch as train.run_epoch (float64)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 7))
+    Y = np.eye(4)[rng.integers(0, 4, 23)]
+    params = init_params((7, 9, 4), seed=1)
+    order = rng.permutation(23)
+    loop = bench.epoch_loop(X, Y, params, order, 5, 0.1)
+    ref, _ = run_epoch(X, Y, params, order, 5, 0.1)
+    for l in params.layers:
+        assert relative_error(loop.W[l], ref.W[l]) < 1e-12
+        assert relative_error(loop.b[l], ref.b[l]) < 1e-12
+
+
+def test_time_call_synchronises_before_every_clock_read():
+    calls, syncs = [], []
+    times = bench.time_call(lambda: calls.append(1), warmup=2, repeats=3,
+                            sync=lambda: syncs.append(len(calls)))
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert len(calls) == 5
+    assert syncs == [2, 3, 3, 4, 4, 5]  # before and after each timed call
+
+
+def test_bad_arguments_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown contender"):
+        bench.run_bench(sizes=[TINY], contenders=("numpy-fast", "tensorflow"))
+    with pytest.raises(ConfigError, match="unknown size"):
+        bench.run_bench(sizes=("huge",))
+    with pytest.raises(ConfigError, match="unknown dtype"):
+        bench.run_bench(sizes=[TINY], dtypes=("float16",))
+
+
+def test_main_quick_writes_json(tmp_path):
+    path = tmp_path / "quick.json"
+    out = io.StringIO()
+    assert bench.main(["--quick", "--json", str(path)], out=out) == 0
+    text = out.getvalue()
+    assert "digits" in text and "NumPy fast" in text and f"wrote {path}" in text
+    result = json.loads(path.read_text())
+    assert result["settings"]["quick"] is True
+    assert {r["size"] for r in result["records"]} == {"digits"}
+    assert {r["dtype"] for r in result["records"]} == {"float32"}
+
+
+def test_main_reports_errors_without_a_traceback(tmp_path, capsys):
+    assert bench.main(["--sizes", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown size")
+    assert bench.main(["--quick", "--json", str(tmp_path / "no" / "x.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_add_parser_wires_into_a_subcommand_parser():
+    parser = argparse.ArgumentParser(prog="python -m mlp_core")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench.add_parser(sub)
+    args = parser.parse_args(["bench", "--sizes", "tiny", "--dtypes", "float64",
+                              "--contenders", "numpy-batched,numpy-fast", "--repeats", "1",
+                              "--warmup", "0", "--device", "cpu"])
+    assert args.command == "bench"
+    out = io.StringIO()
+    assert bench.run_from_args(args, out=out) == 0
+    assert "NumPy fast" in out.getvalue() and "tiny" in out.getvalue()
