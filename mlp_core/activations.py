@@ -59,7 +59,7 @@ def identity_prime(Z):
 
 
 def softmax(Z, axis=-1):
-    """Softmax along ``axis``: exp(Z − max) / Σ exp(Z − max).
+    """Softmax along ``axis``: exp(Z − max) / Σ exp(Z − max) (eq. ``eq-softmax``).
 
     Subtracting the maximum first changes nothing mathematically and keeps every
     exponent ≤ 0, so nothing overflows. For a batch Z is (m, C) and ``axis=-1`` (each

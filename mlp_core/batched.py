@@ -1,6 +1,7 @@
 """Backpropagation for a batch of m examples, the rows of X: the book's right column.
 
-Every column vector of the one-example equations becomes a row; stacking the m rows turns
+Every column vector of the one-example equations becomes a row (X stacks the (x^{(i)})^T,
+eq. ``eq-stack-rows``); stacking the m rows turns
 each matrix-vector product into one matrix-matrix product. There is no Python loop over
 examples here, only over the L layers.
 
@@ -82,7 +83,8 @@ def predict(X, params: Params, activation="relu", loss="cross_entropy"):
 
 
 def mean_loss(X, Y, params: Params, activation="relu", loss="cross_entropy", cache=None):
-    """J = (1/m) Σ_i L_i, computed stably from Z^L (a 0-d array on the arrays' device)."""
+    """J = (1/m) Σ_i L_i (eq. ``eq-mean-loss``), computed stably from Z^L (a 0-d array
+    on the arrays' device)."""
     if cache is None:
         check_batch(X, params, Y)
         cache = forward(X, params, activation, loss, check=False)

@@ -42,7 +42,11 @@ def softplus(Z):
 
 
 def cross_entropy_from_logits(Z, Y):
-    """J = (1/m) Σ_i [logsumexp(Z_i) − Σ_c Y_ic Z_ic]; Z, Y: (m, C), Y one-hot rows."""
+    """J = (1/m) Σ_i [logsumexp(Z_i) − Σ_c Y_ic Z_ic]; Z, Y: (m, C), Y one-hot rows.
+
+    The mean (eq. ``eq-mean-loss``) of the per-example cross-entropy −log a_y
+    (eq. ``eq-cross-entropy``), written with the logits so that nothing overflows.
+    """
     m = Z.shape[0]
     return (logsumexp(Z, axis=1).sum() - (Y * Z).sum()) / m
 

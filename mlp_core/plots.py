@@ -119,3 +119,139 @@ def decision_boundary(params, X, labels, activation="relu", loss="cross_entropy"
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------- Part III: speed (chapters 12 and 13)
+
+
+def roofline_chart(peak_gflops, bandwidth_gbs, points=(), *, title=None) -> Figure:
+    """The roofline min(peak, bandwidth · I) on log-log axes (eq-intensity), with
+    ``points``: a list of ``(label, intensity)`` placed on the roof."""
+    from .bench import roofline
+
+    fig = Figure(figsize=(7.5, 4.4), dpi=DPI, facecolor="white")
+    ax = fig.subplots()
+    I = np.logspace(-2, 3, 200)
+    ax.loglog(I, roofline(peak_gflops, bandwidth_gbs, I), "k-", lw=2, label="attainable")
+    ridge = peak_gflops / bandwidth_gbs
+    ax.axvline(ridge, color="grey", ls=":", lw=1)
+    ax.annotate(f"ridge point\n{ridge:.1f} FLOP/byte", (ridge, peak_gflops / 30),
+                xytext=(6, 0), textcoords="offset points", fontsize=8, color="grey")
+    for k, (label, intensity) in enumerate(points):
+        y = float(roofline(peak_gflops, bandwidth_gbs, intensity))
+        ax.plot(intensity, y, "o", ms=8, color=f"C{k % 10}", label=label)
+    ax.set(xlabel="arithmetic intensity (FLOP/byte)", ylabel="attainable GFLOP/s",
+           title=title or "roofline of this machine")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def loop_vs_batched_chart(rows, *, title=None) -> Figure:
+    """Seconds for the gradients of m examples, one at a time and batched (left), and the
+    speed-up (right), from :func:`mlp_core.bench.loop_vs_batched`. Extrapolated loop times
+    are drawn as open markers."""
+    m = np.array([r["m"] for r in rows], dtype=float)
+    loop = np.array([r["loop_seconds"] for r in rows])
+    batch = np.array([r["batched_seconds"] for r in rows])
+    extra = np.array([r["loop_extrapolated"] for r in rows])
+    fig = Figure(figsize=(10, 3.8), dpi=DPI, facecolor="white")
+    ax_t, ax_s = fig.subplots(1, 2)
+    ax_t.loglog(m, loop * 1e3, "-", color="C3")
+    ax_t.loglog(m[~extra], loop[~extra] * 1e3, "o", color="C3", label="loop (single)")
+    if extra.any():
+        ax_t.loglog(m[extra], loop[extra] * 1e3, "o", mfc="white", color="C3",
+                    label="loop, extrapolated ×m/k")
+    ax_t.loglog(m, batch * 1e3, "s-", color="C0", label="batched (one call)")
+    ax_t.set(xlabel="examples $m$", ylabel="milliseconds", title="time for the gradients")
+    ax_s.semilogx(m, loop / batch, "o-", color="C2")
+    ax_s.axhline(1, color="grey", lw=1)
+    ax_s.set(xlabel="examples $m$", ylabel="loop time / batched time",
+             title="speed-up of the batched path")
+    for ax in (ax_t, ax_s):
+        ax.grid(alpha=0.3, which="both")
+    ax_t.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def recorded_vs_live(live, recorded=(), *, dtype="float32",
+                     contenders=("numpy-batched", "numpy-fast", "cupy-batched", "cupy-fast",
+                                 "cupy-fast-graph", "gemm-numpy", "gemm-cupy"),
+                     title=None) -> Figure:
+    """Speed against the batch size: ``live`` runs (a list of ``(label, rows)`` from
+    :func:`mlp_core.bench.speed_vs_batch`) on the left; recorded benchmark results
+    (from :func:`mlp_core.bench.load_recorded`) on the right, one line per file and
+    contender, labelled with the hardware and date. With no recorded results, the live
+    panel alone."""
+    from .bench import recorded_label
+
+    recorded = list(recorded)
+    fig = Figure(figsize=(11 if recorded else 6.5, 4.4), dpi=DPI, facecolor="white")
+    axes = fig.subplots(1, 2 if recorded else 1)
+    ax_live = axes[0] if recorded else axes
+    for k, (label, rows) in enumerate(live):
+        ax_live.loglog([r["batch_size"] for r in rows], [r["examples_per_s"] for r in rows],
+                       "o-", color=f"C{k % 10}", label=label)
+    ax_live.set(xlabel="batch size $B$", ylabel="examples per second (one epoch)",
+                title="live, on this machine")
+    ax_live.grid(alpha=0.3, which="both")
+    ax_live.legend(fontsize=8)
+    if recorded:
+        ax = axes[1]
+        styles = ["-", "--", ":", "-."]
+        for f, result in enumerate(recorded):
+            where = recorded_label(result)
+            for k, name in enumerate(contenders):
+                recs = sorted((r for r in result["records"]
+                               if r["contender"] == name and r["dtype"] == dtype),
+                              key=lambda r: r["batch"])
+                if not recs:
+                    continue
+                ax.loglog([r["batch"] for r in recs], [r["gflops"] for r in recs],
+                          "o" + styles[f % 4], color=f"C{k % 10}",
+                          label=f"{recs[0]['label']}: {where}")
+                for r in recs:
+                    if f == 0 and k == 0:
+                        ax.annotate(r["size"], (r["batch"], r["gflops"]), fontsize=7,
+                                    xytext=(3, -10), textcoords="offset points")
+        ax.set(xlabel="batch size $B$ of the benchmark size", ylabel="GFLOP/s (matrix products)",
+               title=f"recorded ({dtype})")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def recorded_bars(result, *, dtype="float32", contenders=None, title=None) -> Figure:
+    """GFLOP/s of each contender on each benchmark size of one recorded result (bars),
+    titled with the hardware and date."""
+    from .bench import recorded_label
+
+    recs = [r for r in result["records"] if r["dtype"] == dtype
+            and (contenders is None or r["contender"] in contenders)]
+    sizes = list(dict.fromkeys(r["size"] for r in recs))
+    names = list(dict.fromkeys(r["contender"] for r in recs))
+    fig = Figure(figsize=(10, 4), dpi=DPI, facecolor="white")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(names))
+    for k, name in enumerate(names):
+        by = {r["size"]: r for r in recs if r["contender"] == name}
+        xs = [i + (k - (len(names) - 1) / 2) * width for i, s in enumerate(sizes) if s in by]
+        ys = [by[s]["gflops"] for s in sizes if s in by]
+        label = next(r["label"] for r in recs if r["contender"] == name)
+        label += " (*extrapolated)" if any(by[s]["extrapolated"] for s in by) else ""
+        ax.bar(xs, ys, width, color=f"C{k % 10}", label=label)
+    ax.set_xticks(range(len(sizes)), [s for s in sizes])
+    ax.set_yscale("log")
+    ax.set(ylabel="GFLOP/s (matrix products)",
+           title=title or f"recorded: {recorded_label(result)}, {dtype}")
+    ax.grid(alpha=0.3, axis="y", which="both")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig

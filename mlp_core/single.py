@@ -43,8 +43,10 @@ def backprop_single(x, y, params: Params, activation="relu", loss="cross_entropy
     """The gradients of one example's loss L (eqs. ``eq-output-error-single`` to
     ``eq-weight-grad-single``).
 
-    δ^L = a^L − y;  δ^l = (W^{l+1} δ^{l+1}) ⊙ σ'(z^l);
-    ∂L/∂b^l = δ^l;  ∂L/∂W^l = a^{l-1} (δ^l)^T, an (h_{l-1}, 1)(1, h_l) outer product.
+    δ^L = a^L − y (``eq-output-error-single``);
+    δ^l = (W^{l+1} δ^{l+1}) ⊙ σ'(z^l) (``eq-hidden-error-single``);
+    ∂L/∂b^l = δ^l (``eq-bias-grad-single``);
+    ∂L/∂W^l = a^{l-1} (δ^l)^T, an (h_{l-1}, 1)(1, h_l) outer product (``eq-weight-grad-single``).
 
     Returns ``dW`` (dict of (h_{l-1}, h_l)) and ``db`` (dict of (h_l,), stored flat like b).
     """
@@ -65,7 +67,7 @@ def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"
 
     Row i of X and of Y becomes the column x, y of :func:`backprop_single`; the
     per-example gradients are averaged. This is what the batched code must equal
-    (chapter 10), and it is slow: m small matrix-vector products per layer instead of
+    (chapter 10, eq. ``eq-batch-mean``), and it is slow: m small matrix-vector products per layer instead of
     one matrix-matrix product.
     """
     m = X.shape[0]

@@ -42,7 +42,11 @@ class History:
 
 
 def sgd_step(params: Params, dW: dict, db: dict, lr: float) -> Params:
-    """θ ← θ − η ∂J/∂θ for every W[l] and b[l]; returns new parameters."""
+    """θ ← θ − η ∂J/∂θ for every W[l] and b[l]; returns new parameters.
+
+    With one example this is eq. ``eq-sgd-step``; with the mean gradient of a
+    mini-batch, eq. ``eq-minibatch-step``.
+    """
     return Params({l: params.W[l] - lr * dW[l] for l in params.layers},
                   {l: params.b[l] - lr * db[l] for l in params.layers})
 
@@ -105,6 +109,8 @@ def check_training_data(X, Y, params: Params, name_X="X", name_Y="Y") -> None:
 def run_epoch(X, Y, params: Params, order, batch_size: int, lr: float,
               activation="relu", loss="cross_entropy"):
     """One pass over the data in ``order``: returns ``(params, batch_losses)``.
+
+    One step θ ← θ − η (m_b/B) ∂J_batch/∂θ per mini-batch (eq. ``eq-minibatch-step``).
 
     ``batch_losses`` stays on the device (one entry per batch) so the GPU is never made
     to wait for the host inside the epoch.
