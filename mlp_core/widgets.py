@@ -37,16 +37,27 @@ def figure_png(fig, dpi=100) -> bytes:
 
 
 class LiveFigure:
-    """A widget plus a static PNG of its default state.
+    """A widget plus a static rendering of its default state.
 
     ``_repr_mimebundle_`` merges the widget's own bundle (its view key) with ``image/png``
-    (base64) and ``text/plain`` (``description``).
+    (base64) and ``text/plain`` (``description``); when ``html`` is given (e.g. the shape
+    table the widget shows above its figure), also ``text/html``: that HTML, the PNG as
+    an image and the description as a caption, so the static book shows everything the
+    widget shows in its default state.
     """
 
-    def __init__(self, widget, static, description: str):
+    def __init__(self, widget, static, description: str, html: str | None = None):
         self.widget = widget
         self.png = static if isinstance(static, (bytes, bytearray)) else figure_png(static)
         self.description = description
+        self.html = html
+
+    def static_html(self) -> str:
+        """The default state as HTML: ``html``, the PNG, and the description."""
+        png = base64.b64encode(self.png).decode("ascii")
+        return (f'<div class="mlp-live-figure">{self.html}'
+                f'<img alt="static view of the widget" src="data:image/png;base64,{png}"/>'
+                f'<p class="mlp-live-figure-caption"><em>{self.description}</em></p></div>')
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = self.widget._repr_mimebundle_()
@@ -55,6 +66,8 @@ class LiveFigure:
         data = dict(bundle or {})
         data["image/png"] = base64.b64encode(self.png).decode("ascii")
         data["text/plain"] = self.description
+        if self.html is not None:
+            data["text/html"] = self.static_html()
         if include is not None:
             data = {k: v for k, v in data.items() if k in include}
         if exclude is not None:
@@ -119,8 +132,10 @@ def shapes_explorer(m=32, n=64, hidden=(16,), C=10) -> LiveFigure:
     fig = update()
     box = widgets.VBox([widgets.HBox([widgets.VBox([sl["m"], sl["n"]]),
                                       widgets.VBox([sl["h1"], sl["h2"], sl["C"]])]), out])
-    return LiveFigure(box, fig, "Interactive: change m, n and the layer widths (needs a "
-                      "live kernel). Static view of the default state.")
+    html, _ = render_shapes(m, n, h1, h2, C)
+    return LiveFigure(box, fig, html=html,
+                      description="Interactive: change m, n and the layer widths (needs a "
+                                  "live kernel). Static view of the default state.")
 
 
 # ----------------------------------------------------------------------------- training

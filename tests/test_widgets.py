@@ -85,3 +85,14 @@ def test_live_figure_handles_tuple_bundles():
     b = live._repr_mimebundle_()
     assert b[WIDGET_KEY] == {"model_id": "x"} and b["text/plain"] == "one line"
     assert base64.b64decode(b["image/png"]).startswith(PNG_MAGIC)
+
+
+def test_shapes_explorer_static_html_shows_the_table_and_the_figure():
+    live = widgets.shapes_explorer(m=7, n=5, hidden=(4,), C=3)
+    data = live._repr_mimebundle_()
+    html = data["text/html"]
+    assert "(7, 4)" in html and "(5, 4)" in html          # Z^1 and W^1 from the table
+    assert 'src="data:image/png;base64,' in html
+    assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "application/vnd.jupyter.widget-view+json" in data
+    plt.close("all")
