@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from .backend import to_numpy
 
-__all__ = ["decision_boundary", "digits_grid", "learning_curves"]
+__all__ = ["decision_boundary", "digits_grid", "learning_curves", "loop_vs_batched_chart",
+           "recorded_bars", "recorded_vs_live", "roofline_chart"]
 
 DPI = 100
 
