@@ -676,13 +676,16 @@ def shape_table_html(sizes, m) -> str:
     def hs(l):
         return {"n": "n", "C": "C"}.get(h_symbol(l, L), f"h<sub>{l}</sub>")
 
-    th = 'style="padding:2px 8px;border-bottom:1px solid #888;"'
-    td = 'style="padding:2px 8px;text-align:center;font-family:monospace;"'
+    th = 'style="padding:2px 6px;border-bottom:1px solid #888;white-space:nowrap;"'
+    td = ('style="padding:2px 6px;text-align:center;font-family:monospace;'
+          'white-space:nowrap;"')
     one = ("z<sup>l</sup>, a<sup>l</sup>", "δ<sup>l</sup>", "∂L/∂W<sup>l</sup>",
            "∂L/∂b<sup>l</sup>")
     bat = ("Z<sup>l</sup>, A<sup>l</sup>", "Δ<sup>l</sup>", "∂J/∂W<sup>l</sup>",
            "∂J/∂b<sup>l</sup>")
-    out = ['<table class="mlp-shape-table" style="border-collapse:collapse;">',
+    # a narrow page scrolls the table sideways rather than wrapping a shape over lines
+    out = ['<div class="mlp-shape-table-wrap" style="overflow-x:auto;max-width:100%;">',
+           '<table class="mlp-shape-table" style="border-collapse:collapse;font-size:85%;">',
            f"<caption>Shapes for h = {_fmt(sizes)}, m = {int(m)}</caption>",
            "<thead><tr>"
            f'<th {th} rowspan="2">layer l</th><th {th} rowspan="2">W<sup>l</sup></th>'
@@ -697,11 +700,11 @@ def shape_table_html(sizes, m) -> str:
            "</tr>"]
     for r in tab:
         l = r["l"]
-        cells = [f"{l}", f"({hs(l - 1)}, {hs(l)}) = {_fmt(r['W'])}",
+        cells = [f"{l}", f"({hs(l - 1)}, {hs(l)})<br>= {_fmt(r['W'])}",
                  _fmt(r["b"]), _fmt(r["z"]), _fmt(r["delta"]), _fmt(r["dW_one"]),
                  _fmt(r["db_one"]),
                  f"{_fmt(r['b_batch'])} broadcast", _fmt(r["Z"]), _fmt(r["Delta"]),
                  _fmt(r["dW"]), _fmt(r["db"])]
         out.append("<tr>" + "".join(f"<td {td}>{c}</td>" for c in cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)

@@ -231,7 +231,8 @@ def test_shape_table_agrees_with_real_arrays(problem):
 
 def test_shape_table_html():
     html = diagrams.shape_table_html(SIZES, M)
-    assert html.startswith("<table") and html.rstrip().endswith("</table>")
+    assert html.startswith("<div class=\"mlp-shape-table-wrap\"") and "<table" in html
+    assert html.rstrip().endswith("</table></div>")
     for s in ["(5, 4)", "(4, 3)", "(7, 4)", "(7, 3)", "(4, 1)", "(3, 1)", "(4,)", "(3,)",
               "(7, 5)", "(5, 1)", "one example", "m examples"]:
         assert s in html
