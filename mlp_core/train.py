@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backend import get_xp, to_numpy
+from .backend import get_xp, is_gpu_array, to_numpy
 from .batched import backward, forward
 from .errors import ConfigError, TrainingDiverged
 from .fast import run_epoch_fast
@@ -131,7 +131,8 @@ def run_epoch(X, Y, params: Params, order, batch_size: int, lr: float,
 
 def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
           batch_size: int = 32, lr: float = 0.1, activation="relu", loss="cross_entropy",
-          seed: int = 0, progress: bool | None = None, on_epoch=None, fast: bool = True):
+          seed: int = 0, progress: bool | None = None, on_epoch=None,
+          fast: bool | None = None):
     """Train with mini-batch SGD; returns ``(params, history)``.
 
     X: (m, n) and Y: (m, C) on the parameters' device and dtype; the optional held-out
@@ -141,7 +142,10 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
     ``on_epoch(epoch, history)``, if given, is called after each epoch.
     ``fast=True`` runs each epoch with :func:`mlp_core.fast.run_epoch_fast`, the same
     computation rearranged for speed (tests/test_fast.py proves it equals
-    :func:`run_epoch`); ``fast=False`` runs the book's formulas as written.
+    :func:`run_epoch`); ``fast=False`` runs the book's formulas as written. The default,
+    ``None``, is the fast path on NumPy and the formulas on CuPy: the fast path's CUDA
+    kernels have not yet been validated on a GPU (``python -m mlp_core bench`` times
+    both there).
 
     Raises :class:`TrainingDiverged` when the loss becomes NaN or Inf, naming the epoch
     and the batch. The parameters passed in are never modified.
@@ -164,6 +168,8 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
         raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
+    if fast is None:
+        fast = not is_gpu_array(X)
     run = run_epoch_fast if fast else run_epoch
     history = History()
     bar = tqdm(range(1, epochs + 1), desc="epochs", unit="epoch",
