@@ -97,9 +97,11 @@ def device_of(a) -> str:
 
 
 def to_device(a, device: str | None = None):
-    """Copy a host array to ``device`` (a no-op when it is already there)."""
-    xp = xp_for_device(device)
-    return xp.asarray(a)
+    """``a`` on ``device``: a host array copied to the GPU, or a GPU array brought back
+    (a no-op when it is already there)."""
+    if resolve_device(device) == "cpu":
+        return to_numpy(a)
+    return xp_for_device(device).asarray(a)
 
 
 def to_numpy(a):

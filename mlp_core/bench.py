@@ -486,6 +486,9 @@ def run_bench(sizes=DEFAULT_SIZES, dtypes=DTYPES, repeats: int = 5, warmup: int 
     contenders = _names(contenders, CONTENDERS, "contender")
     if repeats < 1 or warmup < 0:
         raise ConfigError(f"repeats must be ≥ 1 and warmup ≥ 0; got {repeats}, {warmup}")
+    if loop_examples is not None and int(loop_examples) < 1:
+        raise ConfigError(f"loop_examples (the examples the one-example loop is timed on) "
+                          f"must be ≥ 1; got {loop_examples}")
     use_gpu = backend.resolve_device(device) == "gpu" if device != "cpu" else False
     say = progress or (lambda line: None)
     records, skipped = [], []

@@ -47,6 +47,28 @@ class TrainDefaults:
 DEFAULTS = TrainDefaults()
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (checked before any data is loaded)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0, like the learning rate η."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def parse_widths(text: str) -> tuple:
     """``"128,64"`` → ``(128, 64)``; the empty string means no hidden layer."""
     try:
@@ -98,16 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", default=d.hidden, help="hidden layer widths h_1,...,h_{L-1}")
     t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=d.activation)
     t.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy")
-    t.add_argument("--batch-size", type=int, default=d.batch_size, help="B, rows per step")
-    t.add_argument("--lr", type=float, default=d.lr, help="learning rate η")
-    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--batch-size", type=positive_int, default=d.batch_size,
+                   help="B, rows per step")
+    t.add_argument("--lr", type=positive_float, default=d.lr, help="learning rate η")
+    t.add_argument("--epochs", type=positive_int, default=d.epochs)
     t.add_argument("--device", choices=DEVICES, default=None,
                    help="default: $MLP_CORE_DEVICE, else auto")
     t.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
     t.add_argument("--seed", type=int, default=d.seed,
                    help="seeds the split, the initial weights and the batch order")
     t.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    t.add_argument("--samples", type=int, default=600, help="m for spirals/xor")
+    t.add_argument("--samples", type=positive_int, default=600, help="m for spirals/xor")
     t.add_argument("--mnist-images", help="MNIST images IDX file (plain or .gz)")
     t.add_argument("--mnist-labels", help="MNIST labels IDX file (plain or .gz)")
     t.add_argument("--save", metavar="PATH.npz", help="write the trained parameters here")

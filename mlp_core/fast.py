@@ -4,8 +4,10 @@ The book's formulas live in :mod:`mlp_core.batched`, and :func:`mlp_core.train.r
 is the readable epoch built from them. This module is the *same computation rearranged
 for speed*: same batches in the same order, same forward pass, same Δ^l, same step
 θ ← θ − η (m_b / B) ∂J/∂θ (partial last batch included); ``tests/test_fast.py`` proves
-that the two agree (float64 to 1e-12, float32 to 1e-5) for every activation and loss, on
-the CPU and on the GPU. Read ``batched.py`` to learn the algorithm; read this to see
+that the two agree (float64 to 1e-12, float32 to 1e-5) for every activation and loss on
+the CPU; its GPU tests run only where a CUDA device exists, and have not yet been run
+(no GPU result is recorded), which is why :func:`mlp_core.train.train` uses this path by
+default on NumPy only. Read ``batched.py`` to learn the algorithm; read this to see
 where the time goes and what can be done about it.
 
 What is rearranged (each item's effect is measured by ``python -m mlp_core bench``):
@@ -26,9 +28,10 @@ What is rearranged (each item's effect is measured by ``python -m mlp_core bench
 6. **Fused output.** For cross-entropy, softmax, the loss J and Δ^L = A^L − Y come from
    one pass over Z^L (one kernel on the GPU).
 7. As in the reference, dJ/dA^0 (the error at the input) is never formed.
-8. **One BLAS thread for small products** (NumPy): when every matrix product of a batch
-   is below :data:`SMALL_GEMM_FLOPS`, waking a second BLAS thread for each of them costs
-   more than it saves (badly so on a loaded machine), so the epoch runs single-threaded.
+8. **Optionally, one BLAS thread for small products** (NumPy, ``blas_threads=1``): when
+   every matrix product of a batch is tiny, waking a second BLAS thread for each costs
+   more than it saves (badly so on a loaded machine). The limit is process-wide (the BLAS
+   has one thread pool), so it is never applied automatically.
 
 On CuPy, in addition: bias + activation, the activation derivative and each SGD update
 (w ← w − (η/B) g) are single fused elementwise kernels; the softmax, the loss and Δ^L
@@ -37,8 +40,8 @@ batch losses stay on the device); and with
 ``cuda_graph=True`` the whole epoch, after one eager warm-up epoch, is captured once as a
 CUDA graph and then replayed with a single launch.
 
-The fast path keeps its buffers (including an (m, n) copy of X) in a small per-thread
-cache of the last two shapes; :func:`clear_workspaces` frees them.
+The fast path keeps its buffers (including an (m, n) copy of X) in a small cache, keyed
+by thread, of the last two shapes; :func:`clear_workspaces` frees them.
 """
 
 from __future__ import annotations
@@ -49,10 +52,10 @@ import threading
 
 import numpy as np
 
-from .activations import get_hidden_activation
+from .activations import ACTIVATIONS, get_hidden_activation
 from .backend import get_xp, is_gpu_array
 from .errors import ConfigError
-from .losses import get_loss
+from .losses import LOSSES, get_loss
 from .params import Params
 
 FAST_ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
@@ -85,17 +88,27 @@ def run_epoch_fast(X, Y, params: Params, order, batch_size: int, lr: float,
     time the same shapes, dtype, batch size and learning rate are seen, and replays it
     from then on; it falls back to the eager epoch if capture fails.
 
-    ``blas_threads`` (NumPy only): the BLAS threads for this epoch. ``None`` chooses: one
-    thread when every matrix product of a batch is small (below
-    :data:`SMALL_GEMM_FLOPS`), where waking a second thread costs more than it saves,
-    else the BLAS library's own setting.
+    ``blas_threads`` (NumPy only): limit the BLAS to this many threads during the epoch
+    (process-wide, for every thread of the program); ``None`` leaves the BLAS alone.
+
+    Only the built-in activations and losses have fast kernels (:func:`supports`); the
+    arrays must share one dtype, float32 or float64.
     """
     from .train import batch_slices  # here, not at import time: train may import us
 
-    act = get_hidden_activation(activation).name
-    loss_name = get_loss(loss).name
-    if act not in FAST_ACTIVATIONS:  # pragma: no cover - every hidden activation is here
-        raise ConfigError(f"the fast path has no kernel for activation {act!r}")
+    if not supports(activation, loss):
+        raise ConfigError(
+            f"the fast path has kernels only for the built-in activations "
+            f"{', '.join(FAST_ACTIVATIONS)} and losses {', '.join(FAST_LOSSES)}; for "
+            f"{activation!r} / {loss!r} use train(..., fast=False), the book's formulas."
+        )
+    act, loss_name = get_hidden_activation(activation).name, get_loss(loss).name
+    if not (X.dtype == Y.dtype == params.dtype) or X.dtype not in (np.float32, np.float64):
+        raise ConfigError(
+            f"the fast path needs X, Y and the parameters in one dtype, float32 or float64; "
+            f"got X {X.dtype}, Y {Y.dtype}, parameters {params.dtype}. Cast them, e.g. "
+            f"X.astype(params.dtype)."
+        )
     slices = batch_slices(X.shape[0], batch_size)
     B = int(batch_size)
     xp = get_xp(X)
@@ -110,19 +123,20 @@ def run_epoch_fast(X, Y, params: Params, order, batch_size: int, lr: float,
     step = lr / B  # (η m_b / B) · (1 / m_b): the same for every batch
     if xp is not np:
         return ws.epoch_gpu(X, Y, params, order, step, cuda_graph)
-    if blas_threads is None and _largest_gemm_flops(params.sizes, min(B, X.shape[0])) \
-            < SMALL_GEMM_FLOPS:
-        blas_threads = 1
     with _blas_threads(blas_threads):
         return ws.epoch_cpu(X, Y, params, order, step)
 
 
-# Below this many FLOPs (2 m_b h_{l-1} h_l) per matrix product, one BLAS thread is faster.
-SMALL_GEMM_FLOPS = 4e6
-
-
-def _largest_gemm_flops(sizes, rows) -> float:
-    return max(2.0 * rows * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+def supports(activation, loss) -> bool:
+    """True when the fast path has kernels for this activation and loss: the built-in
+    ones, looked up by name *and* identity (a user's own ``Activation("relu", ...)`` with
+    a different σ must not be silently replaced by the built-in ReLU kernel)."""
+    try:
+        act, los = get_hidden_activation(activation), get_loss(loss)
+    except ConfigError:
+        return False
+    return (act.name in FAST_ACTIVATIONS and ACTIVATIONS.get(act.name) is act
+            and los.name in FAST_LOSSES and LOSSES.get(los.name) is los)
 
 
 _THREADPOOLS = []
@@ -152,16 +166,21 @@ def _blas_threads(n):
         yield
 
 
+_WORKSPACES_LOCK = threading.Lock()
+
+
 def _workspace(xp, sizes, m, B, dtype, activation, loss, slices) -> "_Workspace":
     device = -1 if xp is np else xp.cuda.Device().id
     key = (threading.get_ident(), device, tuple(sizes), m, B, np.dtype(dtype).str,
            activation, loss)
-    ws = _WORKSPACES.get(key)
-    if ws is None:
-        while len(_WORKSPACES) >= _MAX_WORKSPACES:
-            _WORKSPACES.popitem(last=False)
-        ws = _WORKSPACES[key] = _Workspace(xp, sizes, m, B, dtype, activation, loss, slices)
-    _WORKSPACES.move_to_end(key)
+    with _WORKSPACES_LOCK:
+        ws = _WORKSPACES.get(key)
+        if ws is None:
+            while len(_WORKSPACES) >= _MAX_WORKSPACES:
+                _WORKSPACES.popitem(last=False)
+            ws = _WORKSPACES[key] = _Workspace(xp, sizes, m, B, dtype, activation, loss,
+                                               slices)
+        _WORKSPACES.move_to_end(key)
     return ws
 
 
@@ -315,6 +334,7 @@ class _Workspace:
         xp.take(Y, order, axis=0, out=self.Yp)
         state = self.graphs.get(step)
         if state is None:
+            self.graphs.clear()  # one learning rate at a time: free older graphs' memory
             # First epoch at this step: run eagerly (this compiles every kernel and warms
             # cuBLAS up); the next one is captured.
             self.graphs[step] = "warm-up done"

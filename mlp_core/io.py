@@ -24,6 +24,8 @@ from mlp_core.errors import ParamsFileError, ShapeError
 __all__ = ["save_params", "load_params", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _FORMAT_NAME = "mlp_core.params"
 
 
@@ -188,6 +190,7 @@ def save_params(path, W, b, meta: dict | None = None) -> Path:
     arrays["meta"] = np.array(meta_json)
 
     fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; a saved model is shared
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

@@ -56,10 +56,10 @@ class Params:
         return get_xp(self.W[1])
 
     def to(self, device: str | None) -> "Params":
-        """A copy on ``device`` ('cpu' or 'gpu')."""
+        """A copy on ``device`` ('cpu' or 'gpu'); it never shares memory with ``self``."""
         if device == "cpu":
-            return Params({l: to_numpy(w) for l, w in self.W.items()},
-                          {l: to_numpy(v) for l, v in self.b.items()})
+            return Params({l: np.array(to_numpy(w)) for l, w in self.W.items()},
+                          {l: np.array(to_numpy(v)) for l, v in self.b.items()})
         return Params({l: to_device(w, device) for l, w in self.W.items()},
                       {l: to_device(v, device) for l, v in self.b.items()})
 

@@ -21,6 +21,9 @@ def check_params(params) -> None:
     """W[l] is (h_{l-1}, h_l) and b[l] is (h_l,) for l = 1..L, and the layers chain."""
     W, b = params.W, params.b
     L = len(W)
+    if L == 0:
+        raise ShapeError("W is empty: a network needs at least W[1], of shape (n, h_1) "
+                         "(init_params((n, h_1, ..., C)) builds one).")
     if sorted(W) != list(range(1, L + 1)) or sorted(b) != list(range(1, L + 1)):
         raise ShapeError(
             f"W and b must be keyed by the layers 1..L as in the book; got W keys "
@@ -33,7 +36,8 @@ def check_params(params) -> None:
             raise ShapeError(f"W{l} must be a matrix (h_{l-1}, h_{l}); got shape {_shape(w)}.")
         h_in, h_out = w.shape
         if h_in != h_prev:
-            hint = ("; did you transpose it?" if h_out == h_prev else
+            hint = (f"; did you transpose it? W{l}.T has shape ({h_prev}, {h_in})"
+                    if h_out == h_prev else
                     f"; layer {l - 1} has {h_prev} units, so W{l} needs {h_prev} rows.")
             raise ShapeError(
                 f"W{l} has shape {w.shape} but layer {l} takes the {h_prev} outputs of "

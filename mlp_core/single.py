@@ -12,7 +12,7 @@ from __future__ import annotations
 from .activations import get_hidden_activation
 from .losses import get_loss, output_activation
 from .params import Params
-from .shapes import check_column, check_params
+from .shapes import check_column, check_params, check_same_dtype, check_X
 
 
 def forward_single(x, params: Params, activation="relu", loss="cross_entropy"):
@@ -23,6 +23,7 @@ def forward_single(x, params: Params, activation="relu", loss="cross_entropy"):
     """
     check_params(params)
     check_column(x, params.sizes[0], "x")
+    check_same_dtype(x, params, "x")
     sigma = get_hidden_activation(activation).sigma
     W, b, L = params.W, params.b, params.L
     a, z = {0: x}, {}
@@ -36,6 +37,7 @@ def loss_single(x, y, params: Params, activation="relu", loss="cross_entropy"):
     """The loss L of one example (a Python float); x: (n, 1), y: (C, 1)."""
     z, _ = forward_single(x, params, activation, loss)
     check_column(y, params.sizes[-1], "y")
+    check_same_dtype(y, params, "y")
     return float(get_loss(loss).value(z[params.L].T, y.T))
 
 
@@ -53,6 +55,7 @@ def backprop_single(x, y, params: Params, activation="relu", loss="cross_entropy
     sigma_prime = get_hidden_activation(activation).sigma_prime
     z, a = forward_single(x, params, activation, loss)
     check_column(y, params.sizes[-1], "y")
+    check_same_dtype(y, params, "y")
     W, L = params.W, params.L
     delta = {L: a[L] - y}
     for l in range(L - 1, 0, -1):
@@ -67,9 +70,10 @@ def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"
 
     Row i of X and of Y becomes the column x, y of :func:`backprop_single`; the
     per-example gradients are averaged. This is what the batched code must equal
-    (chapter 10, eq. ``eq-batch-mean``), and it is slow: m small matrix-vector products per layer instead of
-    one matrix-matrix product.
+    (chapter 10, eq. ``eq-batch-mean``), and it is slow: m small matrix-vector products
+    per layer instead of one matrix-matrix product.
     """
+    check_X(X, params.sizes[0])
     m = X.shape[0]
     dW = {l: 0 * params.W[l] for l in params.layers}
     db = {l: 0 * params.b[l] for l in params.layers}

@@ -22,6 +22,7 @@ from .backend import get_xp, is_gpu_array, to_numpy
 from .batched import backward, forward
 from .errors import ConfigError, TrainingDiverged
 from .fast import run_epoch_fast
+from .fast import supports as fast_supports
 from .losses import get_loss
 from .params import Params
 from .shapes import check_finite, check_params, check_same_dtype, check_X, check_Y
@@ -47,6 +48,7 @@ def sgd_step(params: Params, dW: dict, db: dict, lr: float) -> Params:
     With one example this is eq. ``eq-sgd-step``; with the mean gradient of a
     mini-batch, eq. ``eq-minibatch-step``.
     """
+    lr = float(lr)  # a NumPy float64 scalar would silently turn float32 W into float64
     return Params({l: params.W[l] - lr * dW[l] for l in params.layers},
                   {l: params.b[l] - lr * db[l] for l in params.layers})
 
@@ -87,11 +89,24 @@ def accuracy(A_L, Y) -> float:
     return float(hits.mean())
 
 
-def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy"):
-    """``(J, accuracy)`` on a whole data set, one batched forward pass."""
+def is_one_hot(Y) -> bool:
+    """True when every row of Y is a one-hot vector (zeros and a single 1)."""
+    xp = get_xp(Y)
+    return bool(xp.all((Y == 0) | (Y == 1)) and xp.all(Y.sum(axis=1) == 1))
+
+
+def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy",
+             with_accuracy=None):
+    """``(J, accuracy)`` on a whole data set, one batched forward pass.
+
+    The accuracy is NaN for a regression (a loss that is not a classifier's, with targets
+    that are not one-hot); ``with_accuracy`` decides it when given.
+    """
+    if with_accuracy is None:
+        with_accuracy = get_loss(loss).classification or is_one_hot(Y)
     cache = forward(X, params, activation, loss, check=False)
     J = float(get_loss(loss).value(cache.Z[params.L], Y))
-    acc = accuracy(cache.A[params.L], Y) if get_loss(loss).classification else math.nan
+    acc = accuracy(cache.A[params.L], Y) if with_accuracy else math.nan
     return J, acc
 
 
@@ -143,9 +158,9 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
     ``fast=True`` runs each epoch with :func:`mlp_core.fast.run_epoch_fast`, the same
     computation rearranged for speed (tests/test_fast.py proves it equals
     :func:`run_epoch`); ``fast=False`` runs the book's formulas as written. The default,
-    ``None``, is the fast path on NumPy and the formulas on CuPy: the fast path's CUDA
-    kernels have not yet been validated on a GPU (``python -m mlp_core bench`` times
-    both there).
+    ``None``, is the fast path on NumPy and the formulas on CuPy (the fast path's CUDA
+    kernels have not yet been validated on a GPU; ``python -m mlp_core bench`` times
+    both there), and the formulas for an activation or loss of your own.
 
     Raises :class:`TrainingDiverged` when the loss becomes NaN or Inf, naming the epoch
     and the batch. The parameters passed in are never modified.
@@ -166,11 +181,13 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
     if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)
             and lr > 0 and math.isfinite(lr)):
         raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
+    lr = float(lr)
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
     if fast is None:
-        fast = not is_gpu_array(X)
+        fast = fast_supports(activation, loss) and not is_gpu_array(X)
     run = run_epoch_fast if fast else run_epoch
+    classify = get_loss(loss).classification or is_one_hot(Y)
     history = History()
     bar = tqdm(range(1, epochs + 1), desc="epochs", unit="epoch",
                disable=None if progress is None else not progress)
@@ -187,7 +204,7 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
                 f"learning rate, e.g. lr={lr / 10:g}, or check the inputs are scaled."
             )
         with np.errstate(over="ignore", invalid="ignore"):
-            train_loss, train_acc = evaluate(X, Y, params, activation, loss)
+            train_loss, train_acc = evaluate(X, Y, params, activation, loss, classify)
         if not math.isfinite(train_loss):
             # the last step of the epoch can diverge too; no batch loss sees it
             raise TrainingDiverged(
@@ -200,7 +217,7 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
         history.train_loss.append(train_loss)
         history.train_acc.append(train_acc)
         if X_val is not None:
-            val_loss, val_acc = evaluate(X_val, Y_val, params, activation, loss)
+            val_loss, val_acc = evaluate(X_val, Y_val, params, activation, loss, classify)
             history.val_loss.append(val_loss)
             history.val_acc.append(val_acc)
             bar.set_postfix(loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}")
