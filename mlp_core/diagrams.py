@@ -33,6 +33,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 
 from .backend import to_numpy
+from .errors import ConfigError, ShapeError
 
 __all__ = [
     "ROLE_COLORS", "backward_shapes", "column_sums", "draw_product", "error_matrix",
@@ -195,7 +196,7 @@ class _Mat:
         elif a.ndim == 1:        # a bias b^l (h_l,) is drawn as the row it broadcasts as
             a = a.reshape(1, -1)
         elif a.ndim > 2:
-            raise ValueError(f"{self.label}: only 1-D or 2-D arrays can be drawn, "
+            raise ShapeError(f"{self.label}: only 1-D or 2-D arrays can be drawn, "
                              f"got shape {a.shape}")
         self.shape = tuple(np.shape(to_numpy(self.array))) or (1, 1)
         self.array = a
@@ -220,7 +221,7 @@ def _as_item(term, sym=None):
     if isinstance(term, (tuple, list)) and len(term) in (2, 3) and isinstance(term[0], str):
         role = term[2] if len(term) == 3 else None
         return _Mat(term[0], term[1], sym, role)
-    raise TypeError(
+    raise ConfigError(
         "each term is an operator string such as '@' or '=', or a pair (label, array) "
         f"(optionally (label, array, role)); got {term!r}")
 
@@ -367,7 +368,7 @@ def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> 
     """
     D = np.asarray(to_numpy(Delta), dtype=np.float64)
     if D.ndim != 2:
-        raise ValueError(f"Delta must be 2-D (m, C); got shape {D.shape}")
+        raise ShapeError(f"Delta must be 2-D (m, C); got shape {D.shape}")
     m, C = D.shape
     names = [str(c) for c in (class_names if class_names is not None else range(C))]
     s = min(0.32, 6.0 / m, 5.0 / C)
@@ -398,7 +399,7 @@ def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> 
     if highlight_row is not None:
         i = int(highlight_row)
         if not 0 <= i < m:
-            raise ValueError(f"highlight_row must be in 0..{m - 1}, got {highlight_row}")
+            raise ConfigError(f"highlight_row must be in 0..{m - 1}, got {highlight_row}")
         yr = y0 + h - (i + 1) * s
         cv.ax.add_patch(Rectangle((x0 - 0.03, yr), w + 0.06, s, fill=False,
                                   edgecolor="black", lw=2.4, zorder=4, label="highlight"))
@@ -434,7 +435,7 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
     (eq. ``eq-bias-grad-batch``)."""
     D = np.asarray(to_numpy(Delta), dtype=np.float64)
     if D.ndim != 2:
-        raise ValueError(f"Delta must be 2-D (m, h_l); got shape {D.shape}")
+        raise ShapeError(f"Delta must be 2-D (m, h_l); got shape {D.shape}")
     m, h = D.shape
     db = D.sum(axis=0) / m
     sup = "" if l is None else f"^{{{l}}}"
@@ -493,7 +494,7 @@ def rows_from_columns(X, k=3, *, values=True, title=None) -> Figure:
     (m, n) with those examples as its first k rows, outlined: every column becomes a row."""
     X = np.asarray(to_numpy(X), dtype=np.float64)
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (m, n); got shape {X.shape}")
+        raise ShapeError(f"X must be 2-D (m, n); got shape {X.shape}")
     m, n = X.shape
     k = max(1, min(int(k), m))
     s = min(MAX_UNIT_IN, 5.0 / max(n, m), 7.0 / (n + k))

@@ -64,13 +64,21 @@ def squared_error(Z, Y):
     return 0.5 * (D * D).sum() / m
 
 
+def _clip_probability(A):
+    """A kept inside (ε, 1 − ε), ε the dtype's machine epsilon: a saturated sigmoid or
+    softmax rounds to exactly 0 or 1, and 1/a or 1/(1 − a) would then be infinite."""
+    eps = get_xp(A).finfo(A.dtype).eps
+    return A.clip(eps, 1 - eps)
+
+
 def cross_entropy_grad_a(A, Y):
     """∇_a L = −y / a for cross-entropy (used only to show the general δ^L form)."""
-    return -Y / A
+    return -Y / _clip_probability(A)
 
 
 def binary_cross_entropy_grad_a(A, Y):
-    """∇_a L = (a − y) / (a (1 − a)) for binary cross-entropy."""
+    """∇_a L = (a − y) / (a (1 − a)) for binary cross-entropy (with a kept off 0 and 1)."""
+    A = _clip_probability(A)
     return (A - Y) / (A * (1 - A))
 
 

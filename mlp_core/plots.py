@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .backend import to_numpy
+from .errors import ConfigError, ShapeError
 
 __all__ = ["decision_boundary", "digits_grid", "learning_curves", "loop_vs_batched_chart",
            "recorded_bars", "recorded_vs_live", "roofline_chart"]
@@ -24,7 +25,7 @@ def _histories(history):
     out = list(history)
     for item in out:
         if not (isinstance(item, tuple) and len(item) == 2 and hasattr(item[1], "train_loss")):
-            raise TypeError("history must be a History or a list of (label, History) pairs; "
+            raise ConfigError("history must be a History or a list of (label, History) pairs; "
                             f"got an item {item!r}")
     return out
 
@@ -98,7 +99,7 @@ def decision_boundary(params, X, labels, activation="relu", loss="cross_entropy"
     X = np.asarray(to_numpy(X))
     labels = np.asarray(to_numpy(labels))
     if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"decision_boundary needs 2-D inputs, X of shape (m, 2); got {X.shape}")
+        raise ShapeError(f"decision_boundary needs 2-D inputs, X of shape (m, 2); got {X.shape}")
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid))

@@ -22,6 +22,7 @@ import numpy as np
 from IPython.display import HTML
 
 from . import diagrams, plots
+from .errors import ConfigError
 
 __all__ = ["LiveFigure", "figure_png", "learning_curves_explorer", "render_shapes",
            "shapes_explorer", "train_curves"]
@@ -110,7 +111,7 @@ def shapes_explorer(m=32, n=64, hidden=(16,), C=10) -> LiveFigure:
     network stack diagram (chapter 1)."""
     hidden = tuple(hidden)
     if not 1 <= len(hidden) <= 2:
-        raise ValueError(f"hidden must have one or two widths, got {hidden}")
+        raise ConfigError(f"hidden must have one or two widths, got {hidden}")
     h1, h2 = hidden[0], (hidden[1] if len(hidden) == 2 else 0)
     style = {"description_width": "110px"}
     sl = {

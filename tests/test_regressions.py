@@ -132,3 +132,15 @@ def test_cli_refuses_bad_numbers_before_loading_anything(args, what):
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 2
     assert what in run.stderr and run.stdout == ""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_general_output_error_stays_finite_when_the_sigmoid_saturates(dtype):
+    from mlp_core.activations import sigmoid, sigmoid_prime
+    from mlp_core.losses import output_error_general
+    Z = np.array([[40.0, 0.3], [-40.0, -0.2]], dtype=dtype)
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    A = sigmoid(Z)
+    general = output_error_general(A, Y, Z, "binary_cross_entropy", sigmoid_prime)
+    assert np.isfinite(general).all()
+    assert np.allclose(general, A - Y, atol=1e-6)

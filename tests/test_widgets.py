@@ -13,6 +13,7 @@ pytest.importorskip("ipywidgets")
 
 from mlp_core import widgets  # noqa: E402
 from mlp_core.train import History  # noqa: E402
+from mlp_core.errors import ConfigError  # noqa: E402
 
 WIDGET_KEY = "application/vnd.jupyter.widget-view+json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -67,7 +68,7 @@ def check_bundle(live, words):
 def test_shapes_explorer_bundle():
     live = widgets.shapes_explorer(m=7, n=5, hidden=(4,), C=3)
     check_bundle(live, "Interactive")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         widgets.shapes_explorer(hidden=(1, 2, 3))
 
 
