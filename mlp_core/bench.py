@@ -640,6 +640,15 @@ def _version(module: str):
         return None
 
 
+def command_line(argv=None) -> str:
+    """The command as a reader would type it: ``python -m mlp_core bench ...`` rather than
+    the path of the package's ``__main__.py`` on the machine that ran it."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and os.path.basename(argv[0]) == "__main__.py":
+        argv[0] = "-m mlp_core"
+    return " ".join(["python"] + argv)
+
+
 def machine_info(use_gpu: bool = False) -> dict:
     """What the numbers were measured on: CPU, cores, GPU, BLAS, versions, date, command."""
     from . import __version__
@@ -647,7 +656,7 @@ def machine_info(use_gpu: bool = False) -> dict:
     info = dict(cpu=cpu_model(), cores=cpu_cores(), logical_cpus=os.cpu_count(),
                 platform=platform.platform(), python=platform.python_version(),
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                command=" ".join([os.path.basename(sys.executable)] + sys.argv),
+                command=command_line(),
                 load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
                 versions=dict(mlp_core=__version__, numpy=np.__version__,
                               scipy=_version("scipy"), sklearn=_version("sklearn"),

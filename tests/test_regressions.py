@@ -144,3 +144,8 @@ def test_general_output_error_stays_finite_when_the_sigmoid_saturates(dtype):
     general = output_error_general(A, Y, Z, "binary_cross_entropy", sigmoid_prime)
     assert np.isfinite(general).all()
     assert np.allclose(general, A - Y, atol=1e-6)
+
+
+def test_recorded_command_reads_as_typed():
+    assert bench.command_line(["/x/y/mlp_core/__main__.py", "bench", "--quick"]) == \
+        "python -m mlp_core bench --quick"
