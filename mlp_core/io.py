@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from mlp_core.backend import to_numpy
-from mlp_core.errors import ParamsFileError, ShapeError
+from mlp_core.errors import MlpCoreError, ParamsFileError, ShapeError
+from mlp_core.params import Params
+from mlp_core.shapes import check_params
 
 __all__ = ["save_params", "load_params", "FORMAT_VERSION"]
 
@@ -27,11 +29,6 @@ FORMAT_VERSION = 1
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FORMAT_NAME = "mlp_core.params"
-
-
-def _to_host(x) -> np.ndarray:
-    """A NumPy array of x (CuPy arrays are brought back with .get())."""
-    return to_numpy(x)
 
 
 def _layer_indices(W, b, error) -> int:
@@ -71,46 +68,27 @@ def _layer_indices(W, b, error) -> int:
     return L
 
 
-def _check_params(W, b, key_error, shape_error) -> tuple[list[int], np.dtype]:
-    """Validate host arrays W[l], b[l]; return the sizes (h_0, ..., h_L) and the dtype."""
-    L = _layer_indices(W, b, key_error)
-    dtype = None
-    for l in range(1, L + 1):
-        Wl, bl = W[l], b[l]
-        if Wl.ndim != 2:
-            raise shape_error(
-                f"W[{l}] must be 2-D (h_{l - 1}, h_{l}); found shape {Wl.shape}."
-            )
-        if bl.shape != (Wl.shape[1],):
-            fix = " Fix: b[l].ravel()." if bl.size == Wl.shape[1] else ""
-            raise shape_error(
-                f"b[{l}] must have shape (h_{l},) = ({Wl.shape[1]},) to match W[{l}] of shape "
-                f"{Wl.shape}; found {bl.shape}.{fix}"
-            )
-        if l < L and Wl.shape[1] != W[l + 1].shape[0]:
-            raise shape_error(
-                f"the layers do not chain: W[{l}] has shape {Wl.shape}, so h_{l} = "
-                f"{Wl.shape[1]}, but W[{l + 1}] has shape {W[l + 1].shape}, whose first "
-                f"dimension must be h_{l} = {Wl.shape[1]}. Did you transpose W[{l + 1}]?"
-            )
-        for name, a in ((f"W[{l}]", Wl), (f"b[{l}]", bl)):
+def _check_params(W, b) -> tuple[list[int], np.dtype]:
+    """Validate host arrays W[l], b[l]; return the sizes (h_0, ..., h_L) and the dtype.
+
+    The keys 1..L first (:func:`_layer_indices`), then the book's shape and dtype rules
+    (:func:`mlp_core.shapes.check_params`, a ShapeError), then what a file needs on top:
+    floating-point, finite values (a ParamsFileError).
+    """
+    _layer_indices(W, b, ParamsFileError)
+    params = Params(W, b)
+    check_params(params)
+    for l in params.layers:
+        for name, a in ((f"W{l}", W[l]), (f"b{l}", b[l])):
             if a.dtype.kind != "f":
-                raise key_error(f"{name} must be floating point; found dtype {a.dtype}.")
-            if dtype is None:
-                dtype = a.dtype
-            elif a.dtype != dtype:
-                raise key_error(
-                    f"{name} has dtype {a.dtype} but W[1] has {dtype}; all parameters must "
-                    f"share one dtype. Fix: cast them all, e.g. W[l].astype(np.{dtype})."
-                )
+                raise ParamsFileError(f"{name} must be floating point; found dtype {a.dtype}.")
             n_bad = int(np.count_nonzero(~np.isfinite(a)))
             if n_bad:
-                raise key_error(
+                raise ParamsFileError(
                     f"{name} contains {n_bad} NaN or Inf value(s); refusing to keep diverged "
                     f"parameters. Lower the learning rate, or save from an earlier epoch."
                 )
-    sizes = [int(W[1].shape[0])] + [int(W[l].shape[1]) for l in range(1, L + 1)]
-    return sizes, dtype
+    return [int(h) for h in params.sizes], params.dtype
 
 
 def _json_default(obj):
@@ -169,9 +147,9 @@ def save_params(path, W, b, meta: dict | None = None) -> Path:
     path = Path(path)
     if not isinstance(W, Mapping) or not isinstance(b, Mapping):
         _layer_indices(W, b, ParamsFileError)  # raises with the explanation
-    W_host = {k: _to_host(v) for k, v in W.items()}
-    b_host = {k: _to_host(v) for k, v in b.items()}
-    sizes, dtype = _check_params(W_host, b_host, ParamsFileError, ShapeError)
+    W_host = {k: to_numpy(v) for k, v in W.items()}
+    b_host = {k: to_numpy(v) for k, v in b.items()}
+    sizes, dtype = _check_params(W_host, b_host)
     meta_json = _meta_json(meta, sizes, dtype)
 
     directory = path.parent
@@ -285,8 +263,8 @@ def load_params(path, expected_sizes=None):
     W = {l: arrays[f"W{l}"] for l in range(1, L + 1)}
     b = {l: arrays[f"b{l}"] for l in range(1, L + 1)}
     try:
-        sizes, _ = _check_params(W, b, ParamsFileError, ParamsFileError)
-    except ParamsFileError as exc:
+        sizes, _ = _check_params(W, b)
+    except MlpCoreError as exc:
         raise ParamsFileError(f"path: {where} holds invalid parameters: {exc}") from None
     if sizes != [int(s) for s in meta["sizes"]]:
         raise ParamsFileError(

@@ -77,13 +77,13 @@ def assert_refused(tmp_path, exc, match, W, b, meta=None):
 def test_refuses_shapes_that_do_not_chain(tmp_path):
     W, b = make_params()
     W[2] = W[2].T.copy()  # (3, 4) instead of (4, 3)
-    assert_refused(tmp_path, ShapeError, r"W\[2\].*transpose", W, b)
+    assert_refused(tmp_path, ShapeError, r"W2.*transpose", W, b)
 
 
 def test_refuses_wrong_bias_shape(tmp_path):
     W, b = make_params()
     b[1] = b[1].reshape(1, -1)
-    assert_refused(tmp_path, ShapeError, r"b\[1\].*\(4,\).*ravel", W, b)
+    assert_refused(tmp_path, ShapeError, r"b1.*\(4,\).*b1 = b1.reshape\(4\)", W, b)
 
 
 def test_refuses_non_contiguous_or_zero_based_keys(tmp_path):
@@ -96,16 +96,16 @@ def test_refuses_non_contiguous_or_zero_based_keys(tmp_path):
 def test_refuses_nan_and_inf(tmp_path):
     W, b = make_params()
     W[2][1, 1] = np.nan
-    assert_refused(tmp_path, ParamsFileError, r"W\[2\] contains 1 NaN or Inf", W, b)
+    assert_refused(tmp_path, ParamsFileError, r"W2 contains 1 NaN or Inf", W, b)
     W, b = make_params()
     b[1][0] = np.inf
-    assert_refused(tmp_path, ParamsFileError, r"b\[1\] contains 1 NaN or Inf", W, b)
+    assert_refused(tmp_path, ParamsFileError, r"b1 contains 1 NaN or Inf", W, b)
 
 
 def test_refuses_mixed_dtypes_and_bad_meta(tmp_path):
     W, b = make_params()
     b[2] = b[2].astype(np.float32)
-    assert_refused(tmp_path, ParamsFileError, "one dtype", W, b)
+    assert_refused(tmp_path, ShapeError, "one dtype", W, b)
     W, b = make_params()
     assert_refused(tmp_path, ParamsFileError, "JSON", W, b, {"fn": print})
     assert_refused(tmp_path, ShapeError, r"meta\['sizes'\]", W, b, {"sizes": [5, 9, 3]})
@@ -205,7 +205,7 @@ def test_shapes_that_do_not_chain_in_file_refused(tmp_path):
         arrays = {k: f[k] for k in f.files}
     arrays["W2"] = arrays["W2"].T
     np.savez(p, **arrays)
-    with pytest.raises(ParamsFileError, match="do not chain"):
+    with pytest.raises(ParamsFileError, match="invalid parameters: W2 has shape"):
         load_params(p)
 
 
