@@ -172,6 +172,13 @@ class Problem:
         return d["X"], d["Y"], d["params"], d["order"]
 
 
+def synthetic_data(m: int, sizes, dtype, rng: np.random.Generator):
+    """Standard-normal X (m, n) and random labels in 0..C-1 for widths (n, ..., C): the
+    benchmark's synthetic data (speed does not depend on what the numbers mean)."""
+    X = rng.standard_normal((m, sizes[0]), dtype=np.float32).astype(dtype)
+    return X, rng.integers(0, sizes[-1], size=m)
+
+
 def make_problem(size: BenchSize, dtype, seed: int = SEED, lr: float = LEARNING_RATE) -> Problem:
     """The data (the bundled digits, or standard-normal synthetic X with random labels)
     and He-initialised parameters, in ``dtype``."""
@@ -186,8 +193,7 @@ def make_problem(size: BenchSize, dtype, seed: int = SEED, lr: float = LEARNING_
         if X.shape[1] != size.sizes[0] or ds.C != C:
             raise ConfigError(f"size {size.name}: the digits are 64 → 10, not {size.sizes}")
     else:
-        X = rng.standard_normal((size.m, size.sizes[0]), dtype=np.float32).astype(dtype)
-        labels = rng.integers(0, C, size=size.m)
+        X, labels = synthetic_data(size.m, size.sizes, dtype, rng)
     X = np.ascontiguousarray(X)
     Y = one_hot(labels, C, dtype=dtype)
     params = init_params(size.sizes, seed=seed, dtype=dtype, device="cpu")
@@ -860,9 +866,8 @@ def roofline(peak_gflops, bandwidth_gbs, intensity):
 def _synthetic_problem(m: int, sizes, dtype, seed: int = 0):
     from .data import one_hot
 
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((m, sizes[0])).astype(dtype)
-    Y = one_hot(rng.integers(0, sizes[-1], size=m), sizes[-1], dtype=dtype)
+    X, labels = synthetic_data(m, sizes, dtype, np.random.default_rng(seed))
+    Y = one_hot(labels, sizes[-1], dtype=dtype)
     return X, Y, init_params(tuple(sizes), seed=seed, dtype=dtype, device="cpu")
 
 

@@ -8,7 +8,6 @@ only after training succeeded).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from . import data as datasets
 from .activations import HIDDEN_ACTIVATIONS
 from .backend import DEVICES, resolve_device, to_device
 from .errors import ConfigError, MlpCoreError
-from .io import save_params
+from .io import check_save_path, save_params
 from .losses import LOSSES
 from .params import default_init, init_params
 from .train import train
@@ -95,18 +94,6 @@ def load_dataset(args) -> datasets.Dataset:
             "--mnist-labels train-labels-idx1-ubyte.gz."
         )
     return datasets.load_mnist(args.mnist_images, args.mnist_labels)
-
-
-def check_save_path(path) -> None:
-    """Refuse, before any training, a save path whose folder does not exist."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ConfigError(f"--save {path!r}: the folder {folder!r} does not exist; create it first.")
-    if os.path.isdir(path):
-        example = os.path.join(path, "model.npz")
-        raise ConfigError(f"--save {path!r} is a folder; give a file name, e.g. {example!r}.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"--save {path!r}: the folder {folder!r} is not writable.")
 
 
 def build_parser() -> argparse.ArgumentParser:

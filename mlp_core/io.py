@@ -133,6 +133,23 @@ def _meta_json(meta, sizes, dtype) -> str:
         ) from exc
 
 
+def check_save_path(path) -> None:
+    """Refuse a save path that cannot be written: its folder is missing or not writable,
+    or the path is itself a folder. Cheap, so callers can check before long work."""
+    path = Path(path)
+    directory = path.parent
+    if not directory.is_dir():
+        raise ParamsFileError(
+            f"path: the directory {str(directory)!r} of {str(path)!r} does not exist. "
+            f"Fix: Path({str(directory)!r}).mkdir(parents=True, exist_ok=True)."
+        )
+    if path.is_dir():
+        raise ParamsFileError(f"path: {str(path)!r} is a folder; give a file name, e.g. "
+                              f"{str(path / 'model.npz')!r}.")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ParamsFileError(f"path: the directory {str(directory)!r} is not writable.")
+
+
 def save_params(path, W, b, meta: dict | None = None) -> Path:
     """Save W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L, to the .npz file at ``path``.
 
@@ -152,14 +169,8 @@ def save_params(path, W, b, meta: dict | None = None) -> Path:
     sizes, dtype = _check_params(W_host, b_host)
     meta_json = _meta_json(meta, sizes, dtype)
 
+    check_save_path(path)
     directory = path.parent
-    if not directory.is_dir():
-        raise ParamsFileError(
-            f"path: the directory {str(directory)!r} of {str(path)!r} does not exist. "
-            f"Fix: Path({str(directory)!r}).mkdir(parents=True, exist_ok=True)."
-        )
-    if path.is_dir():
-        raise ParamsFileError(f"path: {str(path)!r} is a directory; give a file name, e.g. model.npz.")
 
     arrays = {}
     for l in range(1, len(sizes)):

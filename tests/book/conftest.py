@@ -110,8 +110,8 @@ def build_env() -> dict[str, str]:
     # The interpreter's bin dir first: `python` in the python3 kernelspec and
     # any `jupyter-*` helper resolve to this environment.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    # Notebooks run with cwd=book/; make `import mlp_core` work from a checkout.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p)
+    # No PYTHONPATH: the notebooks import the installed mlp_core (pip install -e .), so a
+    # missing install step fails here as it would for a reader.
     # (No MPLBACKEND here: the kernel must keep matplotlib's inline backend.)
     env.pop("MPLBACKEND", None)
     # Silences debugpy's "frozen modules" notice on kernel start.
