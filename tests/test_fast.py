@@ -8,8 +8,6 @@ error), for every hidden activation × loss, with a partial last batch, on every
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -19,6 +17,7 @@ from mlp_core.errors import ConfigError
 from mlp_core.gradcheck import relative_error
 from mlp_core.train import run_epoch
 
+import cuda_kernels
 from conftest import LOSS_NAMES, make_problem, requires_gpu
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
@@ -150,79 +149,70 @@ def test_gpu_and_cpu_fast_paths_agree():
 
 # ------------------------------------------------------------- the GPU code path, on NumPy
 
-
-class _FakeElementwiseKernel:
-    """CuPy's ``ElementwiseKernel`` API on NumPy: the C body is translated to NumPy (the
-    casts dropped, ``c ? x : y`` to ``np.where``) and run with broadcasting; outputs are
-    written in place, as CuPy does."""
-
-    def __init__(self, in_params, out_params, body, name):
-        self.ins = [p.split()[-1] for p in in_params.split(",") if p.strip()]
-        self.outs = [p.split()[-1] for p in out_params.split(",") if p.strip()]
-        py = re.sub(r"\(T\)", "", body)
-        py = re.sub(r"\bT (\w+) =", r"\1 =", py)
-        for cond in (r"\(([\w.]+ [<>]=? [\w.]+)\)", r"([\w.]+ [<>]=? [\w.]+)"):
-            py = re.sub(cond + r" \? ([\w.]+) : ([\w.]+)", r"np.where(\1, \2, \3)", py)
-        self.code = compile("\n".join(s.strip() for s in py.split(";") if s.strip()),
-                            name, "exec")
-
-    def __call__(self, *args):
-        assert len(args) == len(self.ins) + len(self.outs)
-        arrays = [a for a in args if isinstance(a, np.ndarray)]
-        assert len({a.dtype for a in arrays}) == 1, "one type T for every array"
-        outs = args[len(self.ins):]
-        ns = dict(zip(self.ins + self.outs, args), np=np, tanh=np.tanh)
-        exec(self.code, ns)
-        for name, out in zip(self.outs, outs):
-            np.copyto(out, ns[name], casting="same_kind")
+needs_host_compiler = pytest.mark.skipif(
+    cuda_kernels.host_compiler() is None,
+    reason="no C++ compiler to build the CUDA kernels for the host (install g++)")
 
 
-class _FakeRawKernel:
-    """The row-wise softmax + cross-entropy kernel, emulated (its C source is the one
-    checked on a GPU); checks the launch covers every row and the int32 arguments."""
-
-    def __init__(self, source, name):
-        assert name == "softmax_xent_rows" and name in source
-
-    def __call__(self, grid, block, args):
-        Z, Y, D, row_loss, m, C = args
-        assert isinstance(m, np.int32) and isinstance(C, np.int32)
-        assert grid[0] * block[0] >= m and Z.shape == (m, C) == Y.shape == D.shape
-        M = Z.max(axis=1, keepdims=True)
-        E = np.exp(Z - M)
-        s = E.sum(axis=1, keepdims=True)
-        row_loss[...] = (M + np.log(s))[:, 0] - (Y * Z).sum(axis=1)
-        D[...] = E / s - Y
+@pytest.fixture
+def host_cupy():
+    """A fresh stand-in for CuPy whose kernels are the real CUDA sources, built for the
+    host (tests/cuda_kernels.py); the fast path's kernel cache is emptied around it."""
+    fast._CupyKernels._cache.clear()
+    yield cuda_kernels.HostCupy()
+    fast._CupyKernels._cache.clear()
 
 
-class _FakeCupy:
-    """Just enough of the ``cupy`` namespace for the fast path's eager GPU epoch."""
-
-    ElementwiseKernel = _FakeElementwiseKernel
-    RawKernel = _FakeRawKernel
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-
-@pytest.mark.parametrize("loss", LOSS_NAMES)
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_gpu_epoch_code_on_a_numpy_stand_in_for_cupy(activation, loss):
-    """The GPU epoch's own code (buffers, fused kernel bodies and their argument order,
-    the SGD kernel, the output kernel's launch) run on NumPy arrays through a stand-in
-    for CuPy's kernel API, against the reference epoch. This runs everywhere; the real
-    kernels are checked on a GPU by the tests above."""
+def gpu_epochs_on_host(cp, X, Y, params, order, activation, loss, epochs=2, lr=0.05):
+    """Reference epochs and the GPU epoch's code (on ``cp``) side by side, from one start;
+    yields each epoch's ``(reference, gpu)`` pair of ``(params, losses)``."""
     from mlp_core.train import batch_slices
 
-    X, Y, params = make_problem(M, SIZES, loss, seed=3)
+    ws = fast._Workspace(cp, params.sizes, X.shape[0], B, X.dtype, activation, loss,
+                         batch_slices(X.shape[0], B))
+    ref = gpu = (params, None)
+    for _ in range(epochs):
+        ref = run_epoch(X, Y, ref[0], order, B, lr, activation, loss)
+        gpu = ws.epoch_gpu(X, Y, gpu[0], order, lr / B, cuda_graph=False)
+        yield ref, gpu
+
+
+@needs_host_compiler
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_gpu_epoch_code_with_its_cuda_kernels_built_for_the_host(host_cupy, dtype,
+                                                                 activation, loss):
+    """The GPU epoch's own code (buffers, the order of its launches and their arguments)
+    with its kernels' CUDA sources compiled as host C++ (the fused bias + activation, the
+    derivative, the SGD step, the row-wise softmax + cross-entropy, the sigmoid output)
+    equals the reference epoch. This runs everywhere; CuPy itself, and the same kernels on
+    a device, are checked on a GPU by the tests above."""
+    X, Y, params = make_problem(M, SIZES, loss, seed=3, dtype=dtype)
     order = np.random.default_rng(5).permutation(M)
-    ws = fast._Workspace(_FakeCupy(), params.sizes, M, B, X.dtype, activation, loss,
-                         batch_slices(M, B))
-    ref, fst = params, params
-    for _ in range(2):
-        ref, ref_losses = run_epoch(X, Y, ref, order, B, 0.05, activation, loss)
-        fst, fast_losses = ws.epoch_gpu(X, Y, fst, order, 0.05 / B, cuda_graph=False)
-        assert relative_error(fast_losses, ref_losses) < 1e-12
+    for (ref, ref_losses), (gpu, gpu_losses) in gpu_epochs_on_host(
+            host_cupy, X, Y, params, order, activation, loss):
+        assert gpu_losses.dtype == ref_losses.dtype == dtype
+        assert relative_error(gpu_losses, ref_losses) < TOL[dtype]
         for l in params.layers:
-            assert relative_error(fst.W[l], ref.W[l]) < 1e-12
-            assert relative_error(fst.b[l], ref.b[l]) < 1e-12
+            assert gpu.W[l].dtype == dtype
+            assert relative_error(gpu.W[l], ref.W[l]) < TOL[dtype], f"W{l}"
+            assert relative_error(gpu.b[l], ref.b[l]) < TOL[dtype], f"b{l}"
+    assert host_cupy.sources, "no CUDA kernel was launched"
+
+
+@needs_host_compiler
+@pytest.mark.parametrize("activation, wrong", [
+    ("tanh", "d = d * ((T)1 + a * a);"),      # 1 + tanh² instead of 1 − tanh²
+    ("relu", "d = d * (a >= (T)0 ? (T)1 : (T)0);"),  # passes the error where ReLU is 0
+])
+def test_negative_control_a_wrong_cuda_derivative_is_caught(host_cupy, monkeypatch,
+                                                            activation, wrong):
+    """The comparison above can fail: the same epoch with one wrong kernel body does not
+    match the reference."""
+    monkeypatch.setitem(fast._DERIVATIVE, activation, wrong)
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
+    order = np.random.default_rng(5).permutation(M)
+    (ref, _), (gpu, _) = next(gpu_epochs_on_host(host_cupy, X, Y, params, order, activation,
+                                                 "cross_entropy", epochs=1))
+    assert max(relative_error(gpu.W[l], ref.W[l]) for l in params.layers) > 1e-3
