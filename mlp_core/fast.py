@@ -5,10 +5,12 @@ is the readable epoch built from them. This module is the *same computation rear
 for speed*: same batches in the same order, same forward pass, same Δ^l, same step
 θ ← θ − η (m_b / B) ∂J/∂θ (partial last batch included); ``tests/test_fast.py`` proves
 that the two agree (float64 to 1e-12, float32 to 1e-5) for every activation and loss on
-the CPU; its GPU tests run only where a CUDA device exists, and have not yet been run
-(no GPU result is recorded), which is why :func:`mlp_core.train.train` uses this path by
-default on NumPy only. Read ``batched.py`` to learn the algorithm; read this to see
-where the time goes and what can be done about it.
+the CPU. Without a GPU, the tests also compile every CUDA kernel below with NVRTC for
+compute_90 (``tests/test_cuda_kernels.py``) and run the GPU epoch's code with those
+kernels built as host C++ against the reference; the tests that run it through CuPy on a
+device have not yet been run (no GPU result is recorded), which is why
+:func:`mlp_core.train.train` uses this path by default on NumPy only. Read ``batched.py``
+to learn the algorithm; read this to see where the time goes and what can be done about it.
 
 What is rearranged (each item's effect is measured by ``python -m mlp_core bench``):
 
