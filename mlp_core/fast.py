@@ -519,7 +519,7 @@ class _CupyKernels:
 
     @classmethod
     def get(cls, cp, activation):
-        key = (id(cp), activation)
+        key = (cp, activation)  # the namespace itself: a dead object's id can be reused
         if key not in cls._cache:
             cls._cache[key] = cls(cp, activation)
         return cls._cache[key]
