@@ -183,7 +183,6 @@ def host_compiler() -> str | None:
 
 
 _BUILD_DIR: pathlib.Path | None = None
-_HOST_LIBS: dict = {}
 
 
 def _build_dir() -> pathlib.Path:
@@ -252,20 +251,18 @@ class HostKernel:
 
 
 def _compile_host(source: str):
-    """Compile a host C++ source to a shared library (cached by content); its launcher."""
+    """Compile a host C++ source to a shared library; its launcher function."""
+    cxx = host_compiler()
+    assert cxx, "no C++ compiler found (set CXX, or install g++)"
     key = hashlib.sha1(source.encode()).hexdigest()[:16]
-    if key not in _HOST_LIBS:
-        cxx = host_compiler()
-        assert cxx, "no C++ compiler found (set CXX, or install g++)"
-        cpp, lib = _build_dir() / f"{key}.cpp", _build_dir() / f"{key}.so"
-        cpp.write_text(source)
-        done = subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(lib),
-                               str(cpp)], capture_output=True, text=True)
-        if done.returncode:
-            raise KernelCompileError(f"{cxx} rejected the kernel:\n{done.stderr}\n"
-                                     f"--- source ---\n{source}")
-        _HOST_LIBS[key] = ctypes.CDLL(str(lib)).mlp_host_launch
-    return _HOST_LIBS[key]
+    cpp, lib = _build_dir() / f"{key}.cpp", _build_dir() / f"{key}.so"
+    cpp.write_text(source)
+    done = subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(lib),
+                           str(cpp)], capture_output=True, text=True)
+    if done.returncode:
+        raise KernelCompileError(f"{cxx} rejected the kernel:\n{done.stderr}\n"
+                                 f"--- source ---\n{source}")
+    return ctypes.CDLL(str(lib)).mlp_host_launch
 
 
 # --------------------------------------------------------------- a stand-in for ``cupy``
@@ -335,10 +332,10 @@ class HostCupy:
                              call + [np.int64(size)])
 
 
+_HOST_KERNELS: dict = {}  # CUDA source -> HostKernel (each source is compiled once)
+
+
 def _host_kernel(source: str) -> HostKernel:
     if source not in _HOST_KERNELS:
         _HOST_KERNELS[source] = HostKernel(source)
     return _HOST_KERNELS[source]
-
-
-_HOST_KERNELS: dict = {}
