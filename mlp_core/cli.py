@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bench
-from . import data as datasets
-from .activations import HIDDEN_ACTIVATIONS
-from .backend import DEVICES, resolve_device, to_device
-from .errors import ConfigError, MlpCoreError
-from .io import check_save_path, save_params
-from .losses import LOSSES
-from .params import default_init, init_params
-from .train import train
+from .core import data as datasets
+from .core.activations import HIDDEN_ACTIVATIONS
+from .core.backend import DEVICES, resolve_device, to_device
+from .core.errors import ConfigError, MlpCoreError
+from .core.io import check_save_path, save_params
+from .core.losses import LOSSES
+from .core.params import default_init, init_params
+from .training import train
 
 DATASETS = ("digits", "spirals", "xor", "mnist")
 
@@ -73,7 +73,9 @@ def parse_widths(text: str) -> tuple:
     try:
         widths = tuple(int(w) for w in text.split(",") if w.strip())
     except ValueError:
-        raise ConfigError(f"--hidden must be comma-separated integers like 128,64; got {text!r}") from None
+        raise ConfigError(
+            f"--hidden must be comma-separated integers like 128,64; got {text!r}"
+        ) from None
     if any(w < 1 for w in widths):
         raise ConfigError(f"--hidden widths must be ≥ 1; got {text!r}")
     return widths
@@ -97,32 +99,44 @@ def load_dataset(args) -> datasets.Dataset:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mlp_core",
-                                     description="Vectorized backpropagation, from the command line.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mlp_core", description="Vectorized backpropagation, from the command line."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a network with mini-batch SGD",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t = sub.add_parser(
+        "train",
+        help="train a network with mini-batch SGD",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     d = DEFAULTS
     t.add_argument("--dataset", choices=DATASETS, default=d.dataset)
     t.add_argument("--hidden", default=d.hidden, help="hidden layer widths h_1,...,h_{L-1}")
     t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=d.activation)
     t.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy")
-    t.add_argument("--batch-size", type=positive_int, default=d.batch_size,
-                   help="B, rows per step")
+    t.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="B, rows per step")
     t.add_argument("--lr", type=positive_float, default=d.lr, help="learning rate η")
     t.add_argument("--epochs", type=positive_int, default=d.epochs)
-    t.add_argument("--device", choices=DEVICES, default=None,
-                   help="default: $MLP_CORE_DEVICE, else auto")
+    t.add_argument(
+        "--device", choices=DEVICES, default=None, help="default: $MLP_CORE_DEVICE, else auto"
+    )
     t.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
-    t.add_argument("--seed", type=int, default=d.seed,
-                   help="seeds the split, the initial weights and the batch order")
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seeds the split, the initial weights and the batch order",
+    )
     t.add_argument("--test-fraction", type=float, default=d.test_fraction)
     t.add_argument("--samples", type=positive_int, default=600, help="m for spirals/xor")
     t.add_argument("--mnist-images", help="MNIST images IDX file (plain or .gz)")
     t.add_argument("--mnist-labels", help="MNIST labels IDX file (plain or .gz)")
     t.add_argument("--save", metavar="PATH.npz", help="write the trained parameters here")
-    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: only on a terminal)")
+    t.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: only on a terminal)",
+    )
     bench.add_parser(sub)
     return parser
 
@@ -134,11 +148,13 @@ def run_train(args, out=sys.stdout) -> float:
     device = resolve_device(args.device)
     dtype = np.dtype(args.dtype)
     ds = load_dataset(args)
-    X_tr, X_te, y_tr, y_te = datasets.train_test_split(ds.X, ds.labels, args.test_fraction,
-                                                       seed=args.seed)
+    X_tr, X_te, y_tr, y_te = datasets.train_test_split(
+        ds.X, ds.labels, args.test_fraction, seed=args.seed
+    )
     sizes = (ds.n, *parse_widths(args.hidden), ds.C)
-    params = init_params(sizes, seed=args.seed, dtype=dtype, device=device,
-                         scheme=default_init(args.activation))
+    params = init_params(
+        sizes, seed=args.seed, dtype=dtype, device=device, scheme=default_init(args.activation)
+    )
 
     def prepare(X, labels):
         Y = datasets.one_hot(labels, ds.C, dtype=dtype)
@@ -146,29 +162,60 @@ def run_train(args, out=sys.stdout) -> float:
 
     X_tr, Y_tr = prepare(X_tr, y_tr)
     X_te, Y_te = prepare(X_te, y_te)
-    print(f"{ds.name}: {X_tr.shape[0]} training and {X_te.shape[0]} held-out examples; "
-          f"sizes {sizes}; {args.activation}; batch {args.batch_size}; lr {args.lr}; "
-          f"{args.dtype} on {device}", file=out)
-    print(f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'held-out loss':>13}  "
-          f"{'held-out acc':>12}", file=out)
+    print(
+        f"{ds.name}: {X_tr.shape[0]} training and {X_te.shape[0]} held-out examples; "
+        f"sizes {sizes}; {args.activation}; batch {args.batch_size}; lr {args.lr}; "
+        f"{args.dtype} on {device}",
+        file=out,
+    )
+    print(
+        f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'held-out loss':>13}  "
+        f"{'held-out acc':>12}",
+        file=out,
+    )
 
     def show(epoch, h):
-        print(f"{epoch:>5}  {h.train_loss[-1]:>10.4f}  {h.train_acc[-1]:>9.4f}  "
-              f"{h.val_loss[-1]:>13.4f}  {h.val_acc[-1]:>12.4f}", file=out, flush=True)
+        print(
+            f"{epoch:>5}  {h.train_loss[-1]:>10.4f}  {h.train_acc[-1]:>9.4f}  "
+            f"{h.val_loss[-1]:>13.4f}  {h.val_acc[-1]:>12.4f}",
+            file=out,
+            flush=True,
+        )
 
     start = time.perf_counter()
-    params, history = train(params, X_tr, Y_tr, X_val=X_te, Y_val=Y_te, epochs=args.epochs,
-                            batch_size=args.batch_size, lr=args.lr,
-                            activation=args.activation, loss=args.loss, seed=args.seed,
-                            progress=args.progress, on_epoch=show)
+    params, history = train(
+        params,
+        X_tr,
+        Y_tr,
+        X_val=X_te,
+        Y_val=Y_te,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        activation=args.activation,
+        loss=args.loss,
+        seed=args.seed,
+        progress=args.progress,
+        on_epoch=show,
+    )
     seconds = time.perf_counter() - start
     acc = history.val_acc[-1]
-    print(f"final held-out accuracy: {acc:.4f} ({acc:.2%}) after {args.epochs} epochs "
-          f"in {seconds:.1f} s", file=out)
+    print(
+        f"final held-out accuracy: {acc:.4f} ({acc:.2%}) after {args.epochs} epochs "
+        f"in {seconds:.1f} s",
+        file=out,
+    )
     if args.save:
-        meta = dict(activation=args.activation, loss=args.loss, dataset=ds.name,
-                    epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                    seed=args.seed, held_out_accuracy=acc)
+        meta = dict(
+            activation=args.activation,
+            loss=args.loss,
+            dataset=ds.name,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            held_out_accuracy=acc,
+        )
         path = save_params(args.save, params.W, params.b, meta)
         print(f"saved parameters to {path}", file=out)
     return acc

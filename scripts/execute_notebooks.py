@@ -24,9 +24,14 @@ def execute(path: Path) -> float:
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     start = time.perf_counter()
-    NotebookClient(nb, kernel_name="python3", timeout=300, store_widget_state=False,
-                   record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=300,
+        store_widget_state=False,
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     nbformat.write(nb, path)
     return time.perf_counter() - start
 

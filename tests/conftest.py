@@ -12,15 +12,15 @@ from __future__ import annotations
 import numpy
 import pytest
 
-from mlp_core.backend import gpu_available, to_device
-from mlp_core.params import Params, init_params
+from mlp_core.core.backend import gpu_available, to_device
+from mlp_core.core.params import Params, init_params
 
 GPU = gpu_available()
 NO_GPU_REASON = "no usable CUDA device (CuPy missing or no GPU)"
 
 # The array namespaces the suite runs on: NumPy always, CuPy where a GPU can be used.
 if GPU:  # pragma: no cover - exercised only on a CUDA machine
-    from mlp_core.backend import _cupy
+    from mlp_core.core.backend import _cupy
 
     xp_params = [numpy, _cupy()]
 else:
@@ -33,8 +33,8 @@ DEVICES = ["cpu", pytest.param("gpu", marks=[requires_gpu, pytest.mark.gpu])]
 # Layer widths h = (n, h_1, ..., C) used throughout; with M = 7 examples every
 # dimension of a problem differs from every other.
 M = 7
-SIZES_1 = (5, 4, 3)        # one hidden layer
-SIZES_2 = (5, 4, 6, 3)     # two hidden layers
+SIZES_1 = (5, 4, 3)  # one hidden layer
+SIZES_2 = (5, 4, 6, 3)  # two hidden layers
 SIZES_3 = (5, 6, 4, 2, 3)  # three hidden layers
 ALL_SIZES = (SIZES_1, SIZES_2, SIZES_3)
 
@@ -72,8 +72,14 @@ def make_targets(rng, m: int, C: int, loss: str) -> numpy.ndarray:
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def make_problem(m: int = M, sizes=SIZES_1, loss: str = "cross_entropy", seed: int = 0,
-                 dtype=numpy.float64, device: str = "cpu"):
+def make_problem(
+    m: int = M,
+    sizes=SIZES_1,
+    loss: str = "cross_entropy",
+    seed: int = 0,
+    dtype=numpy.float64,
+    device: str = "cpu",
+):
     """A random problem ``(X, Y, params)`` on ``device`` in ``dtype``.
 
     X is (m, n) standard normal, Y is (m, C) (one-hot rows for cross-entropy, {0, 1} for

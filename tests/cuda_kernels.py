@@ -63,8 +63,9 @@ def parse_params(spec: str) -> list[tuple[str, str]]:
     return out
 
 
-def elementwise_source(name: str, in_params: str, out_params: str, body: str, ctype: str,
-                       scalars=()) -> str:
+def elementwise_source(
+    name: str, in_params: str, out_params: str, body: str, ctype: str, scalars=()
+) -> str:
     """The CUDA source of one ElementwiseKernel launch over same-shape contiguous arrays.
 
     Laid out as CuPy generates it: a ``typedef`` for T, then a grid-stride loop in which
@@ -72,8 +73,9 @@ def elementwise_source(name: str, in_params: str, out_params: str, body: str, ct
     parameters named in ``scalars`` are passed by value. (CuPy also indexes through
     strides and broadcasts; here every input arrives already broadcast and contiguous.)
     """
-    params = ([(t, n, True) for t, n in parse_params(in_params)]
-              + [(t, n, False) for t, n in parse_params(out_params)])
+    params = [(t, n, True) for t, n in parse_params(in_params)] + [
+        (t, n, False) for t, n in parse_params(out_params)
+    ]
     signature, bind = [], []
     for typ, p, const in params:
         c = "const " if const else ""
@@ -83,11 +85,14 @@ def elementwise_source(name: str, in_params: str, out_params: str, body: str, ct
             signature.append(f"{c}{typ}* _raw_{p}")
             bind.append(f"    {c}{typ} &{p} = _raw_{p}[_i];\n")
     signature.append("const long long _n")
-    return (f"typedef {ctype} T;\n"
-            f'extern "C" __global__ void {name}({", ".join(signature)}) {{\n'
-            f"  for (long long _i = (long long)blockIdx.x * blockDim.x + threadIdx.x; _i < _n;\n"
-            f"       _i += (long long)blockDim.x * gridDim.x) {{\n"
-            + "".join(bind) + f"    {body}\n  }}\n}}\n")
+    return (
+        f"typedef {ctype} T;\n"
+        f'extern "C" __global__ void {name}({", ".join(signature)}) {{\n'
+        f"  for (long long _i = (long long)blockIdx.x * blockDim.x + threadIdx.x; _i < _n;\n"
+        f"       _i += (long long)blockDim.x * gridDim.x) {{\n"
+        + "".join(bind)
+        + f"    {body}\n  }}\n}}\n"
+    )
 
 
 def kernel_name(source: str) -> str:
@@ -109,8 +114,11 @@ def nvrtc_path() -> pathlib.Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     for root in spec.submodule_search_locations:
-        libs = sorted(p for p in pathlib.Path(root, "lib").glob("libnvrtc.so.*")
-                      if "builtins" not in p.name and ".alt." not in p.name)
+        libs = sorted(
+            p
+            for p in pathlib.Path(root, "lib").glob("libnvrtc.so.*")
+            if "builtins" not in p.name and ".alt." not in p.name
+        )
         if libs:
             return libs[0]
     return None
@@ -145,18 +153,19 @@ def nvrtc_compile(source: str, arch: str = "compute_90") -> tuple[str, str]:
         return buf.value.decode(errors="replace")
 
     prog = ctypes.c_void_p()
-    status = nv.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"kernel.cu",
-                                   0, None, None)
+    status = nv.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"kernel.cu", 0, None, None)
     assert status == 0, nv.nvrtcGetErrorString(status).decode()
     try:
         options = [f"--gpu-architecture={arch}".encode()]
-        status = nv.nvrtcCompileProgram(prog, len(options),
-                                        (ctypes.c_char_p * len(options))(*options))
+        status = nv.nvrtcCompileProgram(
+            prog, len(options), (ctypes.c_char_p * len(options))(*options)
+        )
         log = read(nv.nvrtcGetProgramLogSize, nv.nvrtcGetProgramLog, prog)
         if status != 0:
             raise KernelCompileError(
                 f"NVRTC ({arch}) rejected the kernel: "
-                f"{nv.nvrtcGetErrorString(status).decode()}\n{log}\n--- source ---\n{source}")
+                f"{nv.nvrtcGetErrorString(status).decode()}\n{log}\n--- source ---\n{source}"
+            )
         return read(nv.nvrtcGetPTXSize, nv.nvrtcGetPTX, prog), log
     finally:
         nv.nvrtcDestroyProgram(ctypes.byref(prog))
@@ -220,32 +229,37 @@ class HostKernel:
         names = [p.replace("*", " ").split()[-1] for p in params]
         launcher = (
             f'\nextern "C" void mlp_host_launch(unsigned int _grid, unsigned int _block, '
-            f'{", ".join(params)}) {{\n'
+            f"{', '.join(params)}) {{\n"
             "  gridDim.x = _grid; blockDim.x = _block;\n"
             "  gridDim.y = gridDim.z = blockDim.y = blockDim.z = 1;\n"
             "  blockIdx.y = blockIdx.z = threadIdx.y = threadIdx.z = 0;\n"
-            "  for (unsigned int b = 0; b < _grid; ++b) for (unsigned int t = 0; t < _block; ++t) {\n"
+            "  for (unsigned int b = 0; b < _grid; ++b)\n"
+            "    for (unsigned int t = 0; t < _block; ++t) {\n"
             f"    blockIdx.x = b; threadIdx.x = t; {self.name}({', '.join(names)});\n"
-            "  }\n}\n")
+            "  }\n}\n"
+        )
         self._launch = _compile_host(_HOST_PRELUDE + source + launcher)
         self._launch.restype = None
 
     def __call__(self, grid, block, args):
         assert len(args) == len(self.params), (
-            f"{self.name} takes {len(self.params)} arguments, got {len(args)}")
+            f"{self.name} takes {len(self.params)} arguments, got {len(args)}"
+        )
         c_args = []
         for k, ((typ, pointer), a) in enumerate(zip(self.params, args)):
             if pointer:
                 assert isinstance(a, np.ndarray) and a.flags.c_contiguous, (
                     f"{self.name}: argument {k} must be a C-contiguous array (a raw pointer "
-                    f"reads a strided view wrongly)")
+                    f"reads a strided view wrongly)"
+                )
                 assert C_TYPE[a.dtype] == typ, f"{self.name}: argument {k} must hold {typ}"
                 c_args.append(ctypes.c_void_p(a.ctypes.data))
             else:
                 c_type, np_type = _SCALAR_TYPES[typ]
                 assert isinstance(a, np_type), (
                     f"{self.name}: argument {k} ({typ}) must be a {np_type.__name__}, "
-                    f"got {type(a).__name__}")
+                    f"got {type(a).__name__}"
+                )
                 c_args.append(c_type(a))
         self._launch(ctypes.c_uint(int(grid[0])), ctypes.c_uint(int(block[0])), *c_args)
 
@@ -257,11 +271,15 @@ def _compile_host(source: str):
     key = hashlib.sha1(source.encode()).hexdigest()[:16]
     cpp, lib = _build_dir() / f"{key}.cpp", _build_dir() / f"{key}.so"
     cpp.write_text(source)
-    done = subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(lib),
-                           str(cpp)], capture_output=True, text=True)
+    done = subprocess.run(
+        [cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(lib), str(cpp)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
-        raise KernelCompileError(f"{cxx} rejected the kernel:\n{done.stderr}\n"
-                                 f"--- source ---\n{source}")
+        raise KernelCompileError(
+            f"{cxx} rejected the kernel:\n{done.stderr}\n--- source ---\n{source}"
+        )
     return ctypes.CDLL(str(lib)).mlp_host_launch
 
 
@@ -308,28 +326,27 @@ class HostCupy:
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         assert len({a.dtype for a in arrays}) == 1, f"{name}: one type T for every array"
         dtype = arrays[0].dtype
-        outs = args[kernel.n_in:]
+        outs = args[kernel.n_in :]
         assert all(isinstance(o, np.ndarray) for o in outs), f"{name}: outputs are arrays"
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
         assert all(o.shape == shape for o in outs), f"{name}: outputs are not broadcast"
         scalars = {n for n, a in zip(kernel.names, args) if not isinstance(a, np.ndarray)}
-        source = elementwise_source(name, in_params, out_params, operation, C_TYPE[dtype],
-                                    scalars)
+        source = elementwise_source(name, in_params, out_params, operation, C_TYPE[dtype], scalars)
         self.sources[source] = name
         assert all(o.flags.c_contiguous for o in outs), (
-            f"{name}: the fast path writes only to contiguous buffers")
+            f"{name}: the fast path writes only to contiguous buffers"
+        )
         call = []
         for k, (n, a) in enumerate(zip(kernel.names, args)):
             if n in scalars:
                 call.append(dtype.type(a))  # CuPy casts a Python scalar to T
-            elif k < kernel.n_in:           # an input, broadcast (CuPy does it by strides)
+            elif k < kernel.n_in:  # an input, broadcast (CuPy does it by strides)
                 call.append(np.ascontiguousarray(np.broadcast_to(a, shape)))
-            else:                           # an output, written in place
+            else:  # an output, written in place
                 call.append(a)
         size = int(np.prod(shape))
         block = 128
-        _host_kernel(source)((max(1, -(-size // block)),), (block,),
-                             call + [np.int64(size)])
+        _host_kernel(source)((max(1, -(-size // block)),), (block,), call + [np.int64(size)])
 
 
 _HOST_KERNELS: dict = {}  # CUDA source -> HostKernel (each source is compiled once)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from conftest import HIDDEN, LOSS_NAMES, M, SIZES_1, make_problem
+from conftest import HIDDEN, LOSS_NAMES, SIZES_1, M, make_problem
 
 from mlp_core import activations
-from mlp_core.activations import (ACTIVATIONS, HIDDEN_ACTIVATIONS, get_activation,
-                                  get_hidden_activation, softmax)
-from mlp_core.batched import backprop, forward
-from mlp_core.errors import ConfigError, MlpCoreError
-from mlp_core.losses import LOSSES, get_loss
-from mlp_core.single import backprop_single
+from mlp_core.core.activations import (
+    ACTIVATIONS,
+    HIDDEN_ACTIVATIONS,
+    get_activation,
+    get_hidden_activation,
+    softmax,
+)
+from mlp_core.core.batched import backprop, forward
+from mlp_core.core.errors import ConfigError, MlpCoreError
+from mlp_core.core.losses import LOSSES, get_loss
+from mlp_core.core.single import backprop_single
 
 HUGE = 1e4
 
@@ -82,11 +86,16 @@ def test_softmax_columns_for_one_example():
 
 
 def test_softmax_never_overflows(dtype):
-    Z = np.array([[HUGE, -HUGE, 0.0],
-                  [HUGE, HUGE, -HUGE],
-                  [-HUGE, -HUGE, -HUGE],
-                  [HUGE, HUGE - 1, HUGE - 50],
-                  [-HUGE, 3.0, 2.0]], dtype=dtype)
+    Z = np.array(
+        [
+            [HUGE, -HUGE, 0.0],
+            [HUGE, HUGE, -HUGE],
+            [-HUGE, -HUGE, -HUGE],
+            [HUGE, HUGE - 1, HUGE - 50],
+            [-HUGE, 3.0, 2.0],
+        ],
+        dtype=dtype,
+    )
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         P = softmax(Z, axis=1)
     assert P.dtype == dtype
@@ -142,16 +151,16 @@ def test_loss_is_the_mean_over_rows(name):
     rng = np.random.default_rng(4)
     Z = rng.normal(size=(7, 3))
     Y = targets(name, rng, 7, 3)
-    per_example = [float(get_loss(name).value(Z[i:i + 1], Y[i:i + 1])) for i in range(7)]
+    per_example = [float(get_loss(name).value(Z[i : i + 1], Y[i : i + 1])) for i in range(7)]
     assert float(get_loss(name).value(Z, Y)) == pytest.approx(np.mean(per_example), rel=1e-12)
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_loss_stays_finite_for_huge_logits(name, dtype):
-    Z = np.array([[HUGE, -HUGE, 0.0],
-                  [-HUGE, HUGE, HUGE],
-                  [-HUGE, -HUGE, -HUGE],
-                  [HUGE, HUGE, HUGE]], dtype=dtype)
+    Z = np.array(
+        [[HUGE, -HUGE, 0.0], [-HUGE, HUGE, HUGE], [-HUGE, -HUGE, -HUGE], [HUGE, HUGE, HUGE]],
+        dtype=dtype,
+    )
     if name == "cross_entropy":
         Y = one_hot_rows([1, 0, 2, 0], 3).astype(dtype)  # row 0 and 1: confidently wrong
     else:

@@ -7,15 +7,20 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import GPU, NO_GPU_REASON, requires_gpu
 
 import mlp_core
 from mlp_core import backend
-from mlp_core.backend import (gpu_available, get_xp, resolve_device, synchronize, to_device,
-                              to_numpy)
-from mlp_core.errors import ConfigError, MlpCoreError
-from mlp_core.params import Params, init_params
+from mlp_core.core.backend import (
+    get_xp,
+    gpu_available,
+    resolve_device,
+    synchronize,
+    to_device,
+    to_numpy,
+)
+from mlp_core.core.errors import ConfigError, MlpCoreError
+from mlp_core.core.params import Params, init_params
 
 PACKAGE_DIR = pathlib.Path(mlp_core.__file__).resolve().parent
 SIZES = (5, 4, 6, 3)
@@ -68,6 +73,7 @@ def test_gpu_requested_without_gpu_is_a_helpful_error(monkeypatch, how):
 
         def call():
             return resolve_device("gpu")
+
     with pytest.raises(ConfigError, match="no usable CUDA device") as info:
         call()
     msg = str(info.value)
@@ -256,28 +262,33 @@ def test_only_backend_imports_cupy():
     assert any(p.name == "backend.py" for p in sources)
     offenders = {}
     for path in sources:
-        if path.name == "backend.py" and path.parent == PACKAGE_DIR:
+        if path == PACKAGE_DIR / "core" / "backend.py":
             continue
         hits = [m.group(0).strip() for m in CUPY_IMPORT.finditer(path.read_text("utf-8"))]
         if hits:
             offenders[str(path.relative_to(PACKAGE_DIR))] = hits
     assert not offenders, (
-        f"only mlp_core/backend.py may import cupy; found {offenders}. Use "
+        f"only mlp_core/core/backend.py may import cupy; found {offenders}. Use "
         "mlp_core.backend.get_xp(arrays) (or xp_for_device) instead."
     )
 
 
 def test_backend_does_import_cupy_lazily():
-    text = (PACKAGE_DIR / "backend.py").read_text("utf-8")
+    text = (PACKAGE_DIR / "core" / "backend.py").read_text("utf-8")
     assert "import cupy" in text
     # never at module level: importing mlp_core must work without CuPy
     assert not re.search(r"^import cupy|^from cupy", text, re.MULTILINE)
 
 
 def test_cupy_import_regex_catches_the_usual_forms():
-    for line in ["import cupy", "    import cupy as cp", "from cupy import cuda",
-                 "import numpy, cupy", "xp = __import__('cupy')",
-                 "importlib.import_module(\"cupy\")"]:
+    for line in [
+        "import cupy",
+        "    import cupy as cp",
+        "from cupy import cuda",
+        "import numpy, cupy",
+        "xp = __import__('cupy')",
+        'importlib.import_module("cupy")',
+    ]:
         assert CUPY_IMPORT.search(line), line
     for line in ["# CuPy arrays", "type(a).__module__ == 'cupy'", "import cupyx_not"]:
         assert not CUPY_IMPORT.search(line), line

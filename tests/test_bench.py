@@ -13,15 +13,14 @@ import numpy as np
 import pytest
 
 from mlp_core import bench
-from mlp_core.backend import gpu_available
-from mlp_core.errors import ConfigError
-from mlp_core.gradcheck import relative_error
-from mlp_core.params import init_params
-from mlp_core.train import run_epoch
+from mlp_core.core.backend import gpu_available
+from mlp_core.core.errors import ConfigError
+from mlp_core.core.gradcheck import relative_error
+from mlp_core.core.params import init_params
+from mlp_core.training import run_epoch
 
 TINY = bench.BenchSize("tiny-test", 200, (20, 16, 12, 5), 32)
-CPU_CONTENDERS = ("loop", "numpy-batched", "numpy-fast", "sklearn", "torch-cpu",
-                  "gemm-numpy")
+CPU_CONTENDERS = ("loop", "numpy-batched", "numpy-fast", "sklearn", "torch-cpu", "gemm-numpy")
 
 
 def installed(module: str) -> bool:
@@ -34,18 +33,27 @@ def installed(module: str) -> bool:
 
 @pytest.fixture(scope="module")
 def tiny_result():
-    return bench.run_bench(sizes=[TINY], dtypes=["float32"], repeats=2, warmup=1,
-                           contenders=bench.CONTENDERS, pause=0.0)
+    return bench.run_bench(
+        sizes=[TINY],
+        dtypes=["float32"],
+        repeats=2,
+        warmup=1,
+        contenders=bench.CONTENDERS,
+        pause=0.0,
+    )
 
 
 def test_epoch_flops_equals_a_hand_count():
     # h = (20, 16, 12, 5), m = 200. Per example, a multiply-add counting 2:
-    forward = 2 * (20 * 16 + 16 * 12 + 12 * 5)         # Z^l = A^{l-1} W^l, l = 1, 2, 3
+    forward = 2 * (20 * 16 + 16 * 12 + 12 * 5)  # Z^l = A^{l-1} W^l, l = 1, 2, 3
     weight_gradients = 2 * (20 * 16 + 16 * 12 + 12 * 5)  # (A^{l-1})^T Δ^l, l = 1, 2, 3
-    hidden_errors = 2 * (16 * 12 + 12 * 5)             # Δ^l (W^l)^T, l = 3, 2 (not 1)
+    hidden_errors = 2 * (16 * 12 + 12 * 5)  # Δ^l (W^l)^T, l = 3, 2 (not 1)
     assert forward == 1144 and hidden_errors == 504
-    assert bench.epoch_flops(200, (20, 16, 12, 5)) == 200 * (
-        forward + weight_gradients + hidden_errors) == 558_400
+    assert (
+        bench.epoch_flops(200, (20, 16, 12, 5))
+        == 200 * (forward + weight_gradients + hidden_errors)
+        == 558_400
+    )
 
 
 def test_gemm_floor_does_exactly_the_counted_products():
@@ -85,7 +93,8 @@ def test_run_bench_records(tiny_result):
     assert records["loop"]["speedup"]["loop"] == pytest.approx(1)
     fast = records["numpy-fast"]
     assert fast["speedup"]["numpy-batched"] == pytest.approx(
-        records["numpy-batched"]["seconds"] / fast["seconds"])
+        records["numpy-batched"]["seconds"] / fast["seconds"]
+    )
     assert not records["loop"]["extrapolated"]  # 200 examples: the whole epoch
     meta = tiny_result["meta"]
     for key in ("cpu", "cores", "date", "command", "versions", "blas"):
@@ -117,7 +126,8 @@ def test_json_writes_and_reloads(tiny_result, tmp_path):
     path = bench.write_json(tiny_result, tmp_path / "bench.json")
     back = json.loads(open(path).read())
     assert [r["contender"] for r in back["records"]] == [
-        r["contender"] for r in tiny_result["records"]]
+        r["contender"] for r in tiny_result["records"]
+    ]
     assert back["records"][0]["times"] == tiny_result["records"][0]["times"]
     assert back["meta"]["cpu"] == tiny_result["meta"]["cpu"]
     assert back["settings"]["repeats"] == 2
@@ -127,9 +137,15 @@ def test_not_installed_contenders_are_skipped(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.neural_network", None)
-    result = bench.run_bench(sizes=[TINY], dtypes=["float64"], repeats=1, warmup=0,
-                             contenders=("numpy-fast", "sklearn", "torch-cpu"),
-                             device="cpu", pause=0.0)
+    result = bench.run_bench(
+        sizes=[TINY],
+        dtypes=["float64"],
+        repeats=1,
+        warmup=0,
+        contenders=("numpy-fast", "sklearn", "torch-cpu"),
+        device="cpu",
+        pause=0.0,
+    )
     assert [r["contender"] for r in result["records"]] == ["numpy-fast"]
     reasons = {s["contender"]: s["reason"] for s in result["skipped"]}
     assert "PyTorch is not installed" in reasons["torch-cpu"]
@@ -142,8 +158,15 @@ def test_not_installed_contenders_are_skipped(monkeypatch):
 
 def test_loop_is_extrapolated_and_labelled():
     size = bench.BenchSize("sub", 96, (8, 6, 3), 16, loop_examples=32)
-    result = bench.run_bench(sizes=[size], dtypes=["float64"], repeats=1, warmup=0,
-                             contenders=("loop", "numpy-batched"), device="cpu", pause=0.0)
+    result = bench.run_bench(
+        sizes=[size],
+        dtypes=["float64"],
+        repeats=1,
+        warmup=0,
+        contenders=("loop", "numpy-batched"),
+        device="cpu",
+        pause=0.0,
+    )
     loop = next(r for r in result["records"] if r["contender"] == "loop")
     assert loop["extrapolated"] and loop["scale"] == 3
     assert loop["seconds"] == pytest.approx(loop["times"][0] * 3)
@@ -168,8 +191,9 @@ def test_loop_epoch_equals_the_batched_epoch():
 
 def test_time_call_synchronises_before_every_clock_read():
     calls, syncs = [], []
-    times = bench.time_call(lambda: calls.append(1), warmup=2, repeats=3,
-                            sync=lambda: syncs.append(len(calls)))
+    times = bench.time_call(
+        lambda: calls.append(1), warmup=2, repeats=3, sync=lambda: syncs.append(len(calls))
+    )
     assert len(times) == 3 and all(t >= 0 for t in times)
     assert len(calls) == 5
     assert syncs == [2, 3, 3, 4, 4, 5]  # before and after each timed call
@@ -207,9 +231,23 @@ def test_add_parser_wires_into_a_subcommand_parser():
     parser = argparse.ArgumentParser(prog="python -m mlp_core")
     sub = parser.add_subparsers(dest="command", required=True)
     bench.add_parser(sub)
-    args = parser.parse_args(["bench", "--sizes", "tiny", "--dtypes", "float64",
-                              "--contenders", "numpy-batched,numpy-fast", "--repeats", "1",
-                              "--warmup", "0", "--device", "cpu"])
+    args = parser.parse_args(
+        [
+            "bench",
+            "--sizes",
+            "tiny",
+            "--dtypes",
+            "float64",
+            "--contenders",
+            "numpy-batched,numpy-fast",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     assert args.command == "bench"
     out = io.StringIO()
     assert bench.run_from_args(args, out=out) == 0

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from mlp_core import bench, plots
-from mlp_core.errors import ConfigError
+from mlp_core import bench
+from mlp_core.book import plots
+from mlp_core.core.errors import ConfigError
 
 SIZES = (20, 16, 12, 5)
 
@@ -21,7 +22,8 @@ SIZES = (20, 16, 12, 5)
 def test_matmul_intensity_by_hand():
     # m = 1, float32: 2·784·256 FLOPs over 4·(784 + 784·256 + 256) bytes
     assert bench.matmul_intensity(784, 256, 1, 4) == pytest.approx(
-        2 * 784 * 256 / (4 * (784 + 784 * 256 + 256)))
+        2 * 784 * 256 / (4 * (784 + 784 * 256 + 256))
+    )
     assert 0.49 < bench.matmul_intensity(784, 256, 1, 4) < 0.5
     # a batch reuses every weight m times: the intensity grows with m, then levels off
     values = [bench.matmul_intensity(784, 256, m, 4) for m in (1, 16, 256, 4096, 10**6)]
@@ -30,7 +32,8 @@ def test_matmul_intensity_by_hand():
     assert values[-1] < limit and values[-1] == pytest.approx(limit, rel=1e-3)
     # float64 halves it
     assert bench.matmul_intensity(784, 256, 256, 8) == pytest.approx(
-        bench.matmul_intensity(784, 256, 256, 4) / 2)
+        bench.matmul_intensity(784, 256, 256, 4) / 2
+    )
 
 
 def test_roofline_is_min_of_roof_and_slope():
@@ -54,7 +57,8 @@ def test_speed_vs_batch_rows():
         assert r["device"] == "cpu" and r["seconds_per_epoch"] > 0
         assert r["examples_per_s"] == pytest.approx(64 / r["seconds_per_epoch"])
         assert r["gflops"] == pytest.approx(
-            bench.epoch_flops(64, SIZES) / r["seconds_per_epoch"] / 1e9)
+            bench.epoch_flops(64, SIZES) / r["seconds_per_epoch"] / 1e9
+        )
     # the reference path too
     assert len(bench.speed_vs_batch(40, SIZES, [16], repeats=1, warmup=0, fast=False)) == 1
 
@@ -83,19 +87,38 @@ def _synthetic_result(gpu_name=None):
     for size, B, base in (("small", 64, 1.0), ("large", 1024, 10.0)):
         for k, name in enumerate((f"{prefix}-batched", f"{prefix}-fast")):
             gflops = base * (k + 1)
-            records.append(dict(size=size, m=1000, sizes=[8, 4, 2], batch=B,
-                                dtype="float32", contender=name, label=bench.LABELS[name],
-                                device=device, times=[1.0], scale=1.0, extrapolated=False,
-                                seconds=1.0 / gflops, examples_per_s=1000 * gflops,
-                                gflop=1.0, gflops=gflops, note="", pct_gemm=None,
-                                speedup=dict(loop=None, **{"numpy-batched": None},
-                                             sklearn=None, torch=None)))
+            records.append(
+                dict(
+                    size=size,
+                    m=1000,
+                    sizes=[8, 4, 2],
+                    batch=B,
+                    dtype="float32",
+                    contender=name,
+                    label=bench.LABELS[name],
+                    device=device,
+                    times=[1.0],
+                    scale=1.0,
+                    extrapolated=False,
+                    seconds=1.0 / gflops,
+                    examples_per_s=1000 * gflops,
+                    gflop=1.0,
+                    gflops=gflops,
+                    note="",
+                    pct_gemm=None,
+                    speedup=dict(loop=None, **{"numpy-batched": None}, sklearn=None, torch=None),
+                )
+            )
     gpu = dict(name=gpu_name, memory_gib=1.0, cuda_runtime=1, cupy_tf32="0") if gpu_name else None
-    meta = dict(cpu="Synthetic CPU", cores=3, date="2000-01-02T03:04:05+00:00",
-                command="synthetic test data", versions=dict(numpy="x", sklearn=None,
-                                                             torch=None), gpu=gpu)
-    return dict(meta=meta, records=records, skipped=[],
-                settings=dict(repeats=1, warmup=0))
+    meta = dict(
+        cpu="Synthetic CPU",
+        cores=3,
+        date="2000-01-02T03:04:05+00:00",
+        command="synthetic test data",
+        versions=dict(numpy="x", sklearn=None, torch=None),
+        gpu=gpu,
+    )
+    return dict(meta=meta, records=records, skipped=[], settings=dict(repeats=1, warmup=0))
 
 
 def test_load_recorded_and_labels(tmp_path):
@@ -104,8 +127,7 @@ def test_load_recorded_and_labels(tmp_path):
     (tmp_path / "bench-gpu-a.json").write_text(json.dumps(_synthetic_result("Fake GPU A")))
     (tmp_path / "bench-cpu.json").write_text(json.dumps(_synthetic_result()))
     found = bench.load_recorded(tmp_path / "bench-gpu*.json")
-    assert [r["path"].rsplit("/", 1)[-1] for r in found] == ["bench-gpu-a.json",
-                                                             "bench-gpu-b.json"]
+    assert [r["path"].rsplit("/", 1)[-1] for r in found] == ["bench-gpu-a.json", "bench-gpu-b.json"]
     assert bench.recorded_label(found[0]) == "Fake GPU A, 2000-01-02"
     cpu = bench.load_recorded(tmp_path / "bench-cpu.json")[0]
     assert bench.recorded_label(cpu) == "Synthetic CPU (3 cores), 2000-01-02"
@@ -140,10 +162,11 @@ def test_recorded_vs_live_plots_recorded_lines(tmp_path):
 
 
 def test_other_figures():
-    assert isinstance(plots.roofline_chart(100.0, 10.0, [("matvec", 0.5), ("B=256", 50.0)]),
-                      Figure)
-    rows = [dict(m=m, loop_seconds=m * 1e-4, batched_seconds=1e-4 + m * 1e-6,
-                 loop_extrapolated=m > 10) for m in (1, 10, 100)]
+    assert isinstance(plots.roofline_chart(100.0, 10.0, [("matvec", 0.5), ("B=256", 50.0)]), Figure)
+    rows = [
+        dict(m=m, loop_seconds=m * 1e-4, batched_seconds=1e-4 + m * 1e-6, loop_extrapolated=m > 10)
+        for m in (1, 10, 100)
+    ]
     assert len(plots.loop_vs_batched_chart(rows).axes) == 2
     fig = plots.recorded_bars(_synthetic_result(), dtype="float32")
     assert "Synthetic CPU (3 cores), 2000-01-02" in fig.axes[0].get_title()

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from mlp_core import data
-from mlp_core.backend import gpu_available
-from mlp_core.io import load_params
-from mlp_core.params import Params
-from mlp_core.train import evaluate
+from mlp_core.core.backend import gpu_available
+from mlp_core.core.io import load_params
+from mlp_core.core.params import Params
+from mlp_core.training import evaluate
 
 REPO_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -36,8 +36,14 @@ def run_cli(*args, cwd, timeout=120):
     env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
     env.pop("MLP_CORE_DEVICE", None)
-    return subprocess.run([sys.executable, "-m", "mlp_core", "train", *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mlp_core", "train", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_clean_error(proc, *needles):
@@ -58,8 +64,9 @@ def table_rows(stdout):
 def test_train_prints_a_table_and_saves_parameters_that_load_back(tmp_path):
     epochs, seed = 3, 1
     save = tmp_path / "digits.npz"
-    proc = run_cli("--epochs", epochs, "--seed", seed, "--device", "cpu", "--save", save,
-                   cwd=tmp_path)
+    proc = run_cli(
+        "--epochs", epochs, "--seed", seed, "--device", "cpu", "--save", save, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
 
@@ -88,8 +95,13 @@ def test_train_prints_a_table_and_saves_parameters_that_load_back(tmp_path):
     ds = data.load_digits()
     _, X_te, _, y_te = data.train_test_split(ds.X, ds.labels, 0.2, seed=seed)
     params = Params(W, b)
-    _, acc = evaluate(X_te.astype(np.float32), data.one_hot(y_te, ds.C, dtype=np.float32),
-                      params, meta["activation"], meta["loss"])
+    _, acc = evaluate(
+        X_te.astype(np.float32),
+        data.one_hot(y_te, ds.C, dtype=np.float32),
+        params,
+        meta["activation"],
+        meta["loss"],
+    )
     assert acc == meta["held_out_accuracy"]
     assert f"{acc:.4f}" == final.group(1)
 
@@ -101,14 +113,27 @@ def test_mnist_from_small_fake_idx_files(tmp_path):
     images = rng.integers(0, 256, size=(m, 28, 28), dtype=np.uint8)
     labels = (np.arange(m) % 10).astype(np.uint8)
     img_path, lab_path = tmp_path / "imgs-idx3-ubyte.gz", tmp_path / "labs-idx1-ubyte.gz"
-    img_path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + struct.pack(">III", m, 28, 28)
-                                       + images.tobytes()))
-    lab_path.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", m)
-                                       + labels.tobytes()))
+    img_path.write_bytes(
+        gzip.compress(b"\x00\x00\x08\x03" + struct.pack(">III", m, 28, 28) + images.tobytes())
+    )
+    lab_path.write_bytes(
+        gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", m) + labels.tobytes())
+    )
     assert data.read_idx(img_path).shape == (m, 28, 28)  # the files are well formed
 
-    proc = run_cli("--dataset", "mnist", "--mnist-images", img_path, "--mnist-labels",
-                   lab_path, "--epochs", 1, "--hidden", "16", cwd=tmp_path)
+    proc = run_cli(
+        "--dataset",
+        "mnist",
+        "--mnist-images",
+        img_path,
+        "--mnist-labels",
+        lab_path,
+        "--epochs",
+        1,
+        "--hidden",
+        "16",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "mnist: 40 training and 10 held-out examples; sizes (784, 16, 10)" in proc.stdout
     assert [int(r.group(1)) for r in table_rows(proc.stdout)] == [1]
@@ -144,8 +169,7 @@ def test_device_gpu_without_a_gpu_is_a_clear_error(tmp_path):
 
 def test_divergence_exits_2_names_epoch_and_batch_and_saves_nothing(tmp_path):
     save = tmp_path / "diverged.npz"
-    proc = run_cli("--lr", 1000, "--epochs", 3, "--device", "cpu", "--save", save,
-                   cwd=tmp_path)
+    proc = run_cli("--lr", 1000, "--epochs", 3, "--device", "cpu", "--save", save, cwd=tmp_path)
     assert_clean_error(proc, "smaller learning rate")
     assert re.search(r"in epoch \d+, (after )?batch \d+ of \d+", proc.stderr), proc.stderr
     assert "final held-out accuracy" not in proc.stdout

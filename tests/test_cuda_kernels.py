@@ -11,20 +11,23 @@ kernel the fast path defines, for both dtypes). Negative controls show the check
 
 from __future__ import annotations
 
+import cuda_kernels
 import numpy as np
 import pytest
-
-from mlp_core import fast
-from mlp_core.train import batch_slices
-
-import cuda_kernels
 from conftest import LOSS_NAMES, make_problem
 
+from mlp_core.fast import engine as fast
+from mlp_core.training import batch_slices
+
 pytestmark = [
-    pytest.mark.skipif(cuda_kernels.nvrtc_path() is None,
-                       reason="NVRTC is missing (pip install nvidia-cuda-nvrtc-cu12; Linux)"),
-    pytest.mark.skipif(cuda_kernels.host_compiler() is None,
-                       reason="no C++ compiler to run the GPU epoch's kernels on the host"),
+    pytest.mark.skipif(
+        cuda_kernels.nvrtc_path() is None,
+        reason="NVRTC is missing (pip install nvidia-cuda-nvrtc-cu12; Linux)",
+    ),
+    pytest.mark.skipif(
+        cuda_kernels.host_compiler() is None,
+        reason="no C++ compiler to run the GPU epoch's kernels on the host",
+    ),
 ]
 
 ARCH = "compute_90"
@@ -40,8 +43,9 @@ def launched_sources():
         for activation in fast.FAST_ACTIVATIONS:
             for loss in LOSS_NAMES:
                 X, Y, params = make_problem(11, (5, 6, 4, 3), loss, seed=1, dtype=dtype)
-                ws = fast._Workspace(cp, params.sizes, 11, 4, dtype, activation, loss,
-                                     batch_slices(11, 4))
+                ws = fast._Workspace(
+                    cp, params.sizes, 11, 4, dtype, activation, loss, batch_slices(11, 4)
+                )
                 ws.epoch_gpu(X, Y, params, np.arange(11), 0.01, cuda_graph=False)
     return cp.sources
 
@@ -59,8 +63,10 @@ def test_every_kernel_of_the_fast_path_is_launched(launched_sources):
 
 
 def test_every_launched_kernel_compiles_cleanly_with_nvrtc_for_hopper(launched_sources):
-    print(f"NVRTC {'.'.join(map(str, cuda_kernels.nvrtc_version()))}, {ARCH}: "
-          f"{len(launched_sources)} kernel sources")
+    print(
+        f"NVRTC {'.'.join(map(str, cuda_kernels.nvrtc_version()))}, {ARCH}: "
+        f"{len(launched_sources)} kernel sources"
+    )
     for source, name in launched_sources.items():
         ptx, log = cuda_kernels.nvrtc_compile(source, ARCH)
         assert not log.strip(), f"{name}: NVRTC warned:\n{log}"
@@ -68,10 +74,13 @@ def test_every_launched_kernel_compiles_cleanly_with_nvrtc_for_hopper(launched_s
         assert ".target sm_90" in ptx
 
 
-@pytest.mark.parametrize("body, says", [
-    ("z = tanhh(z + b);", 'identifier "tanhh" is undefined'),  # a typo in a body
-    ("b = z;", "must be a modifiable lvalue"),  # writing to an input (CuPy binds it const)
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ("z = tanhh(z + b);", 'identifier "tanhh" is undefined'),  # a typo in a body
+        ("b = z;", "must be a modifiable lvalue"),  # writing to an input (CuPy binds it const)
+    ],
+)
 def test_negative_control_nvrtc_rejects_a_bad_kernel(body, says):
     source = cuda_kernels.elementwise_source("mlp_bad", "T b", "T z", body, "float")
     with pytest.raises(cuda_kernels.KernelCompileError, match=says):

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from mlp_core.data import (
+from mlp_core.core.data import (
     Dataset,
     Standardizer,
     check_X,
@@ -19,14 +19,21 @@ from mlp_core.data import (
     train_test_split,
     xor,
 )
-from mlp_core.errors import DataError, LabelError, MlpCoreError, ShapeError
+from mlp_core.core.errors import DataError, LabelError, MlpCoreError, ShapeError
 
 M, N, C = 7, 5, 3
 
 
 # ----------------------------------------------------------------------------- helpers
 
-_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
+_CODES = {
+    np.uint8: 0x08,
+    np.int8: 0x09,
+    np.int16: 0x0B,
+    np.int32: 0x0C,
+    np.float32: 0x0D,
+    np.float64: 0x0E,
+}
 
 
 def idx_bytes(a: np.ndarray) -> bytes:
@@ -75,7 +82,11 @@ def test_dataset_refuses_mismatched_labels():
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_round_trip(tmp_path, dtype, gz):
     rng = np.random.default_rng(1)
-    a = (rng.normal(0, 50, size=(M, 4, N)) if np.dtype(dtype).kind == "f" else rng.integers(0, 100, size=(M, 4, N))).astype(dtype)
+    a = (
+        rng.normal(0, 50, size=(M, 4, N))
+        if np.dtype(dtype).kind == "f"
+        else rng.integers(0, 100, size=(M, 4, N))
+    ).astype(dtype)
     if np.dtype(dtype).kind == "i":
         a[0, 0, 0] = -3  # a negative value survives the signed types
     # the file name says nothing about gzip: detection is by magic bytes
@@ -287,7 +298,9 @@ def test_standardizer_uses_training_statistics():
     np.testing.assert_allclose(Z[:, :4].std(axis=0), 1, atol=1e-12)
     np.testing.assert_array_equal(Z[:, 4], 0)
     Zt = s.transform(X_test)
-    expected = (X_test - X_train.mean(axis=0)) / np.where(X_train.std(axis=0) == 0, 1, X_train.std(axis=0))
+    expected = (X_test - X_train.mean(axis=0)) / np.where(
+        X_train.std(axis=0) == 0, 1, X_train.std(axis=0)
+    )
     np.testing.assert_allclose(Zt, expected)
     assert not np.allclose(Zt.mean(axis=0)[:4], 0, atol=0.1)  # not re-fitted on the test set
     np.testing.assert_array_equal(Standardizer().fit_transform(X_train), Z)

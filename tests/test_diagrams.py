@@ -8,12 +8,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mlp_core import diagrams, plots  # noqa: E402
-from mlp_core.batched import backward, forward  # noqa: E402
-from mlp_core.data import one_hot  # noqa: E402
-from mlp_core.params import init_params  # noqa: E402
-from mlp_core.train import History  # noqa: E402
-from mlp_core.errors import ConfigError  # noqa: E402
+from mlp_core.book import diagrams, plots  # noqa: E402
+from mlp_core.core.batched import backward, forward  # noqa: E402
+from mlp_core.core.data import one_hot  # noqa: E402
+from mlp_core.core.errors import ConfigError  # noqa: E402
+from mlp_core.core.params import init_params  # noqa: E402
+from mlp_core.training import History  # noqa: E402
 
 M, SIZES = 7, (5, 4, 3)
 
@@ -35,8 +35,7 @@ def problem():
 
 def matrices(fig):
     """The matrix rectangles of a diagram, by label, in drawing order."""
-    return [p for ax in fig.axes for p in ax.patches
-            if p.get_label().startswith("matrix:")]
+    return [p for ax in fig.axes for p in ax.patches if p.get_label().startswith("matrix:")]
 
 
 def texts(fig):
@@ -46,6 +45,7 @@ def texts(fig):
 def to_inches(fig, rect):
     """Width and height of a patch in inches on the rendered figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig).draw()
     bb = rect.get_window_extent()
     return bb.width / fig.dpi, bb.height / fig.dpi
@@ -56,9 +56,16 @@ def test_draw_product_to_scale(problem):
     cache = forward(X, params)
     dW, _, delta = backward(Y, params, cache)
     fig = diagrams.draw_product(
-        [("(A^{0})^T", X.T), "@", ("\\Delta^{1}", delta[1]), "=",
-         ("\\partial J/\\partial W^{1}", dW[1])],
-        symbols={0: "(h_0, m)", 2: "(m, h_1)", 4: "(h_0, h_1)"}, title="test")
+        [
+            ("(A^{0})^T", X.T),
+            "@",
+            ("\\Delta^{1}", delta[1]),
+            "=",
+            ("\\partial J/\\partial W^{1}", dW[1]),
+        ],
+        symbols={0: "(h_0, m)", 2: "(m, h_1)", 4: "(h_0, h_1)"},
+        title="test",
+    )
     rects = matrices(fig)
     assert len(rects) == 3
     shapes = [(5, 7), (7, 4), (5, 4)]
@@ -186,12 +193,21 @@ def test_forward_and_backward_shapes(problem):
     X, Y, params = problem
     fig = diagrams.forward_shapes(params, X)
     labels = [r.get_label() for r in matrices(fig)]
-    assert labels == ["matrix:A^{0}", "matrix:W^{1}", "matrix:b^{1}", "matrix:Z^{1}",
-                      "matrix:A^{1}", "matrix:W^{2}", "matrix:b^{2}", "matrix:Z^{2}"]
+    assert labels == [
+        "matrix:A^{0}",
+        "matrix:W^{1}",
+        "matrix:b^{1}",
+        "matrix:Z^{1}",
+        "matrix:A^{1}",
+        "matrix:W^{2}",
+        "matrix:b^{2}",
+        "matrix:Z^{2}",
+    ]
     rects = matrices(fig)
     s = fig.mlp_scale
-    for r, (rows, cols) in zip(rects, [(7, 5), (5, 4), (1, 4), (7, 4),
-                                       (7, 4), (4, 3), (1, 3), (7, 3)]):
+    for r, (rows, cols) in zip(
+        rects, [(7, 5), (5, 4), (1, 4), (7, 4), (7, 4), (4, 3), (1, 3), (7, 3)]
+    ):
         assert (r.get_width(), r.get_height()) == pytest.approx((cols * s, rows * s))
     fig = diagrams.backward_shapes(params, X, Y)
     labels = [r.get_label() for r in matrices(fig)]
@@ -232,16 +248,33 @@ def test_shape_table_agrees_with_real_arrays(problem):
 
 def test_shape_table_html():
     html = diagrams.shape_table_html(SIZES, M)
-    assert html.startswith("<div class=\"mlp-shape-table-wrap\"") and "<table" in html
+    assert html.startswith('<div class="mlp-shape-table-wrap"') and "<table" in html
     assert html.rstrip().endswith("</table></div>")
-    for s in ["(5, 4)", "(4, 3)", "(7, 4)", "(7, 3)", "(4, 1)", "(3, 1)", "(4,)", "(3,)",
-              "(7, 5)", "(5, 1)", "one example", "m examples"]:
+    for s in [
+        "(5, 4)",
+        "(4, 3)",
+        "(7, 4)",
+        "(7, 3)",
+        "(4, 1)",
+        "(3, 1)",
+        "(4,)",
+        "(3,)",
+        "(7, 5)",
+        "(5, 1)",
+        "one example",
+        "m examples",
+    ]:
         assert s in html
 
 
 def test_plots():
-    h = History(epoch=[1, 2, 3], train_loss=[1.0, 0.5, 0.3], train_acc=[0.5, 0.7, 0.8],
-                val_loss=[1.1, 0.6, 0.4], val_acc=[0.4, 0.6, 0.7])
+    h = History(
+        epoch=[1, 2, 3],
+        train_loss=[1.0, 0.5, 0.3],
+        train_acc=[0.5, 0.7, 0.8],
+        val_loss=[1.1, 0.6, 0.4],
+        val_acc=[0.4, 0.6, 0.7],
+    )
     fig = plots.learning_curves(h, title="t")
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
     fig = plots.learning_curves([("a", h), ("b", h)])
@@ -250,7 +283,8 @@ def test_plots():
     labels = np.arange(30) % 10
     fig = plots.digits_grid(X, labels, predictions=labels, k=20)
     assert sum(len(ax.images) for ax in fig.axes) == 20
-    from mlp_core.data import xor
+    from mlp_core.core.data import xor
+
     ds = xor(40)
     params = init_params((2, 5, 2), seed=0)
     fig = plots.decision_boundary(params, ds.X, ds.labels, grid=30)

@@ -8,17 +8,16 @@ error), for every hidden activation × loss, with a partial last batch, on every
 
 from __future__ import annotations
 
+import cuda_kernels
 import numpy as np
 import pytest
-
-from mlp_core import fast
-from mlp_core.backend import to_device, to_numpy
-from mlp_core.errors import ConfigError
-from mlp_core.gradcheck import relative_error
-from mlp_core.train import run_epoch
-
-import cuda_kernels
 from conftest import LOSS_NAMES, make_problem, requires_gpu
+
+from mlp_core.core.backend import to_device, to_numpy
+from mlp_core.core.errors import ConfigError
+from mlp_core.core.gradcheck import relative_error
+from mlp_core.fast import engine as fast
+from mlp_core.training import run_epoch
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
@@ -27,14 +26,16 @@ M, B = 23, 5
 SIZES = (7, 9, 6, 4)
 
 
-def epochs_agree(X, Y, params, order, activation, loss, dtype, epochs=2, lr=0.05,
-                 batch_size=B, **fast_kw):
+def epochs_agree(
+    X, Y, params, order, activation, loss, dtype, epochs=2, lr=0.05, batch_size=B, **fast_kw
+):
     """Run ``epochs`` reference and fast epochs from the same start; compare each."""
     ref, fst = params, params
     for _ in range(epochs):
         ref, ref_losses = run_epoch(X, Y, ref, order, batch_size, lr, activation, loss)
-        fst, fast_losses = fast.run_epoch_fast(X, Y, fst, order, batch_size, lr,
-                                               activation, loss, **fast_kw)
+        fst, fast_losses = fast.run_epoch_fast(
+            X, Y, fst, order, batch_size, lr, activation, loss, **fast_kw
+        )
         tol = TOL[dtype]
         assert np.all(np.isfinite(to_numpy(ref_losses))), "pick a smaller lr for this case"
         assert fast_losses.dtype == ref_losses.dtype
@@ -60,8 +61,7 @@ def test_fast_epoch_equals_reference(device, dtype, activation, loss):
 def test_batch_sizes_including_whole_and_larger_than_m(device, batch_size):
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=1, device=device)
     order = to_device(np.random.default_rng(2).permutation(M), device)
-    epochs_agree(X, Y, params, order, "relu", "cross_entropy", np.float64,
-                 batch_size=batch_size)
+    epochs_agree(X, Y, params, order, "relu", "cross_entropy", np.float64, batch_size=batch_size)
 
 
 @pytest.mark.parametrize("sizes", [(7, 4), (7, 9, 4), (7, 9, 6, 5, 4)])
@@ -112,8 +112,9 @@ def test_divergence_shows_in_the_losses():
     p = params
     with np.errstate(all="ignore"):
         for _ in range(5):
-            p, losses = fast.run_epoch_fast(X, Y, p, np.arange(M), B, 10.0, "identity",
-                                            "squared_error")
+            p, losses = fast.run_epoch_fast(
+                X, Y, p, np.arange(M), B, 10.0, "identity", "squared_error"
+            )
     assert not np.all(np.isfinite(losses))
 
 
@@ -141,8 +142,9 @@ def test_gpu_and_cpu_fast_paths_agree():
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=8, device="cpu")
     order = np.random.default_rng(3).permutation(M)
     cpu, _ = fast.run_epoch_fast(X, Y, params, order, B, 0.2)
-    gpu, _ = fast.run_epoch_fast(to_device(X, "gpu"), to_device(Y, "gpu"), params.to("gpu"),
-                                 to_device(order, "gpu"), B, 0.2)
+    gpu, _ = fast.run_epoch_fast(
+        to_device(X, "gpu"), to_device(Y, "gpu"), params.to("gpu"), to_device(order, "gpu"), B, 0.2
+    )
     for l in params.layers:
         assert relative_error(gpu.W[l], cpu.W[l]) < 1e-12
 
@@ -151,7 +153,8 @@ def test_gpu_and_cpu_fast_paths_agree():
 
 needs_host_compiler = pytest.mark.skipif(
     cuda_kernels.host_compiler() is None,
-    reason="no C++ compiler to build the CUDA kernels for the host (install g++)")
+    reason="no C++ compiler to build the CUDA kernels for the host (install g++)",
+)
 
 
 @pytest.fixture
@@ -164,10 +167,11 @@ def host_cupy():
 def gpu_epochs_on_host(cp, X, Y, params, order, activation, loss, epochs=2, lr=0.05):
     """Reference epochs and the GPU epoch's code (on ``cp``) side by side, from one start;
     yields each epoch's ``(reference, gpu)`` pair of ``(params, losses)``."""
-    from mlp_core.train import batch_slices
+    from mlp_core.training import batch_slices
 
-    ws = fast._Workspace(cp, params.sizes, X.shape[0], B, X.dtype, activation, loss,
-                         batch_slices(X.shape[0], B))
+    ws = fast._Workspace(
+        cp, params.sizes, X.shape[0], B, X.dtype, activation, loss, batch_slices(X.shape[0], B)
+    )
     ref = gpu = (params, None)
     for _ in range(epochs):
         ref = run_epoch(X, Y, ref[0], order, B, lr, activation, loss)
@@ -179,8 +183,9 @@ def gpu_epochs_on_host(cp, X, Y, params, order, activation, loss, epochs=2, lr=0
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-def test_gpu_epoch_code_with_its_cuda_kernels_built_for_the_host(host_cupy, dtype,
-                                                                 activation, loss):
+def test_gpu_epoch_code_with_its_cuda_kernels_built_for_the_host(
+    host_cupy, dtype, activation, loss
+):
     """The GPU epoch's own code (buffers, the order of its launches and their arguments)
     with its kernels' CUDA sources compiled as host C++ (the fused bias + activation, the
     derivative, the SGD step, the row-wise softmax + cross-entropy, the sigmoid output)
@@ -189,7 +194,8 @@ def test_gpu_epoch_code_with_its_cuda_kernels_built_for_the_host(host_cupy, dtyp
     X, Y, params = make_problem(M, SIZES, loss, seed=3, dtype=dtype)
     order = np.random.default_rng(5).permutation(M)
     for (ref, ref_losses), (gpu, gpu_losses) in gpu_epochs_on_host(
-            host_cupy, X, Y, params, order, activation, loss):
+        host_cupy, X, Y, params, order, activation, loss
+    ):
         assert gpu_losses.dtype == ref_losses.dtype == dtype
         assert relative_error(gpu_losses, ref_losses) < TOL[dtype]
         for l in params.layers:
@@ -200,17 +206,22 @@ def test_gpu_epoch_code_with_its_cuda_kernels_built_for_the_host(host_cupy, dtyp
 
 
 @needs_host_compiler
-@pytest.mark.parametrize("activation, wrong", [
-    ("tanh", "d = d * ((T)1 + a * a);"),      # 1 + tanh² instead of 1 − tanh²
-    ("relu", "d = d * (a >= (T)0 ? (T)1 : (T)0);"),  # passes the error where ReLU is 0
-])
-def test_negative_control_a_wrong_cuda_derivative_is_caught(host_cupy, monkeypatch,
-                                                            activation, wrong):
+@pytest.mark.parametrize(
+    "activation, wrong",
+    [
+        ("tanh", "d = d * ((T)1 + a * a);"),  # 1 + tanh² instead of 1 − tanh²
+        ("relu", "d = d * (a >= (T)0 ? (T)1 : (T)0);"),  # passes the error where ReLU is 0
+    ],
+)
+def test_negative_control_a_wrong_cuda_derivative_is_caught(
+    host_cupy, monkeypatch, activation, wrong
+):
     """The comparison above can fail: the same epoch with one wrong kernel body does not
     match the reference."""
     monkeypatch.setitem(fast._DERIVATIVE, activation, wrong)
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
     order = np.random.default_rng(5).permutation(M)
-    (ref, _), (gpu, _) = next(gpu_epochs_on_host(host_cupy, X, Y, params, order, activation,
-                                                 "cross_entropy", epochs=1))
+    (ref, _), (gpu, _) = next(
+        gpu_epochs_on_host(host_cupy, X, Y, params, order, activation, "cross_entropy", epochs=1)
+    )
     assert max(relative_error(gpu.W[l], ref.W[l]) for l in params.layers) > 1e-3

@@ -12,36 +12,44 @@ h = (5, 4, 3) etc.), so a wrong transpose cannot hide.
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-from conftest import ALL_SIZES, HIDDEN, LOSS_NAMES, M, SIZES_1, SIZES_2, make_problem
-
-from mlp_core import activations, losses
-from mlp_core.backend import to_numpy
-from mlp_core.batched import (backprop, backward, bias_gradient, forward, loss_and_gradients,
-                              mean_loss, output_error, weight_gradient)
-from mlp_core.gradcheck import gradient_errors, gradients_agree, relative_error
-from mlp_core.params import Params
-from mlp_core.single import gradients_loop
-
 # autograd is in the test extra: if it is missing, fail loudly rather than skip this file
 import autograd  # noqa: E402
 import autograd.numpy as anp  # noqa: E402
+import numpy as np
+import pytest
+from conftest import ALL_SIZES, HIDDEN, LOSS_NAMES, SIZES_1, SIZES_2, M, make_problem
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from mlp_core import activations, losses
+from mlp_core.core.backend import to_numpy
+from mlp_core.core.batched import (
+    backprop,
+    backward,
+    bias_gradient,
+    forward,
+    loss_and_gradients,
+    mean_loss,
+    output_error,
+    weight_gradient,
+)
+from mlp_core.core.gradcheck import gradient_errors, gradients_agree, relative_error
+from mlp_core.core.params import Params
+from mlp_core.core.single import gradients_loop
 
 GRADCHECK_TOL = 1e-7
-OUTPUT_OF = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
-             "squared_error": "identity"}
+OUTPUT_OF = {
+    "cross_entropy": "softmax",
+    "binary_cross_entropy": "sigmoid",
+    "squared_error": "identity",
+}
 
 
 def max_rel(g1, g2) -> float:
     """The largest relative error over the layers of two ``(dW, db)`` pairs."""
     (dW1, db1), (dW2, db2) = g1, g2
     assert sorted(dW1) == sorted(dW2) and sorted(db1) == sorted(db2)
-    return max(max(relative_error(dW1[l], dW2[l]), relative_error(db1[l], db2[l]))
-               for l in dW1)
+    return max(max(relative_error(dW1[l], dW2[l]), relative_error(db1[l], db2[l])) for l in dW1)
 
 
 def assert_shapes_match_params(dW, db, params):
@@ -166,8 +174,9 @@ def test_batched_equals_mean_of_per_example_gradients(activation, loss, sizes):
 def test_loss_and_gradients_agrees_with_mean_loss_and_backprop():
     X, Y, params = make_problem(M, SIZES_2, "binary_cross_entropy", seed=9)
     J, dW, db = loss_and_gradients(X, Y, params, "sigmoid", "binary_cross_entropy")
-    assert float(J) == pytest.approx(float(mean_loss(X, Y, params, "sigmoid",
-                                                     "binary_cross_entropy")), rel=1e-14)
+    assert float(J) == pytest.approx(
+        float(mean_loss(X, Y, params, "sigmoid", "binary_cross_entropy")), rel=1e-14
+    )
     assert max_rel((dW, db), backprop(X, Y, params, "sigmoid", "binary_cross_entropy")) == 0
 
 
@@ -208,10 +217,13 @@ def _ag_mean_loss(theta, X, Y, activation, loss):
 
 
 def autograd_gradients(X, Y, params: Params, activation, loss):
-    theta = [(np.array(params.W[l], dtype=np.float64), np.array(params.b[l], dtype=np.float64))
-             for l in params.layers]
-    g = autograd.grad(_ag_mean_loss)(theta, np.asarray(X, np.float64),
-                                     np.asarray(Y, np.float64), activation, loss)
+    theta = [
+        (np.array(params.W[l], dtype=np.float64), np.array(params.b[l], dtype=np.float64))
+        for l in params.layers
+    ]
+    g = autograd.grad(_ag_mean_loss)(
+        theta, np.asarray(X, np.float64), np.asarray(Y, np.float64), activation, loss
+    )
     dW = {l: g[l - 1][0] for l in params.layers}
     db = {l: g[l - 1][1] for l in params.layers}
     return dW, db
@@ -228,15 +240,15 @@ def test_batched_equals_autograd(activation, loss, sizes):
     # and the loss values agree too
     theta = [(params.W[l], params.b[l]) for l in params.layers]
     assert float(mean_loss(X, Y, params, activation, loss)) == pytest.approx(
-        float(_ag_mean_loss(theta, X, Y, activation, loss)), rel=1e-12)
+        float(_ag_mean_loss(theta, X, Y, activation, loss)), rel=1e-12
+    )
 
 
 def test_autograd_reference_is_not_trivially_equal():
     """Sanity check of the reference itself: it sees the missing 1/m as well."""
     X, Y, params = make_problem(M, SIZES_1, "cross_entropy", seed=11)
     dW, db = autograd_gradients(X, Y, params, "relu", "cross_entropy")
-    notes = ({l: M * g for l, g in backprop(X, Y, params, "relu", "cross_entropy")[0].items()},
-             db)
+    notes = ({l: M * g for l, g in backprop(X, Y, params, "relu", "cross_entropy")[0].items()}, db)
     assert max_rel((dW, db), notes) == pytest.approx((M - 1) / (M + 1), abs=1e-10)
 
 
@@ -247,8 +259,11 @@ def test_autograd_reference_is_not_trivially_equal():
 def random_networks(draw):
     """(m, sizes, activation, loss, seed) with m, n, every hidden width and C distinct."""
     hidden_layers = draw(st.integers(1, 3))
-    dims = draw(st.lists(st.integers(2, 13), min_size=hidden_layers + 3,
-                         max_size=hidden_layers + 3, unique=True))
+    dims = draw(
+        st.lists(
+            st.integers(2, 13), min_size=hidden_layers + 3, max_size=hidden_layers + 3, unique=True
+        )
+    )
     m, sizes = dims[0], tuple(dims[1:])
     activation = draw(st.sampled_from(HIDDEN))
     loss = draw(st.sampled_from(LOSS_NAMES))
@@ -256,9 +271,12 @@ def random_networks(draw):
     return m, sizes, activation, loss, seed
 
 
-PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, database=None,
-                             suppress_health_check=[HealthCheck.too_slow,
-                                                    HealthCheck.filter_too_much])
+PROPERTY_SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 @PROPERTY_SETTINGS
@@ -274,9 +292,15 @@ def test_property_batched_equals_loop_and_autograd(net):
 
 
 @PROPERTY_SETTINGS
-@given(m=st.integers(2, 12), n=st.integers(2, 12), h=st.integers(2, 12), C=st.integers(2, 12),
-       activation=st.sampled_from(HIDDEN), loss=st.sampled_from(LOSS_NAMES),
-       seed=st.integers(0, 1000))
+@given(
+    m=st.integers(2, 12),
+    n=st.integers(2, 12),
+    h=st.integers(2, 12),
+    C=st.integers(2, 12),
+    activation=st.sampled_from(HIDDEN),
+    loss=st.sampled_from(LOSS_NAMES),
+    seed=st.integers(0, 1000),
+)
 def test_property_distinct_dims_via_assume(m, n, h, C, activation, loss, seed):
     assume(len({m, n, h, C}) == 4)
     X, Y, params = make_problem(m, (n, h, C), loss, seed=seed)
@@ -306,8 +330,9 @@ def test_general_output_error_is_wrong_with_a_mismatched_pair():
     X, Y, params = make_problem(M, SIZES_1, "binary_cross_entropy", seed=13)
     cache = forward(X, params, "tanh", "binary_cross_entropy")
     L = params.L
-    wrong = losses.output_error_general(cache.A[L], Y, cache.Z[L], "binary_cross_entropy",
-                                        activations.identity_prime)
+    wrong = losses.output_error_general(
+        cache.A[L], Y, cache.Z[L], "binary_cross_entropy", activations.identity_prime
+    )
     assert relative_error(wrong, cache.A[L] - Y) > 1e-3
 
 

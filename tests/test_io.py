@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from mlp_core.errors import MlpCoreError, ParamsFileError, ShapeError
-from mlp_core.io import FORMAT_VERSION, load_params, save_params
+from mlp_core.core.errors import MlpCoreError, ParamsFileError, ShapeError
+from mlp_core.core.io import FORMAT_VERSION, load_params, save_params
 
 SIZES = (5, 4, 3)  # h_0 = n = 5, h_1 = 4, h_2 = C = 3: all different
 
@@ -27,7 +27,10 @@ def listing(d):
 def test_round_trip(tmp_path, dtype):
     W, b = make_params(dtype=dtype)
     p = tmp_path / "model.npz"
-    assert save_params(p, W, b, {"activation": "relu", "loss": "cross_entropy", "epoch": np.int64(3)}) == p
+    assert (
+        save_params(p, W, b, {"activation": "relu", "loss": "cross_entropy", "epoch": np.int64(3)})
+        == p
+    )
     W2, b2, meta = load_params(p, expected_sizes=SIZES)
     assert sorted(W2) == [1, 2] and sorted(b2) == [1, 2]
     for l in (1, 2):

@@ -11,23 +11,26 @@ import numpy as np
 import pytest
 
 from mlp_core import bench
-from mlp_core.activations import Activation, relu, relu_prime
-from mlp_core.data import one_hot, spirals
-from mlp_core.errors import ConfigError, DataError, ShapeError
+from mlp_core.core.activations import Activation, relu, relu_prime
+from mlp_core.core.data import one_hot, spirals
+from mlp_core.core.errors import ConfigError, DataError, ShapeError
+from mlp_core.core.io import save_params
+from mlp_core.core.params import Params, init_params
+from mlp_core.core.single import backprop_single, gradients_loop
+from mlp_core.core.validate import check_params
 from mlp_core.fast import run_epoch_fast, supports
-from mlp_core.io import save_params
-from mlp_core.params import Params, init_params
-from mlp_core.shapes import check_params
-from mlp_core.single import backprop_single, gradients_loop
-from mlp_core.train import evaluate, train
+from mlp_core.training import evaluate, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def problem(dtype=np.float32, m=40):
     ds = spirals(m, C=3, seed=1)
-    return ds.X.astype(dtype), one_hot(ds.labels, 3, dtype=dtype), init_params(
-        (2, 7, 5, 3), seed=2, dtype=dtype)
+    return (
+        ds.X.astype(dtype),
+        one_hot(ds.labels, 3, dtype=dtype),
+        init_params((2, 7, 5, 3), seed=2, dtype=dtype),
+    )
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -39,15 +42,17 @@ def test_a_numpy_scalar_learning_rate_keeps_float32(fast, lr):
 
 
 def test_train_with_an_activation_of_ones_own_uses_the_formulas():
-    leaky = Activation("leaky", lambda Z: np.where(Z > 0, Z, 0.1 * Z),
-                       lambda Z: np.where(Z > 0, 1.0, 0.1).astype(Z.dtype))
+    leaky = Activation(
+        "leaky",
+        lambda Z: np.where(Z > 0, Z, 0.1 * Z),
+        lambda Z: np.where(Z > 0, 1.0, 0.1).astype(Z.dtype),
+    )
     X, Y, p = problem(np.float64)
     assert not supports(leaky, "cross_entropy")
     p2, h = train(p, X, Y, epochs=2, batch_size=8, lr=0.1, activation=leaky, progress=False)
     assert np.isfinite(h.train_loss).all()
     with pytest.raises(ConfigError, match="fast=False"):
-        train(p, X, Y, epochs=1, batch_size=8, lr=0.1, activation=leaky, progress=False,
-              fast=True)
+        train(p, X, Y, epochs=1, batch_size=8, lr=0.1, activation=leaky, progress=False, fast=True)
 
 
 def test_a_look_alike_relu_is_not_replaced_by_the_builtin_kernel():
@@ -64,12 +69,10 @@ def test_fast_epoch_refuses_mixed_dtypes():
 
 def test_fast_epoch_leaves_the_blas_thread_count_alone():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()
-              if i["user_api"] == "blas"]
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     X, Y, p = problem(np.float32)
     run_epoch_fast(X, Y, p, np.arange(X.shape[0]), 8, 0.1)
-    after = [i["num_threads"] for i in threadpoolctl.threadpool_info()
-             if i["user_api"] == "blas"]
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     assert before == after
 
 
@@ -119,25 +122,41 @@ def test_squared_error_on_one_hot_targets_reports_an_accuracy():
 
 def test_bench_refuses_loop_examples_below_one():
     with pytest.raises(ConfigError, match="loop_examples"):
-        bench.run_bench(sizes=("tiny",), dtypes=("float32",), repeats=1, warmup=0,
-                        contenders=("loop",), loop_examples=0)
+        bench.run_bench(
+            sizes=("tiny",),
+            dtypes=("float32",),
+            repeats=1,
+            warmup=0,
+            contenders=("loop",),
+            loop_examples=0,
+        )
 
 
-@pytest.mark.parametrize("args, what", [(["--batch-size", "0"], "--batch-size"),
-                                        (["--epochs", "-1"], "--epochs"),
-                                        (["--lr", "nan"], "--lr")])
+@pytest.mark.parametrize(
+    "args, what",
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--epochs", "-1"], "--epochs"),
+        (["--lr", "nan"], "--lr"),
+    ],
+)
 def test_cli_refuses_bad_numbers_before_loading_anything(args, what):
-    run = subprocess.run([sys.executable, "-m", "mlp_core", "train", *args],
-                         capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    run = subprocess.run(
+        [sys.executable, "-m", "mlp_core", "train", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert run.returncode == 2
     assert what in run.stderr and run.stdout == ""
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_general_output_error_stays_finite_when_the_sigmoid_saturates(dtype):
-    from mlp_core.activations import sigmoid, sigmoid_prime
-    from mlp_core.losses import output_error_general
+    from mlp_core.core.activations import sigmoid, sigmoid_prime
+    from mlp_core.core.losses import output_error_general
+
     Z = np.array([[40.0, 0.3], [-40.0, -0.2]], dtype=dtype)
     Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
     A = sigmoid(Z)
@@ -147,5 +166,7 @@ def test_general_output_error_stays_finite_when_the_sigmoid_saturates(dtype):
 
 
 def test_recorded_command_reads_as_typed():
-    assert bench.command_line(["/x/y/mlp_core/__main__.py", "bench", "--quick"]) == \
-        "python -m mlp_core bench --quick"
+    assert (
+        bench.command_line(["/x/y/mlp_core/__main__.py", "bench", "--quick"])
+        == "python -m mlp_core bench --quick"
+    )

@@ -9,16 +9,22 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import M, make_problem
 
 from mlp_core import errors
-from mlp_core.batched import backprop, forward, loss_and_gradients, mean_loss, predict
-from mlp_core.errors import (ConfigError, DataError, LabelError, MlpCoreError,
-                             ParamsFileError, ShapeError, TrainingDiverged)
-from mlp_core.params import Params
-from mlp_core.shapes import check_column, check_params, check_same_dtype, check_X, check_Y
-from mlp_core.single import backprop_single, forward_single, loss_single
+from mlp_core.core.batched import backprop, forward, loss_and_gradients, mean_loss, predict
+from mlp_core.core.errors import (
+    ConfigError,
+    DataError,
+    LabelError,
+    MlpCoreError,
+    ParamsFileError,
+    ShapeError,
+    TrainingDiverged,
+)
+from mlp_core.core.params import Params
+from mlp_core.core.single import backprop_single, forward_single, loss_single
+from mlp_core.core.validate import check_column, check_params, check_same_dtype, check_X, check_Y
 
 SIZES = (5, 4, 3)  # n = 5, h_1 = 4, C = 3; with m = 7 all distinct
 N, H, C = SIZES
@@ -40,8 +46,9 @@ def replace(params, W=None, b=None):
 # --------------------------------------------------------------------------- the error classes
 
 
-@pytest.mark.parametrize("cls", [ShapeError, DataError, LabelError, ConfigError,
-                                 ParamsFileError, TrainingDiverged])
+@pytest.mark.parametrize(
+    "cls", [ShapeError, DataError, LabelError, ConfigError, ParamsFileError, TrainingDiverged]
+)
 def test_errors_are_value_errors_and_mlp_core_errors(cls):
     assert issubclass(cls, MlpCoreError)
     assert issubclass(cls, ValueError)
@@ -112,8 +119,7 @@ def test_bias_of_wrong_length(prob):
 
 def test_layers_keyed_from_zero(prob):
     X, Y, params = prob
-    bad = Params({l - 1: w for l, w in params.W.items()},
-                 {l - 1: v for l, v in params.b.items()})
+    bad = Params({l - 1: w for l, w in params.W.items()}, {l - 1: v for l, v in params.b.items()})
     with pytest.raises(ShapeError, match=r"keyed by the layers 1\.\.L") as info:
         forward(X, bad)
     msg = str(info.value)
@@ -281,8 +287,11 @@ def test_single_target_not_a_column(prob):
 
 def test_check_column_direct():
     check_column(np.zeros((4, 1)), 4, "a")  # fine
-    with pytest.raises(ShapeError, match=r"^delta must be a column vector of shape \(4, 1\); "
-                                         r"got \(4,\): use delta\.reshape\(-1, 1\)\.$"):
+    with pytest.raises(
+        ShapeError,
+        match=r"^delta must be a column vector of shape \(4, 1\); "
+        r"got \(4,\): use delta\.reshape\(-1, 1\)\.$",
+    ):
         check_column(np.zeros(4), 4, "delta")
     with pytest.raises(ShapeError, match=r"got \(\): z must have 4 entries"):
         check_column(3.0, 4, "z")

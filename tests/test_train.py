@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from mlp_core import cli, data
-from mlp_core.backend import gpu_available, to_numpy
-from mlp_core.batched import backprop
-from mlp_core.errors import ConfigError, DataError, LabelError, ShapeError, TrainingDiverged
-from mlp_core.params import Params, default_init, init_params
-from mlp_core.train import History, batch_slices, train
+from mlp_core.core.backend import gpu_available, to_numpy
+from mlp_core.core.batched import backprop
+from mlp_core.core.errors import ConfigError, DataError, LabelError, ShapeError, TrainingDiverged
+from mlp_core.core.params import Params, default_init, init_params
+from mlp_core.training import History, batch_slices, train
 
 requires_gpu = pytest.mark.skipif(
     not gpu_available(), reason="no usable CUDA device (CuPy missing or no GPU)"
@@ -105,8 +105,17 @@ def test_partial_last_batch_step_is_scaled_by_mb_over_B(activation):
     X, Y, params = small_problem()
     lr, B, seed = 0.5, 3, 4
     assert batch_slices(M, B) == [(0, 3), (3, 6), (6, 7)]
-    trained, _ = train(params, X, Y, epochs=1, batch_size=B, lr=lr, seed=seed,
-                       activation=activation, progress=False)
+    trained, _ = train(
+        params,
+        X,
+        Y,
+        epochs=1,
+        batch_size=B,
+        lr=lr,
+        seed=seed,
+        activation=activation,
+        progress=False,
+    )
 
     W, b = _hand_written_epoch(X, Y, params, lr, B, seed, 1 / B, activation)
     for l in params.layers:
@@ -125,8 +134,7 @@ def test_full_batch_epoch_is_one_gradient_descent_step():
     """B = m: one epoch is θ ← θ − η ∂J/∂θ with the batched gradient of all m rows."""
     X, Y, params = small_problem()
     lr = 0.3
-    trained, history = train(params, X, Y, epochs=1, batch_size=M, lr=lr, seed=1,
-                              progress=False)
+    trained, history = train(params, X, Y, epochs=1, batch_size=M, lr=lr, seed=1, progress=False)
     dW, db = backprop(X, Y, params)
     for l in params.layers:
         np.testing.assert_allclose(trained.W[l], params.W[l] - lr * dW[l], rtol=0, atol=1e-12)
@@ -168,9 +176,18 @@ def test_train_does_not_modify_the_params_passed_in(digits):
 def test_history_one_entry_per_epoch(digits):
     X, Y, params = digits_subset(digits)
     seen = []
-    _, h = train(params, X[:200], Y[:200], X_val=X[200:], Y_val=Y[200:], epochs=4,
-                 batch_size=32, lr=0.1, progress=False,
-                 on_epoch=lambda epoch, hist: seen.append((epoch, len(hist.train_loss))))
+    _, h = train(
+        params,
+        X[:200],
+        Y[:200],
+        X_val=X[200:],
+        Y_val=Y[200:],
+        epochs=4,
+        batch_size=32,
+        lr=0.1,
+        progress=False,
+        on_epoch=lambda epoch, hist: seen.append((epoch, len(hist.train_loss))),
+    )
     assert isinstance(h, History)
     assert h.epoch == [1, 2, 3, 4]
     for name in ("train_loss", "train_acc", "val_loss", "val_acc"):
@@ -209,7 +226,9 @@ def test_divergence_on_the_last_step_of_the_last_epoch_is_reported(digits):
     """One full-batch step that sends the loss to NaN: no batch loss sees it (each is
     computed before its step), so the epoch's evaluation must."""
     X, Y, params = digits_subset(digits, dtype=np.float32)
-    with pytest.raises(TrainingDiverged, match=r"epoch 1, after batch 1 of 1.*smaller learning rate"):
+    with pytest.raises(
+        TrainingDiverged, match=r"epoch 1, after batch 1 of 1.*smaller learning rate"
+    ):
         train(params, X, Y, epochs=1, batch_size=X.shape[0], lr=1e30, progress=False)
 
 
@@ -251,22 +270,32 @@ def test_flat_targets_for_one_output_raise_shape_error():
     with pytest.raises(ShapeError, match=rf"\({M}, {M}\).*reshape\(-1, 1\)"):
         train(params, X, y, activation="sigmoid", loss="binary_cross_entropy", progress=False)
     # and the fix works
-    _, h = train(params, X, y.reshape(-1, 1), activation="sigmoid",
-                 loss="binary_cross_entropy", epochs=2, progress=False)
+    _, h = train(
+        params,
+        X,
+        y.reshape(-1, 1),
+        activation="sigmoid",
+        loss="binary_cross_entropy",
+        epochs=2,
+        progress=False,
+    )
     assert all(0.0 <= a <= 1.0 for a in h.train_acc)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(batch_size=0), "batch_size"),
-    (dict(batch_size=-3), "batch_size"),
-    (dict(batch_size=2.5), "batch_size"),
-    (dict(epochs=0), "epochs"),
-    (dict(epochs=1.5), "epochs"),
-    (dict(lr=0.0), "learning rate"),
-    (dict(lr=-0.1), "learning rate"),
-    (dict(lr=float("nan")), "learning rate"),
-    (dict(lr=float("inf")), "learning rate"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=-3), "batch_size"),
+        (dict(batch_size=2.5), "batch_size"),
+        (dict(epochs=0), "epochs"),
+        (dict(epochs=1.5), "epochs"),
+        (dict(lr=0.0), "learning rate"),
+        (dict(lr=-0.1), "learning rate"),
+        (dict(lr=float("nan")), "learning rate"),
+        (dict(lr=float("inf")), "learning rate"),
+    ],
+)
 def test_bad_settings_raise_config_error(kwargs, match):
     X, Y, params = small_problem()
     with pytest.raises(ConfigError, match=match):
@@ -307,8 +336,16 @@ def test_cli_defaults_reach_97_percent_on_the_digits(capsys):
     """The CLI's defaults (hidden 128,64, relu, batch 32, lr 0.2, 40 epochs, float32,
     test fraction 0.2), seeds 0..4, through exactly the CLI's own code path."""
     d = cli.DEFAULTS
-    assert (d.dataset, d.hidden, d.activation, d.batch_size, d.lr, d.epochs, d.dtype,
-            d.test_fraction) == ("digits", "128,64", "relu", 32, 0.2, 40, "float32", 0.2)
+    assert (
+        d.dataset,
+        d.hidden,
+        d.activation,
+        d.batch_size,
+        d.lr,
+        d.epochs,
+        d.dtype,
+        d.test_fraction,
+    ) == ("digits", "128,64", "relu", 32, 0.2, 40, "float32", 0.2)
     accuracies = []
     for seed in range(5):
         args = cli.build_parser().parse_args(["train", "--seed", str(seed)])
@@ -316,8 +353,10 @@ def test_cli_defaults_reach_97_percent_on_the_digits(capsys):
         accuracies.append(cli.run_train(args, out=out))
         assert "final held-out accuracy" in out.getvalue()
     with capsys.disabled():
-        print("\nheld-out accuracy of the CLI defaults on the digits, seeds 0..4:",
-              ", ".join(f"{a:.4f}" for a in accuracies))
+        print(
+            "\nheld-out accuracy of the CLI defaults on the digits, seeds 0..4:",
+            ", ".join(f"{a:.4f}" for a in accuracies),
+        )
     assert statistics.median(accuracies) >= 0.97, accuracies
     assert min(accuracies) >= 0.95, accuracies
 
@@ -325,15 +364,26 @@ def test_cli_defaults_reach_97_percent_on_the_digits(capsys):
 def _synthetic_run(ds, hidden, activation, lr, batch_size, epochs, seed=0):
     X_tr, X_te, y_tr, y_te = data.train_test_split(ds.X, ds.labels, 0.25, seed=seed)
     params = init_params((ds.n, *hidden, ds.C), seed=seed, scheme=default_init(activation))
-    _, h = train(params, X_tr, data.one_hot(y_tr, ds.C), X_val=X_te,
-                 Y_val=data.one_hot(y_te, ds.C), epochs=epochs, batch_size=batch_size,
-                 lr=lr, activation=activation, seed=seed, progress=False)
+    _, h = train(
+        params,
+        X_tr,
+        data.one_hot(y_tr, ds.C),
+        X_val=X_te,
+        Y_val=data.one_hot(y_te, ds.C),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        activation=activation,
+        seed=seed,
+        progress=False,
+    )
     return h.val_acc[-1]
 
 
 def test_spirals_one_hidden_layer_learns():
-    acc = _synthetic_run(data.spirals(600, C=3, seed=0), (100,), "relu", lr=1.0,
-                         batch_size=32, epochs=100)
+    acc = _synthetic_run(
+        data.spirals(600, C=3, seed=0), (100,), "relu", lr=1.0, batch_size=32, epochs=100
+    )
     assert acc > 0.9
 
 
@@ -349,8 +399,9 @@ def test_xor_needs_and_learns_with_a_hidden_layer():
 
 @requires_gpu
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-4), (np.float64, 1e-10)],
-                         ids=["float32", "float64"])
+@pytest.mark.parametrize(
+    "dtype, tol", [(np.float32, 1e-4), (np.float64, 1e-10)], ids=["float32", "float64"]
+)
 def test_one_epoch_on_gpu_matches_numpy(digits, dtype, tol):
     """Same initial numbers, same seeded batch order: after one epoch on the digits with
     the default sizes (64, 128, 64, 10), CuPy's parameters equal NumPy's (relative error
@@ -359,8 +410,14 @@ def test_one_epoch_on_gpu_matches_numpy(digits, dtype, tol):
     X = digits.X.astype(dtype)
     Y = data.one_hot(digits.labels, digits.C, dtype=dtype)
     params = init_params(sizes, seed=0, dtype=dtype, device="cpu")
-    kw = dict(epochs=1, batch_size=cli.DEFAULTS.batch_size, lr=cli.DEFAULTS.lr,
-              activation="relu", seed=3, progress=False)
+    kw = dict(
+        epochs=1,
+        batch_size=cli.DEFAULTS.batch_size,
+        lr=cli.DEFAULTS.lr,
+        activation="relu",
+        seed=3,
+        progress=False,
+    )
 
     cpu, h_cpu = train(params, X, Y, **kw)
     gpu_params = params.to("gpu")
@@ -383,8 +440,9 @@ def test_one_epoch_on_gpu_matches_numpy(digits, dtype, tol):
 def test_train_fast_path_equals_the_books_formulas(dtype, tol):
     """train() runs the fast epoch by default; with fast=False it runs the book's
     formulas (train.run_epoch) as written. Both give the same parameters and history."""
-    from mlp_core.data import one_hot, spirals
-    from mlp_core.gradcheck import relative_error
+    from mlp_core.core.data import one_hot, spirals
+    from mlp_core.core.gradcheck import relative_error
+
     ds = spirals(61, C=3, seed=3)
     X, Y = ds.X.astype(dtype), one_hot(ds.labels, 3, dtype=dtype)
     p0 = init_params((2, 9, 5, 3), seed=4, dtype=dtype)

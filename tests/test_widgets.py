@@ -11,9 +11,9 @@ import pytest  # noqa: E402
 
 pytest.importorskip("ipywidgets")
 
-from mlp_core import widgets  # noqa: E402
-from mlp_core.train import History  # noqa: E402
-from mlp_core.errors import ConfigError  # noqa: E402
+from mlp_core.book import widgets  # noqa: E402
+from mlp_core.core.errors import ConfigError  # noqa: E402
+from mlp_core.training import History  # noqa: E402
 
 WIDGET_KEY = "application/vnd.jupyter.widget-view+json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,12 +27,27 @@ def _close_figures():
 
 def test_render_shapes_one_hidden_layer():
     html, fig = widgets.render_shapes(7, 5, 4, 0, 3)
-    for s in ["(5, 4)", "(4, 3)", "(7, 5)", "(7, 4)", "(7, 3)", "(4, 1)", "(3, 1)",
-              "(4,)", "(3,)", "m = 7"]:
+    for s in [
+        "(5, 4)",
+        "(4, 3)",
+        "(7, 5)",
+        "(7, 4)",
+        "(7, 3)",
+        "(4, 1)",
+        "(3, 1)",
+        "(4,)",
+        "(3,)",
+        "m = 7",
+    ]:
         assert s in html
     labels = [p.get_label() for p in fig.axes[0].patches if p.get_label().startswith("matrix:")]
-    assert labels == ["matrix:A^{0}", "matrix:W^{1}", "matrix:A^{1}", "matrix:W^{2}",
-                      "matrix:A^{2}"]
+    assert labels == [
+        "matrix:A^{0}",
+        "matrix:W^{1}",
+        "matrix:A^{1}",
+        "matrix:W^{2}",
+        "matrix:A^{2}",
+    ]
 
 
 def test_render_shapes_two_hidden_layers():
@@ -92,7 +107,7 @@ def test_shapes_explorer_static_html_shows_the_table_and_the_figure():
     live = widgets.shapes_explorer(m=7, n=5, hidden=(4,), C=3)
     data = live._repr_mimebundle_()
     html = data["text/html"]
-    assert "(7, 4)" in html and "(5, 4)" in html          # Z^1 and W^1 from the table
+    assert "(7, 4)" in html and "(5, 4)" in html  # Z^1 and W^1 from the table
     assert 'src="data:image/png;base64,' in html
     assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "application/vnd.jupyter.widget-view+json" in data

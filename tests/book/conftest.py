@@ -44,9 +44,7 @@ _PROBLEM_RE = re.compile(
 )
 # Log lines that are NOT problems with the book. ipykernel >= 7 logs this on
 # every kernel start (jupyter_client launches kernels over local TCP).
-_BENIGN_RE = re.compile(
-    r"\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption"
-)
+_BENIGN_RE = re.compile(r"\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption")
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -123,7 +121,11 @@ def build_env() -> dict[str, str]:
 
 def run_book_build(root: Path = ROOT) -> BookBuild:
     """Build the book from scratch (no stale pages, every notebook executed)."""
-    missing = [m for m in ("jupyter_book", "myst_nb", "ipykernel", "bs4", "yaml") if importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in ("jupyter_book", "myst_nb", "ipykernel", "bs4", "yaml")
+        if importlib.util.find_spec(m) is None
+    ]
     if missing:
         pytest.fail(
             f"cannot build the book: {', '.join(missing)} not installed in {sys.executable}; "
@@ -148,7 +150,8 @@ def run_book_build(root: Path = ROOT) -> BookBuild:
     output = _ANSI_RE.sub("", proc.stdout)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "book-build.log").write_text(
-        f"$ {' '.join(command)}\n# exit {proc.returncode}, {seconds:.1f}s\n{output}", encoding="utf-8"
+        f"$ {' '.join(command)}\n# exit {proc.returncode}, {seconds:.1f}s\n{output}",
+        encoding="utf-8",
     )
     return BookBuild(root, root / "_build" / "html", command, proc.returncode, output, seconds)
 

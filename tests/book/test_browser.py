@@ -142,7 +142,8 @@ async () => {
 
 _MATH_REPORT = """
 () => {
-  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const article = document.querySelector('article.bd-article')
+                  || document.querySelector('main') || document.body;
   const maths = Array.from(article.querySelectorAll('.math'));
   const untypeset = maths.filter(m => !m.querySelector('mjx-container'))
                          .map(m => m.textContent.trim().slice(0, 80));
@@ -182,7 +183,7 @@ def _raw_tex(text: str) -> list[str]:
     hits = []
     for marker in RAW_TEX_MARKERS:
         for m in re.finditer(re.escape(marker), text):
-            hits.append(text[max(0, m.start() - 30): m.end() + 30].replace("\n", " "))
+            hits.append(text[max(0, m.start() - 30) : m.end() + 30].replace("\n", " "))
     return hits
 
 
@@ -195,7 +196,7 @@ def _check_page(page, report: PageReport) -> None:
                 timeout=MATHJAX_TIMEOUT_MS,
             )
             page.evaluate(_WAIT_MATHJAX)
-        except Exception as exc:  # record and go on checking the rest of the page
+        except Exception as exc:  # noqa: BLE001 - record and go on checking the rest of the page
             report.math_problems.append(f"MathJax did not finish: {exc}")
     math = page.evaluate(_MATH_REPORT)
     report.math_count = math["count"]
@@ -219,8 +220,11 @@ def browser_walk(chromium_path, book_server, toc_docnames) -> Walk:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("playwright (Python) is not installed: pip install -e '.[test]' "
-                    "(never `playwright install`: the tests use Debian's chromium)", pytrace=False)
+        pytest.fail(
+            "playwright (Python) is not installed: pip install -e '.[test]' "
+            "(never `playwright install`: the tests use Debian's chromium)",
+            pytrace=False,
+        )
 
     origin = book_server
     walk = Walk(expected=list(toc_docnames))
@@ -246,7 +250,10 @@ def browser_walk(chromium_path, book_server, toc_docnames) -> Walk:
     def on_console(msg):
         if msg.type == "error":
             loc = msg.location or {}
-            record("console_errors", f"console.error: {msg.text} ({loc.get('url', '')}:{loc.get('lineNumber', '')})")
+            record(
+                "console_errors",
+                f"console.error: {msg.text} ({loc.get('url', '')}:{loc.get('lineNumber', '')})",
+            )
 
     def on_pageerror(exc):
         record("console_errors", f"uncaught exception: {exc}")
@@ -265,10 +272,17 @@ def browser_walk(chromium_path, book_server, toc_docnames) -> Walk:
 
     with sync_playwright() as pw:
         try:
-            browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        except Exception as exc:  # a broken/incompatible Chromium is a failure, not a skip
-            pytest.fail(f"could not start Chromium at {chromium_path}: {exc}\n{NOT_FOUND_MSG}", pytrace=False)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+            browser = pw.chromium.launch(
+                executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True
+            )
+        except Exception as exc:  # noqa: BLE001 - a broken/incompatible Chromium is a failure, not a skip
+            pytest.fail(
+                f"could not start Chromium at {chromium_path}: {exc}\n{NOT_FOUND_MSG}",
+                pytrace=False,
+            )
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, service_workers="block"
+        )
         context.route("**/*", on_route)
         page = context.new_page()
         page.set_default_timeout(30_000)
@@ -282,8 +296,10 @@ def browser_walk(chromium_path, book_server, toc_docnames) -> Walk:
         try:
             page.wait_for_url(f"{origin}/{walk.expected[0]}.html", timeout=10_000)
             page.wait_for_load_state("networkidle")
-        except Exception as exc:
-            walk.other_errors.append(f"index.html did not redirect to {walk.expected[0]}.html: {exc}")
+        except Exception as exc:  # noqa: BLE001 - recorded as the walk's error
+            walk.other_errors.append(
+                f"index.html did not redirect to {walk.expected[0]}.html: {exc}"
+            )
         walk.landing = _docname(origin, page.url)
 
         # Forward along "next".
@@ -298,7 +314,7 @@ def browser_walk(chromium_path, book_server, toc_docnames) -> Walk:
             _check_page(page, report)
             page.evaluate("async () => { await document.fonts.ready; }")
             n = len(walk.forward) + 1
-            name = docname[len("book/"):] if docname.startswith("book/") else docname
+            name = docname[len("book/") :] if docname.startswith("book/") else docname
             shot = SCREENSHOTS / f"{n:02d}-{name.replace('/', '_')}.png"
             page.screenshot(path=str(shot), full_page=True)
             report.screenshot = shot
@@ -388,5 +404,7 @@ def test_solutions_are_collapsed_toggles(browser_walk):
 
 
 def test_screenshots_saved(browser_walk):
-    missing = [p.docname for p in browser_walk.pages if not (p.screenshot and p.screenshot.is_file())]
+    missing = [
+        p.docname for p in browser_walk.pages if not (p.screenshot and p.screenshot.is_file())
+    ]
     assert not missing, f"no screenshot for {missing}"

@@ -16,9 +16,26 @@ pytestmark = pytest.mark.book
 
 # <link rel=...> values that do not make the browser fetch anything.
 NAVIGATION_RELS = {
-    "canonical", "alternate", "author", "license", "help", "copyright",
-    "next", "prev", "previous", "index", "search", "first", "last", "up",
-    "contents", "glossary", "top", "start", "bookmark", "me",
+    "canonical",
+    "alternate",
+    "author",
+    "license",
+    "help",
+    "copyright",
+    "next",
+    "prev",
+    "previous",
+    "index",
+    "search",
+    "first",
+    "last",
+    "up",
+    "contents",
+    "glossary",
+    "top",
+    "start",
+    "bookmark",
+    "me",
 }
 CSS_URL_RE = re.compile(r"""url\(\s*['"]?\s*((?:https?:)?//[^'")\s]+)""", re.I)
 CSS_IMPORT_RE = re.compile(r"""@import\s+['"]((?:https?:)?//[^'"]+)""", re.I)
@@ -61,7 +78,9 @@ def remote_resources(soup) -> list[str]:
         rels = {r.lower() for r in (tag.get("rel") or [])}
         if not rels or not rels <= NAVIGATION_RELS:
             check(tag, "href")
-    for tag in soup.find_all(["img", "source", "video", "audio", "track", "iframe", "embed", "input"]):
+    for tag in soup.find_all(
+        ["img", "source", "video", "audio", "track", "iframe", "embed", "input"]
+    ):
         check(tag, "src")
         check(tag, "srcset")
         check(tag, "poster")
@@ -96,7 +115,8 @@ def test_every_toc_page_has_html(built_book, toc_docnames):
 def test_toc_files_exist(toc_docnames):
     root = Path(__file__).resolve().parents[2]
     missing = [
-        d for d in toc_docnames
+        d
+        for d in toc_docnames
         if not any((root / f"{d}{ext}").is_file() for ext in (".md", ".ipynb", ".rst"))
     ]
     assert not missing, f"_toc.yml names files that do not exist: {missing}"
@@ -134,7 +154,9 @@ def test_mathjax_is_local(built_book):
     for page in html_pages(html_dir):
         soup = soup_of(page)
         has_math = bool(soup.select(".math"))
-        scripts = [s["src"] for s in soup.find_all("script", src=True) if "mathjax" in s["src"].lower()]
+        scripts = [
+            s["src"] for s in soup.find_all("script", src=True) if "mathjax" in s["src"].lower()
+        ]
         if not has_math and not scripts:
             continue
         rel = page.relative_to(html_dir)
@@ -161,9 +183,11 @@ def test_no_widget_javascript(built_book):
         rel = str(page.relative_to(built_book.html_dir))
         for s in soup.find_all("script"):
             src = (s.get("src") or "").lower()
-            if any(k in src for k in ("require.js", "requirejs", "embed-amd", "jupyter-widgets", "html-manager")):
+            if any(
+                k in src
+                for k in ("require.js", "requirejs", "embed-amd", "jupyter-widgets", "html-manager")
+            ):
                 problems.append(f"{rel}: widget JS {src}")
             if s.get("type") == "application/vnd.jupyter.widget-view+json":
                 problems.append(f"{rel}: a widget view is rendered (needs widget JS to show)")
     assert not problems, "\n".join(problems)
-

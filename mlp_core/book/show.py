@@ -22,8 +22,10 @@ class Source:
         from pygments.lexers import PythonLexer
 
         body = highlight(self.text, PythonLexer(), HtmlFormatter(nowrap=True))
-        return (f'<div class="mlp-source"><div class="mlp-source-name">{self.name}</div>'
-                f'<div class="highlight"><pre>{body}</pre></div></div>')
+        return (
+            f'<div class="mlp-source"><div class="mlp-source-name">{self.name}</div>'
+            f'<div class="highlight"><pre>{body}</pre></div></div>'
+        )
 
     def __repr__(self) -> str:
         return f"# {self.name}\n{self.text}"

@@ -9,11 +9,20 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .backend import to_numpy
-from .errors import ConfigError, ShapeError
+from ..bench import recorded_label, roofline
+from ..core.backend import to_device, to_numpy
+from ..core.batched import predict
+from ..core.errors import ConfigError, ShapeError
 
-__all__ = ["decision_boundary", "digits_grid", "learning_curves", "loop_vs_batched_chart",
-           "recorded_bars", "recorded_vs_live", "roofline_chart"]
+__all__ = [
+    "decision_boundary",
+    "digits_grid",
+    "learning_curves",
+    "loop_vs_batched_chart",
+    "recorded_bars",
+    "recorded_vs_live",
+    "roofline_chart",
+]
 
 DPI = 100
 
@@ -25,8 +34,10 @@ def _histories(history):
     out = list(history)
     for item in out:
         if not (isinstance(item, tuple) and len(item) == 2 and hasattr(item[1], "train_loss")):
-            raise ConfigError("history must be a History or a list of (label, History) pairs; "
-                            f"got an item {item!r}")
+            raise ConfigError(
+                "history must be a History or a list of (label, History) pairs; "
+                f"got an item {item!r}"
+            )
     return out
 
 
@@ -51,6 +62,7 @@ def learning_curves(history, *, title=None) -> Figure:
     ax_loss.set(xlabel="epoch", ylabel="mean loss $J$", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -81,20 +93,18 @@ def digits_grid(X, labels, predictions=None, k=20, *, image_shape=(8, 8), cols=1
         else:
             p = np.asarray(to_numpy(predictions))[i]
             ok = p == labels[i]
-            ax.set_title(f"{labels[i]} → {p}", fontsize=9,
-                         color="black" if ok else "#c0282d")
+            ax.set_title(f"{labels[i]} → {p}", fontsize=9, color="black" if ok else "#c0282d")
     fig.tight_layout(pad=0.3)
     return fig
 
 
-def decision_boundary(params, X, labels, activation="relu", loss="cross_entropy", *,
-                      grid=200, title=None) -> Figure:
+def decision_boundary(
+    params, X, labels, activation="relu", loss="cross_entropy", *, grid=200, title=None
+) -> Figure:
     """The predicted class over a grid around 2-D data (spirals, XOR), with the points.
 
     Uses :func:`mlp_core.batched.predict` on all grid points at once (one batch).
     """
-    from .backend import to_device
-    from .batched import predict
 
     X = np.asarray(to_numpy(X))
     labels = np.asarray(to_numpy(labels))
@@ -110,13 +120,21 @@ def decision_boundary(params, X, labels, activation="relu", loss="cross_entropy"
     fig = Figure(figsize=(5, 4.5), dpi=DPI, facecolor="white")
     ax = fig.subplots()
     from matplotlib.colors import ListedColormap
+
     base = [f"C{k}" for k in range(C)]
-    ax.contourf(g0, g1, cls.reshape(g0.shape), levels=np.arange(C + 1) - 0.5,
-                cmap=ListedColormap(base), alpha=0.25)
+    ax.contourf(
+        g0,
+        g1,
+        cls.reshape(g0.shape),
+        levels=np.arange(C + 1) - 0.5,
+        cmap=ListedColormap(base),
+        alpha=0.25,
+    )
     for c in range(C):
         pts = X[labels == c]
-        ax.scatter(pts[:, 0], pts[:, 1], s=12, color=base[c], edgecolor="k", lw=0.3,
-                   label=f"class {c}")
+        ax.scatter(
+            pts[:, 0], pts[:, 1], s=12, color=base[c], edgecolor="k", lw=0.3, label=f"class {c}"
+        )
     ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title or "decision regions")
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
@@ -129,7 +147,6 @@ def decision_boundary(params, X, labels, activation="relu", loss="cross_entropy"
 def roofline_chart(peak_gflops, bandwidth_gbs, points=(), *, title=None) -> Figure:
     """The roofline min(peak, bandwidth · I) on log-log axes (eq-intensity), with
     ``points``: a list of ``(label, intensity)`` placed on the roof."""
-    from .bench import roofline
 
     fig = Figure(figsize=(7.5, 4.4), dpi=DPI, facecolor="white")
     ax = fig.subplots()
@@ -137,13 +154,22 @@ def roofline_chart(peak_gflops, bandwidth_gbs, points=(), *, title=None) -> Figu
     ax.loglog(I, roofline(peak_gflops, bandwidth_gbs, I), "k-", lw=2, label="attainable")
     ridge = peak_gflops / bandwidth_gbs
     ax.axvline(ridge, color="grey", ls=":", lw=1)
-    ax.annotate(f"ridge point\n{ridge:.1f} FLOP/byte", (ridge, peak_gflops / 30),
-                xytext=(6, 0), textcoords="offset points", fontsize=8, color="grey")
+    ax.annotate(
+        f"ridge point\n{ridge:.1f} FLOP/byte",
+        (ridge, peak_gflops / 30),
+        xytext=(6, 0),
+        textcoords="offset points",
+        fontsize=8,
+        color="grey",
+    )
     for k, (label, intensity) in enumerate(points):
         y = float(roofline(peak_gflops, bandwidth_gbs, intensity))
         ax.plot(intensity, y, "o", ms=8, color=f"C{k % 10}", label=label)
-    ax.set(xlabel="arithmetic intensity (FLOP/byte)", ylabel="attainable GFLOP/s",
-           title=title or "roofline of this machine")
+    ax.set(
+        xlabel="arithmetic intensity (FLOP/byte)",
+        ylabel="attainable GFLOP/s",
+        title=title or "roofline of this machine",
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -163,14 +189,23 @@ def loop_vs_batched_chart(rows, *, title=None) -> Figure:
     ax_t.loglog(m, loop * 1e3, "-", color="C3")
     ax_t.loglog(m[~extra], loop[~extra] * 1e3, "o", color="C3", label="loop (single)")
     if extra.any():
-        ax_t.loglog(m[extra], loop[extra] * 1e3, "o", mfc="white", color="C3",
-                    label="loop, extrapolated ×m/k")
+        ax_t.loglog(
+            m[extra],
+            loop[extra] * 1e3,
+            "o",
+            mfc="white",
+            color="C3",
+            label="loop, extrapolated ×m/k",
+        )
     ax_t.loglog(m, batch * 1e3, "s-", color="C0", label="batched (one call)")
     ax_t.set(xlabel="examples $m$", ylabel="milliseconds", title="time for the gradients")
     ax_s.semilogx(m, loop / batch, "o-", color="C2")
     ax_s.axhline(1, color="grey", lw=1)
-    ax_s.set(xlabel="examples $m$", ylabel="loop time / batched time",
-             title="speed-up of the batched path")
+    ax_s.set(
+        xlabel="examples $m$",
+        ylabel="loop time / batched time",
+        title="speed-up of the batched path",
+    )
     for ax in (ax_t, ax_s):
         ax.grid(alpha=0.3, which="both")
     ax_t.legend(fontsize=8)
@@ -180,26 +215,45 @@ def loop_vs_batched_chart(rows, *, title=None) -> Figure:
     return fig
 
 
-def recorded_vs_live(live, recorded=(), *, dtype="float32",
-                     contenders=("numpy-batched", "numpy-fast", "cupy-batched", "cupy-fast",
-                                 "cupy-fast-graph", "gemm-numpy", "gemm-cupy"),
-                     title=None) -> Figure:
+def recorded_vs_live(
+    live,
+    recorded=(),
+    *,
+    dtype="float32",
+    contenders=(
+        "numpy-batched",
+        "numpy-fast",
+        "cupy-batched",
+        "cupy-fast",
+        "cupy-fast-graph",
+        "gemm-numpy",
+        "gemm-cupy",
+    ),
+    title=None,
+) -> Figure:
     """Speed against the batch size: ``live`` runs (a list of ``(label, rows)`` from
     :func:`mlp_core.bench.speed_vs_batch`) on the left; recorded benchmark results
     (from :func:`mlp_core.bench.load_recorded`) on the right, one line per file and
     contender, labelled with the hardware and date. With no recorded results, the live
     panel alone."""
-    from .bench import recorded_label
 
     recorded = list(recorded)
     fig = Figure(figsize=(11 if recorded else 6.5, 4.4), dpi=DPI, facecolor="white")
     axes = fig.subplots(1, 2 if recorded else 1)
     ax_live = axes[0] if recorded else axes
     for k, (label, rows) in enumerate(live):
-        ax_live.loglog([r["batch_size"] for r in rows], [r["examples_per_s"] for r in rows],
-                       "o-", color=f"C{k % 10}", label=label)
-    ax_live.set(xlabel="batch size $B$", ylabel="examples per second (one epoch)",
-                title="live, on this machine")
+        ax_live.loglog(
+            [r["batch_size"] for r in rows],
+            [r["examples_per_s"] for r in rows],
+            "o-",
+            color=f"C{k % 10}",
+            label=label,
+        )
+    ax_live.set(
+        xlabel="batch size $B$",
+        ylabel="examples per second (one epoch)",
+        title="live, on this machine",
+    )
     ax_live.grid(alpha=0.3, which="both")
     ax_live.legend(fontsize=8)
     if recorded:
@@ -208,20 +262,37 @@ def recorded_vs_live(live, recorded=(), *, dtype="float32",
         for f, result in enumerate(recorded):
             where = recorded_label(result)
             for k, name in enumerate(contenders):
-                recs = sorted((r for r in result["records"]
-                               if r["contender"] == name and r["dtype"] == dtype),
-                              key=lambda r: r["batch"])
+                recs = sorted(
+                    (
+                        r
+                        for r in result["records"]
+                        if r["contender"] == name and r["dtype"] == dtype
+                    ),
+                    key=lambda r: r["batch"],
+                )
                 if not recs:
                     continue
-                ax.loglog([r["batch"] for r in recs], [r["gflops"] for r in recs],
-                          "o" + styles[f % 4], color=f"C{k % 10}",
-                          label=f"{recs[0]['label']}: {where}")
+                ax.loglog(
+                    [r["batch"] for r in recs],
+                    [r["gflops"] for r in recs],
+                    "o" + styles[f % 4],
+                    color=f"C{k % 10}",
+                    label=f"{recs[0]['label']}: {where}",
+                )
                 for r in recs:
                     if f == 0 and k == 0:
-                        ax.annotate(r["size"], (r["batch"], r["gflops"]), fontsize=7,
-                                    xytext=(3, -10), textcoords="offset points")
-        ax.set(xlabel="batch size $B$ of the benchmark size", ylabel="GFLOP/s (matrix products)",
-               title=f"recorded ({dtype})")
+                        ax.annotate(
+                            r["size"],
+                            (r["batch"], r["gflops"]),
+                            fontsize=7,
+                            xytext=(3, -10),
+                            textcoords="offset points",
+                        )
+        ax.set(
+            xlabel="batch size $B$ of the benchmark size",
+            ylabel="GFLOP/s (matrix products)",
+            title=f"recorded ({dtype})",
+        )
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     if title:
@@ -233,10 +304,12 @@ def recorded_vs_live(live, recorded=(), *, dtype="float32",
 def recorded_bars(result, *, dtype="float32", contenders=None, title=None) -> Figure:
     """GFLOP/s of each contender on each benchmark size of one recorded result (bars),
     titled with the hardware and date."""
-    from .bench import recorded_label
 
-    recs = [r for r in result["records"] if r["dtype"] == dtype
-            and (contenders is None or r["contender"] in contenders)]
+    recs = [
+        r
+        for r in result["records"]
+        if r["dtype"] == dtype and (contenders is None or r["contender"] in contenders)
+    ]
     sizes = list(dict.fromkeys(r["size"] for r in recs))
     names = list(dict.fromkeys(r["contender"] for r in recs))
     fig = Figure(figsize=(10, 4), dpi=DPI, facecolor="white")
@@ -251,8 +324,10 @@ def recorded_bars(result, *, dtype="float32", contenders=None, title=None) -> Fi
         ax.bar(xs, ys, width, color=f"C{k % 10}", label=label)
     ax.set_xticks(range(len(sizes)), [s for s in sizes])
     ax.set_yscale("log")
-    ax.set(ylabel="GFLOP/s (matrix products)",
-           title=title or f"recorded: {recorded_label(result)}, {dtype}")
+    ax.set(
+        ylabel="GFLOP/s (matrix products)",
+        title=title or f"recorded: {recorded_label(result)}, {dtype}",
+    )
     ax.grid(alpha=0.3, axis="y", which="both")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()

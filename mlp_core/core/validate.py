@@ -9,6 +9,8 @@ the matrix products they guard.
 
 from __future__ import annotations
 
+import numbers
+
 from .backend import get_xp
 from .errors import DataError, LabelError, ShapeError
 
@@ -22,8 +24,10 @@ def check_params(params) -> None:
     W, b = params.W, params.b
     L = len(W)
     if L == 0:
-        raise ShapeError("W is empty: a network needs at least W[1], of shape (n, h_1) "
-                         "(init_params((n, h_1, ..., C)) builds one).")
+        raise ShapeError(
+            "W is empty: a network needs at least W[1], of shape (n, h_1) "
+            "(init_params((n, h_1, ..., C)) builds one)."
+        )
     if sorted(W) != list(range(1, L + 1)) or sorted(b) != list(range(1, L + 1)):
         raise ShapeError(
             f"W and b must be keyed by the layers 1..L as in the book; got W keys "
@@ -33,12 +37,14 @@ def check_params(params) -> None:
     for l in range(1, L + 1):
         w, bias = W[l], b[l]
         if getattr(w, "ndim", 0) != 2:
-            raise ShapeError(f"W{l} must be a matrix (h_{l-1}, h_{l}); got shape {_shape(w)}.")
+            raise ShapeError(f"W{l} must be a matrix (h_{l - 1}, h_{l}); got shape {_shape(w)}.")
         h_in, h_out = w.shape
         if h_in != h_prev:
-            hint = (f"; did you transpose it? W{l}.T has shape ({h_prev}, {h_in})"
-                    if h_out == h_prev else
-                    f"; layer {l - 1} has {h_prev} units, so W{l} needs {h_prev} rows.")
+            hint = (
+                f"; did you transpose it? W{l}.T has shape ({h_prev}, {h_in})"
+                if h_out == h_prev
+                else f"; layer {l - 1} has {h_prev} units, so W{l} needs {h_prev} rows."
+            )
             raise ShapeError(
                 f"W{l} has shape {w.shape} but layer {l} takes the {h_prev} outputs of "
                 f"layer {l - 1}, so W{l} must be ({h_prev}, h_{l}) (rows index the "
@@ -48,9 +54,11 @@ def check_params(params) -> None:
             if _shape(bias) in ((h_out, 1), (1, h_out)):
                 fix = f"store it flat: b{l} = b{l}.reshape({h_out})"
             elif _shape(bias) == (h_in,):
-                fix = (f"if b{l} is right, layer {l} has {h_in} units and W{l} is "
-                       f"transposed: it must be ({h_out}, {h_in}), pass W{l}.T "
-                       "(rows index the previous layer's units)")
+                fix = (
+                    f"if b{l} is right, layer {l} has {h_in} units and W{l} is "
+                    f"transposed: it must be ({h_out}, {h_in}), pass W{l}.T "
+                    "(rows index the previous layer's units)"
+                )
             else:
                 fix = f"b{l} needs one entry per unit of layer {l}"
             raise ShapeError(
@@ -90,11 +98,16 @@ def check_X(X, n: int | None = None, name: str = "X") -> None:
         )
     m, cols = shape
     if m == 0:
-        raise DataError(f"{name} is empty: shape {shape} has m = 0 examples; there is "
-                        "nothing to train on or predict.")
+        raise DataError(
+            f"{name} is empty: shape {shape} has m = 0 examples; there is "
+            "nothing to train on or predict."
+        )
     if n is not None and cols != n:
-        hint = (f" It looks transposed: pass {name}.T, examples as rows." if m == n
-                else f" The network was built for n = {n} features (W1 has {n} rows).")
+        hint = (
+            f" It looks transposed: pass {name}.T, examples as rows."
+            if m == n
+            else f" The network was built for n = {n} features (W1 has {n} rows)."
+        )
         raise ShapeError(
             f"{name} has {cols} features (shape {shape}) but the first layer expects "
             f"n = h_0 = {n}.{hint}"
@@ -106,8 +119,10 @@ def check_X(X, n: int | None = None, name: str = "X") -> None:
             f"{name} = {name}.astype(np.float64) (or np.float32), scaled to [0, 1]."
         )
     if X.dtype.kind != "f":
-        raise DataError(f"{name} has dtype {X.dtype}; expected a real floating-point type "
-                        "(np.float64 or np.float32).")
+        raise DataError(
+            f"{name} has dtype {X.dtype}; expected a real floating-point type "
+            "(np.float64 or np.float32)."
+        )
 
 
 def check_Y(Y, m: int, C: int, name: str = "Y") -> None:
@@ -154,9 +169,14 @@ def check_same_dtype(X, params, name: str = "X") -> None:
 def check_column(v, rows: int, name: str) -> None:
     """One example as a column vector of shape (rows, 1) (the book's left column)."""
     if _shape(v) != (rows, 1):
-        fix = (f"use {name}.reshape(-1, 1)" if _shape(v) in ((rows,), (1, rows))
-               else f"{name} must have {rows} entries")
-        raise ShapeError(f"{name} must be a column vector of shape ({rows}, 1); got {_shape(v)}: {fix}.")
+        fix = (
+            f"use {name}.reshape(-1, 1)"
+            if _shape(v) in ((rows,), (1, rows))
+            else f"{name} must have {rows} entries"
+        )
+        raise ShapeError(
+            f"{name} must be a column vector of shape ({rows}, 1); got {_shape(v)}: {fix}."
+        )
 
 
 def check_finite(X, name: str = "X") -> None:
@@ -170,3 +190,12 @@ def check_finite(X, name: str = "X") -> None:
             f"{name} contains {count} NaN or Inf value(s), the first in row {row}; remove "
             f"or impute them (e.g. {name}[~np.isfinite({name})] = 0) before training."
         )
+
+
+def whole_number(value) -> int | None:
+    """``value`` as an int if it is a whole number (3, 3.0, np.int64(3)), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if not float(value).is_integer():  # also False for NaN and ±Inf
+        return None
+    return int(value)

@@ -55,22 +55,29 @@ class Params:
     def xp(self):
         return get_xp(self.W[1])
 
-    def to(self, device: str | None) -> "Params":
+    def to(self, device: str | None) -> Params:
         """A copy on ``device`` ('cpu' or 'gpu'); it never shares memory with ``self``."""
         if device == "cpu":
-            return Params({l: np.array(to_numpy(w)) for l, w in self.W.items()},
-                          {l: np.array(to_numpy(v)) for l, v in self.b.items()})
-        return Params({l: to_device(w, device) for l, w in self.W.items()},
-                      {l: to_device(v, device) for l, v in self.b.items()})
+            return Params(
+                {l: np.array(to_numpy(w)) for l, w in self.W.items()},
+                {l: np.array(to_numpy(v)) for l, v in self.b.items()},
+            )
+        return Params(
+            {l: to_device(w, device) for l, w in self.W.items()},
+            {l: to_device(v, device) for l, v in self.b.items()},
+        )
 
-    def astype(self, dtype) -> "Params":
+    def astype(self, dtype) -> Params:
         """A copy with every array cast to ``dtype``."""
-        return Params({l: w.astype(dtype) for l, w in self.W.items()},
-                      {l: v.astype(dtype) for l, v in self.b.items()})
+        return Params(
+            {l: w.astype(dtype) for l, w in self.W.items()},
+            {l: v.astype(dtype) for l, v in self.b.items()},
+        )
 
-    def copy(self) -> "Params":
-        return Params({l: w.copy() for l, w in self.W.items()},
-                      {l: v.copy() for l, v in self.b.items()})
+    def copy(self) -> Params:
+        return Params(
+            {l: w.copy() for l, w in self.W.items()}, {l: v.copy() for l, v in self.b.items()}
+        )
 
     def count(self) -> int:
         """Number of scalar parameters, Σ_l (h_{l-1} h_l + h_l)."""
@@ -82,8 +89,9 @@ def default_init(activation: str) -> str:
     return "he" if activation == "relu" else "xavier"
 
 
-def init_params(sizes, seed: int = 0, dtype=np.float64, device: str | None = "cpu",
-                scheme: str = "he") -> Params:
+def init_params(
+    sizes, seed: int = 0, dtype=np.float64, device: str | None = "cpu", scheme: str = "he"
+) -> Params:
     """W[l] ~ N(0, s_l²) of shape (h_{l-1}, h_l), b[l] = 0, for l = 1..L.
 
     He: s_l² = 2 / h_{l-1}; Xavier (Glorot): s_l² = 2 / (h_{l-1} + h_l).

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlp_core import shapes
-from mlp_core.errors import DataError, LabelError, MlpCoreError, ShapeError
+from . import validate
+from .errors import DataError, LabelError, MlpCoreError, ShapeError
 
 __all__ = [
     "Dataset",
@@ -241,9 +241,7 @@ def load_mnist(images_path, labels_path, dtype=np.float64) -> Dataset:
             f"images_path: expected ubyte pixels 0..255 (IDX type 0x08), found {images.dtype}."
         )
     if labels.dtype.kind not in "iu":
-        raise LabelError(
-            f"labels_path: expected integer labels, found {labels.dtype}."
-        )
+        raise LabelError(f"labels_path: expected integer labels, found {labels.dtype}.")
     if images.shape[0] != labels.shape[0]:
         raise DataError(
             f"images_path has m = {images.shape[0]} images but labels_path has "
@@ -313,9 +311,7 @@ def xor(m: int, noise: float = 0.1, seed: int = 0, dtype=np.float64) -> Dataset:
     # blob order alternates the labels (0, 1, 0, 1) so the classes are as balanced as m allows
     centres = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [-1.0, 1.0]])
     counts = _balanced_counts(m, 4)
-    X = np.concatenate(
-        [c + rng.normal(0.0, noise, (k, 2)) for c, k in zip(centres, counts)]
-    )
+    X = np.concatenate([c + rng.normal(0.0, noise, (k, 2)) for c, k in zip(centres, counts)])
     labels = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)
     return Dataset(X=X.astype(dt), labels=labels, C=2, name="xor")
 
@@ -446,8 +442,7 @@ def train_test_split(X, labels, test_fraction: float = 0.2, seed: int = 0, strat
         raise ShapeError(f"X must be 2-D (m, n); found shape {X.shape}.")
     if y.shape != (X.shape[0],):
         raise ShapeError(
-            f"labels must have shape (m,) = ({X.shape[0]},) to match X {X.shape}; "
-            f"found {y.shape}."
+            f"labels must have shape (m,) = ({X.shape[0]},) to match X {X.shape}; found {y.shape}."
         )
     try:
         return tuple(
@@ -481,7 +476,7 @@ class Standardizer:
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
 
-    def fit(self, X) -> "Standardizer":
+    def fit(self, X) -> Standardizer:
         """Learn mean_ and std_ (each (n,)) from the training set X (m, n)."""
         X = np.asarray(check_X(np.asarray(X)), dtype=np.float64)
         self.mean_ = X.mean(axis=0)
@@ -511,9 +506,9 @@ def check_X(X, n: int | None = None, name: str = "X"):
     """Refuse a data matrix the network cannot use; return it unchanged otherwise.
 
     Expects X of shape (m, n) with m >= 1, floating point, finite (the shape and dtype
-    rules are :func:`mlp_core.shapes.check_X`'s). When n is given (the first layer's width
+    rules are :func:`mlp_core.validate.check_X`'s). When n is given (the first layer's width
     h_0) the number of columns must equal it. Works on NumPy and CuPy arrays.
     """
-    shapes.check_X(X, n, name)
-    shapes.check_finite(X, name)
+    validate.check_X(X, n, name)
+    validate.check_finite(X, name)
     return X

@@ -8,8 +8,8 @@ softmax + cross-entropy loss (book, eq. ``eq-output-error-single``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .backend import get_xp
 from .errors import ConfigError

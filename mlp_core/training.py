@@ -18,14 +18,22 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backend import get_xp, is_gpu_array, to_numpy
-from .batched import backward, forward
-from .errors import ConfigError, TrainingDiverged
+from .core.backend import get_xp, is_gpu_array, to_numpy
+from .core.batched import backward, forward
+from .core.batching import batch_slices, epoch_order
+from .core.errors import ConfigError, TrainingDiverged
+from .core.losses import get_loss
+from .core.params import Params
+from .core.validate import (
+    check_finite,
+    check_params,
+    check_same_dtype,
+    check_X,
+    check_Y,
+    whole_number,
+)
 from .fast import run_epoch_fast
 from .fast import supports as fast_supports
-from .losses import get_loss
-from .params import Params
-from .shapes import check_finite, check_params, check_same_dtype, check_X, check_Y
 
 
 @dataclass
@@ -49,33 +57,10 @@ def sgd_step(params: Params, dW: dict, db: dict, lr: float) -> Params:
     mini-batch, eq. ``eq-minibatch-step``.
     """
     lr = float(lr)  # a NumPy float64 scalar would silently turn float32 W into float64
-    return Params({l: params.W[l] - lr * dW[l] for l in params.layers},
-                  {l: params.b[l] - lr * db[l] for l in params.layers})
-
-
-def _whole_number(value) -> int | None:
-    """``value`` as an int if it is a whole number (3, 3.0, np.int64(3)), else None."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    if not float(value).is_integer():  # also False for NaN and ±Inf
-        return None
-    return int(value)
-
-
-def batch_slices(m: int, batch_size: int):
-    """``(start, stop)`` pairs cutting m rows into batches of B (the last may be smaller)."""
-    B = _whole_number(batch_size)
-    if B is None or B < 1:
-        raise ConfigError(
-            f"batch_size must be a whole number ≥ 1 (the number of rows per step), got "
-            f"{batch_size!r}; e.g. batch_size=32, or batch_size=m for full-batch descent."
-        )
-    return [(s, min(s + B, m)) for s in range(0, m, B)]
-
-
-def epoch_order(m: int, rng: np.random.Generator) -> np.ndarray:
-    """A fresh permutation of the m row indices, drawn on the host from ``rng``."""
-    return rng.permutation(m)
+    return Params(
+        {l: params.W[l] - lr * dW[l] for l in params.layers},
+        {l: params.b[l] - lr * db[l] for l in params.layers},
+    )
 
 
 def accuracy(A_L, Y) -> float:
@@ -95,8 +80,7 @@ def is_one_hot(Y) -> bool:
     return bool(xp.all((Y == 0) | (Y == 1)) and xp.all(Y.sum(axis=1) == 1))
 
 
-def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy",
-             with_accuracy=None):
+def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with_accuracy=None):
     """``(J, accuracy)`` on a whole data set, one batched forward pass.
 
     The accuracy is NaN for a regression (a loss that is not a classifier's, with targets
@@ -121,8 +105,9 @@ def check_training_data(X, Y, params: Params, name_X="X", name_Y="Y") -> None:
     check_finite(Y, name_Y)
 
 
-def run_epoch(X, Y, params: Params, order, batch_size: int, lr: float,
-              activation="relu", loss="cross_entropy"):
+def run_epoch(
+    X, Y, params: Params, order, batch_size: int, lr: float, activation="relu", loss="cross_entropy"
+):
     """One pass over the data in ``order``: returns ``(params, batch_losses)``.
 
     One step θ ← θ − η (m_b/B) ∂J_batch/∂θ per mini-batch (eq. ``eq-minibatch-step``).
@@ -144,10 +129,23 @@ def run_epoch(X, Y, params: Params, order, batch_size: int, lr: float,
     return params, losses
 
 
-def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
-          batch_size: int = 32, lr: float = 0.1, activation="relu", loss="cross_entropy",
-          seed: int = 0, progress: bool | None = None, on_epoch=None,
-          fast: bool | None = None):
+def train(
+    params: Params,
+    X,
+    Y,
+    *,
+    X_val=None,
+    Y_val=None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    lr: float = 0.1,
+    activation="relu",
+    loss="cross_entropy",
+    seed: int = 0,
+    progress: bool | None = None,
+    on_epoch=None,
+    fast: bool | None = None,
+):
     """Train with mini-batch SGD; returns ``(params, history)``.
 
     X: (m, n) and Y: (m, C) on the parameters' device and dtype; the optional held-out
@@ -174,12 +172,13 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
     if X_val is not None:
         check_training_data(X_val, Y_val, params, "X_val", "Y_val")
     batch_slices(X.shape[0], batch_size)
-    batch_size = _whole_number(batch_size)
-    if _whole_number(epochs) is None or epochs < 1:
+    batch_size = whole_number(batch_size)
+    if whole_number(epochs) is None or epochs < 1:
         raise ConfigError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
-    epochs = _whole_number(epochs)
-    if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)
-            and lr > 0 and math.isfinite(lr)):
+    epochs = whole_number(epochs)
+    if not (
+        isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)
+    ):
         raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
     lr = float(lr)
     rng = np.random.default_rng(seed)
@@ -189,8 +188,12 @@ def train(params: Params, X, Y, *, X_val=None, Y_val=None, epochs: int = 10,
     run = run_epoch_fast if fast else run_epoch
     classify = get_loss(loss).classification or is_one_hot(Y)
     history = History()
-    bar = tqdm(range(1, epochs + 1), desc="epochs", unit="epoch",
-               disable=None if progress is None else not progress)
+    bar = tqdm(
+        range(1, epochs + 1),
+        desc="epochs",
+        unit="epoch",
+        disable=None if progress is None else not progress,
+    )
     for epoch in bar:
         order = xp.asarray(epoch_order(X.shape[0], rng))
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .activations import get_hidden_activation
 from .losses import get_loss, output_activation, output_error
 from .params import Params
-from .shapes import check_params, check_same_dtype, check_X, check_Y
+from .validate import check_params, check_same_dtype, check_X, check_Y
 
 
 @dataclass
@@ -119,8 +119,7 @@ def backprop(X, Y, params: Params, activation="relu", loss="cross_entropy", chec
     return dW, db
 
 
-def loss_and_gradients(X, Y, params: Params, activation="relu", loss="cross_entropy",
-                       check=True):
+def loss_and_gradients(X, Y, params: Params, activation="relu", loss="cross_entropy", check=True):
     """``(J, dW, db)`` from one forward and one backward pass (what a training step needs)."""
     if check:
         check_batch(X, params, Y)

@@ -50,20 +50,93 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import backend
-from .errors import ConfigError, MlpCoreError
-from .params import Params, init_params
+from .. import fast
+from .._version import __version__
+from ..core import backend
+from ..core.batched import backprop
+from ..core.batching import batch_slices
+from ..core.data import load_digits, one_hot
+from ..core.errors import ConfigError, MlpCoreError
+from ..core.params import Params, init_params
+from ..core.single import gradients_loop
+from ..fast import graph_status, run_epoch_fast
+from ..training import run_epoch, sgd_step
 
-CONTENDERS = ("loop", "numpy-batched", "numpy-fast", "cupy-batched", "cupy-fast",
-              "cupy-fast-graph", "sklearn", "torch-cpu", "torch-cuda", "gemm-numpy",
-              "gemm-cupy")
+__all__ = [
+    "BenchSize",
+    "CONTENDERS",
+    "DEFAULT_SIZES",
+    "DTYPES",
+    "GPU_CONTENDERS",
+    "LABELS",
+    "LEARNING_RATE",
+    "Problem",
+    "Runner",
+    "SEED",
+    "SIZES",
+    "Skip",
+    "add_parser",
+    "blas_info",
+    "command_line",
+    "copy_bandwidth",
+    "cpu_cores",
+    "cpu_model",
+    "crossover_batch",
+    "epoch_batched",
+    "epoch_flops",
+    "epoch_gemm_floor",
+    "epoch_loop",
+    "epoch_sklearn",
+    "epoch_sklearn_first",
+    "epoch_torch",
+    "format_table",
+    "gemm_rate",
+    "load_recorded",
+    "loop_vs_batched",
+    "machine_info",
+    "main",
+    "make_problem",
+    "matmul_intensity",
+    "median",
+    "recorded_label",
+    "recorded_table",
+    "roofline",
+    "run_bench",
+    "run_from_args",
+    "setup_contender",
+    "speed_vs_batch",
+    "synthetic_data",
+    "time_call",
+    "timing_with_and_without_sync",
+    "write_json",
+]
+
+CONTENDERS = (
+    "loop",
+    "numpy-batched",
+    "numpy-fast",
+    "cupy-batched",
+    "cupy-fast",
+    "cupy-fast-graph",
+    "sklearn",
+    "torch-cpu",
+    "torch-cuda",
+    "gemm-numpy",
+    "gemm-cupy",
+)
 GPU_CONTENDERS = ("cupy-batched", "cupy-fast", "cupy-fast-graph", "torch-cuda", "gemm-cupy")
 LABELS = {
-    "loop": "loop (single)", "numpy-batched": "NumPy batched (book)",
-    "numpy-fast": "NumPy fast", "cupy-batched": "CuPy batched (book)",
-    "cupy-fast": "CuPy fast", "cupy-fast-graph": "CuPy fast + graph",
-    "sklearn": "scikit-learn", "torch-cpu": "PyTorch CPU", "torch-cuda": "PyTorch CUDA",
-    "gemm-numpy": "GEMMs only (NumPy)", "gemm-cupy": "GEMMs only (cuBLAS)",
+    "loop": "loop (single)",
+    "numpy-batched": "NumPy batched (book)",
+    "numpy-fast": "NumPy fast",
+    "cupy-batched": "CuPy batched (book)",
+    "cupy-fast": "CuPy fast",
+    "cupy-fast-graph": "CuPy fast + graph",
+    "sklearn": "scikit-learn",
+    "torch-cpu": "PyTorch CPU",
+    "torch-cuda": "PyTorch CUDA",
+    "gemm-numpy": "GEMMs only (NumPy)",
+    "gemm-cupy": "GEMMs only (cuBLAS)",
 }
 
 
@@ -84,19 +157,17 @@ class BenchSize:
     gpu_only: bool = False
 
     def describe(self) -> str:
-        return (f"{self.name}: m={self.m}, h={'-'.join(map(str, self.sizes))}, "
-                f"B={self.batch}")
+        return f"{self.name}: m={self.m}, h={'-'.join(map(str, self.sizes))}, B={self.batch}"
 
 
 SIZES = {
     "tiny": BenchSize("tiny", 200, (20, 16, 12, 5), 32),
     "digits": BenchSize("digits", 1797, (64, 128, 64, 10), 64, data="digits"),
-    "60000x784": BenchSize("60000x784", 60000, (784, 256, 128, 10), 256,
-                           loop_examples=2048),
-    "16384x1024": BenchSize("16384x1024", 16384, (1024, 2048, 2048, 10), 1024,
-                            loop_examples=256),
-    "4096-wide": BenchSize("4096-wide", 32768, (4096, 4096, 4096, 10), 4096,
-                           loop_examples=32, gpu_only=True),
+    "60000x784": BenchSize("60000x784", 60000, (784, 256, 128, 10), 256, loop_examples=2048),
+    "16384x1024": BenchSize("16384x1024", 16384, (1024, 2048, 2048, 10), 1024, loop_examples=256),
+    "4096-wide": BenchSize(
+        "4096-wide", 32768, (4096, 4096, 4096, 10), 4096, loop_examples=32, gpu_only=True
+    ),
 }
 DEFAULT_SIZES = ("digits", "60000x784", "16384x1024", "4096-wide")
 DTYPES = ("float32", "float64")
@@ -164,10 +235,12 @@ class Problem:
     def on_gpu(self):
         """(X, Y, params, order) on the GPU, copied once and shared by the GPU contenders."""
         if not self._device:
-            self._device.update(X=backend.to_device(self.X, "gpu"),
-                                Y=backend.to_device(self.Y, "gpu"),
-                                params=self.params.to("gpu"),
-                                order=backend.to_device(self.order, "gpu"))
+            self._device.update(
+                X=backend.to_device(self.X, "gpu"),
+                Y=backend.to_device(self.Y, "gpu"),
+                params=self.params.to("gpu"),
+                order=backend.to_device(self.order, "gpu"),
+            )
         d = self._device
         return d["X"], d["Y"], d["params"], d["order"]
 
@@ -182,7 +255,6 @@ def synthetic_data(m: int, sizes, dtype, rng: np.random.Generator):
 def make_problem(size: BenchSize, dtype, seed: int = SEED, lr: float = LEARNING_RATE) -> Problem:
     """The data (the bundled digits, or standard-normal synthetic X with random labels)
     and He-initialised parameters, in ``dtype``."""
-    from .data import load_digits, one_hot
 
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(seed)
@@ -204,13 +276,20 @@ def make_problem(size: BenchSize, dtype, seed: int = SEED, lr: float = LEARNING_
 # ----------------------------------------------------------------- the contenders (one epoch)
 
 
-def epoch_loop(X, Y, params: Params, order, batch_size: int, lr: float, examples=None,
-               activation="relu", loss="cross_entropy") -> Params:
+def epoch_loop(
+    X,
+    Y,
+    params: Params,
+    order,
+    batch_size: int,
+    lr: float,
+    examples=None,
+    activation="relu",
+    loss="cross_entropy",
+) -> Params:
     """One epoch (or its first ``examples`` examples) with the one-example loop: per
     batch, :func:`single.gradients_loop` (one :func:`single.backprop_single` per row,
     averaged), then the SGD step scaled by m_b/B, as in :func:`train.run_epoch`."""
-    from .single import gradients_loop
-    from .train import sgd_step
 
     k = X.shape[0] if examples is None else min(int(examples), X.shape[0])
     for start in range(0, k, batch_size):
@@ -221,18 +300,25 @@ def epoch_loop(X, Y, params: Params, order, batch_size: int, lr: float, examples
     return params
 
 
-def epoch_batched(X, Y, params: Params, order, batch_size: int, lr: float, fast=False,
-                  cuda_graph=False, activation="relu", loss="cross_entropy") -> Params:
+def epoch_batched(
+    X,
+    Y,
+    params: Params,
+    order,
+    batch_size: int,
+    lr: float,
+    fast=False,
+    cuda_graph=False,
+    activation="relu",
+    loss="cross_entropy",
+) -> Params:
     """One epoch of the batched path, NumPy or CuPy (the arrays decide): the book's
     :func:`train.run_epoch`, or with ``fast=True`` :func:`fast.run_epoch_fast`."""
     if fast:
-        from .fast import run_epoch_fast
-
-        params, _ = run_epoch_fast(X, Y, params, order, batch_size, lr, activation, loss,
-                                   cuda_graph=cuda_graph)
+        params, _ = run_epoch_fast(
+            X, Y, params, order, batch_size, lr, activation, loss, cuda_graph=cuda_graph
+        )
     else:
-        from .train import run_epoch
-
         params, _ = run_epoch(X, Y, params, order, batch_size, lr, activation, loss)
     return params
 
@@ -254,8 +340,8 @@ def epoch_torch(model, optimizer, loss_fn, X, labels, order, batch_size: int):
     m = Xp.shape[0]
     for start in range(0, m, batch_size):
         optimizer.zero_grad(set_to_none=True)
-        out = model(Xp[start:start + batch_size])
-        loss_fn(out, yp[start:start + batch_size]).backward()
+        out = model(Xp[start : start + batch_size])
+        loss_fn(out, yp[start : start + batch_size]).backward()
         optimizer.step()
     return model
 
@@ -317,8 +403,9 @@ def _setup_loop(p: Problem, loop_examples=None):
     state = {"params": p.params}
 
     def run():
-        state["params"] = epoch_loop(p.X, p.Y, state["params"], p.order, p.size.batch,
-                                     p.lr, examples=k)
+        state["params"] = epoch_loop(
+            p.X, p.Y, state["params"], p.order, p.size.batch, p.lr, examples=k
+        )
 
     note = f"extrapolated ×{p.m / k:.4g} from {k} of {p.m} examples" if k < p.m else ""
     return Runner("loop", "cpu", run, _no_sync, p.m / k, note)
@@ -332,22 +419,21 @@ def _setup_batched(p: Problem, name: str, gpu: bool, fast: bool, graph: bool = F
     state = {"params": params}
 
     def run():
-        state["params"] = epoch_batched(X, Y, state["params"], order, p.size.batch, p.lr,
-                                        fast=fast, cuda_graph=graph)
+        state["params"] = epoch_batched(
+            X, Y, state["params"], order, p.size.batch, p.lr, fast=fast, cuda_graph=graph
+        )
 
     note = ""
     if graph:  # epoch 1 runs eagerly, epoch 2 captures: both before any timing
         run()
         run()
         _cupy_sync()
-        from .fast import graph_status
 
         states = [v for d in graph_status().values() for v in d.values()]
         if "captured" not in states:
             raise Skip(f"CUDA graph capture failed: {states}")
         note = "whole epoch replayed as one CUDA graph"
-    return Runner(name, "gpu" if gpu else "cpu", run, _cupy_sync if gpu else _no_sync,
-                  note=note)
+    return Runner(name, "gpu" if gpu else "cpu", run, _cupy_sync if gpu else _no_sync, note=note)
 
 
 def _setup_sklearn(p: Problem):
@@ -357,23 +443,41 @@ def _setup_sklearn(p: Problem):
     except ImportError as err:
         raise Skip(f"scikit-learn is not installed ({err})") from None
     B, sizes = p.size.batch, p.size.sizes
-    clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu",
-                        solver="sgd", momentum=0.0, nesterovs_momentum=False, alpha=0.0,
-                        batch_size=B, learning_rate="constant", learning_rate_init=p.lr,
-                        max_iter=1, shuffle=False, random_state=SEED, tol=0.0,
-                        n_iter_no_change=10**9, early_stopping=False)
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(sizes[1:-1]),
+        activation="relu",
+        solver="sgd",
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=B,
+        learning_rate="constant",
+        learning_rate_init=p.lr,
+        max_iter=1,
+        shuffle=False,
+        random_state=SEED,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        early_stopping=False,
+    )
     Xo, yo = np.ascontiguousarray(p.X[p.order]), p.labels[p.order]
     # The first partial_fit initialises the network (untimed); then start from our W, b.
     epoch_sklearn_first(clf, Xo[: min(B, p.m)], yo[: min(B, p.m)], sizes[-1])
     if clf.coefs_[0].dtype != p.dtype:
-        raise Skip(f"scikit-learn {sklearn.__version__} computes in "
-                   f"{clf.coefs_[0].dtype}, not {p.dtype}")
+        raise Skip(
+            f"scikit-learn {sklearn.__version__} computes in {clf.coefs_[0].dtype}, not {p.dtype}"
+        )
     if len(clf.coefs_) == len(sizes) - 1 and clf.coefs_[-1].shape[1] == sizes[-1]:
         for l in p.params.layers:
             clf.coefs_[l - 1][...] = p.params.W[l]
             clf.intercepts_[l - 1][...] = p.params.b[l]
-    return Runner("sklearn", "cpu", lambda: epoch_sklearn(clf, Xo, yo), _no_sync,
-                  note=f"scikit-learn {sklearn.__version__}, partial_fit")
+    return Runner(
+        "sklearn",
+        "cpu",
+        lambda: epoch_sklearn(clf, Xo, yo),
+        _no_sync,
+        note=f"scikit-learn {sklearn.__version__}, partial_fit",
+    )
 
 
 def epoch_sklearn_first(clf, X, labels, C):
@@ -412,15 +516,16 @@ def _setup_torch(p: Problem, cuda: bool):
     tf32 = ""
     if cuda:
         tf32 = f"; TF32 {'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}"
-    return Runner("torch-cuda" if cuda else "torch-cpu", "gpu" if cuda else "cpu",
-                  lambda: epoch_torch(model, optimizer, loss_fn, X, labels, order,
-                                      p.size.batch),
-                  sync, note=f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-                  + tf32)
+    return Runner(
+        "torch-cuda" if cuda else "torch-cpu",
+        "gpu" if cuda else "cpu",
+        lambda: epoch_torch(model, optimizer, loss_fn, X, labels, order, p.size.batch),
+        sync,
+        note=f"torch {torch.__version__}, {torch.get_num_threads()} threads" + tf32,
+    )
 
 
 def _setup_gemm(p: Problem, gpu: bool):
-    from .train import batch_slices
 
     xp = backend._cupy() if gpu else np
     sizes, B = p.size.sizes, min(p.size.batch, p.m)
@@ -436,9 +541,12 @@ def _setup_gemm(p: Problem, gpu: bool):
     D = {l: arr(B, sizes[l]) for l in range(1, L + 1)}
     G = {l: arr(sizes[l - 1], sizes[l]) for l in range(1, L + 1)}
     slices = batch_slices(p.m, p.size.batch)
-    return Runner("gemm-cupy" if gpu else "gemm-numpy", "gpu" if gpu else "cpu",
-                  lambda: epoch_gemm_floor(xp, X, W, Z, D, G, slices),
-                  _cupy_sync if gpu else _no_sync)
+    return Runner(
+        "gemm-cupy" if gpu else "gemm-numpy",
+        "gpu" if gpu else "cpu",
+        lambda: epoch_gemm_floor(xp, X, W, Z, D, G, slices),
+        _cupy_sync if gpu else _no_sync,
+    )
 
 
 def setup_contender(name: str, p: Problem, use_gpu: bool, loop_examples=None) -> Runner:
@@ -471,10 +579,19 @@ def setup_contender(name: str, p: Problem, use_gpu: bool, loop_examples=None) ->
 # ----------------------------------------------------------------------------- the run
 
 
-def run_bench(sizes=DEFAULT_SIZES, dtypes=DTYPES, repeats: int = 5, warmup: int = 1,
-              contenders=CONTENDERS, quick: bool = False, device: str | None = "auto",
-              loop_examples=None, lr: float = LEARNING_RATE, pause: float = 0.02,
-              progress=None) -> dict:
+def run_bench(
+    sizes=DEFAULT_SIZES,
+    dtypes=DTYPES,
+    repeats: int = 5,
+    warmup: int = 1,
+    contenders=CONTENDERS,
+    quick: bool = False,
+    device: str | None = "auto",
+    loop_examples=None,
+    lr: float = LEARNING_RATE,
+    pause: float = 0.02,
+    progress=None,
+) -> dict:
     """Time every contender on every size and dtype; returns ``{"meta", "records",
     "skipped"}`` (what :func:`write_json` writes and :func:`format_table` prints).
 
@@ -493,15 +610,23 @@ def run_bench(sizes=DEFAULT_SIZES, dtypes=DTYPES, repeats: int = 5, warmup: int 
     if repeats < 1 or warmup < 0:
         raise ConfigError(f"repeats must be ≥ 1 and warmup ≥ 0; got {repeats}, {warmup}")
     if loop_examples is not None and int(loop_examples) < 1:
-        raise ConfigError(f"loop_examples (the examples the one-example loop is timed on) "
-                          f"must be ≥ 1; got {loop_examples}")
+        raise ConfigError(
+            f"loop_examples (the examples the one-example loop is timed on) "
+            f"must be ≥ 1; got {loop_examples}"
+        )
     use_gpu = backend.resolve_device(device) == "gpu" if device != "cpu" else False
     say = progress or (lambda line: None)
     records, skipped = [], []
     for size in sizes:
         if size.gpu_only and not use_gpu:
-            skipped.append(dict(size=size.name, dtype="*", contender="*",
-                                reason="GPU-only size and no GPU in use"))
+            skipped.append(
+                dict(
+                    size=size.name,
+                    dtype="*",
+                    contender="*",
+                    reason="GPU-only size and no GPU in use",
+                )
+            )
             continue
         for dtype in dtypes:
             say(f"{size.describe()}, {dtype.name}: preparing")
@@ -511,8 +636,9 @@ def run_bench(sizes=DEFAULT_SIZES, dtypes=DTYPES, repeats: int = 5, warmup: int 
                 try:
                     runners.append(setup_contender(name, p, use_gpu, loop_examples))
                 except Skip as why:
-                    skipped.append(dict(size=size.name, dtype=dtype.name, contender=name,
-                                        reason=str(why)))
+                    skipped.append(
+                        dict(size=size.name, dtype=dtype.name, contender=name, reason=str(why))
+                    )
             times = {r.name: [] for r in runners}
             failed = {}
             for rnd in range(warmup + repeats):
@@ -528,20 +654,34 @@ def run_bench(sizes=DEFAULT_SIZES, dtypes=DTYPES, repeats: int = 5, warmup: int 
                         continue
                     if rnd >= warmup:
                         times[r.name].append(t)
-                say(f"{size.name} {dtype.name}: round {rnd + 1}/{warmup + repeats}"
-                    + (" (warm-up)" if rnd < warmup else ""))
+                say(
+                    f"{size.name} {dtype.name}: round {rnd + 1}/{warmup + repeats}"
+                    + (" (warm-up)" if rnd < warmup else "")
+                )
             for name, reason in failed.items():
-                skipped.append(dict(size=size.name, dtype=dtype.name, contender=name,
-                                    reason=reason))
+                skipped.append(
+                    dict(size=size.name, dtype=dtype.name, contender=name, reason=reason)
+                )
             block = [_record(p, r, times[r.name]) for r in runners if r.name not in failed]
             _add_ratios(block)
             records.extend(block)
             del runners, p
             _free_memory()
-    return {"meta": machine_info(use_gpu), "records": records, "skipped": skipped,
-            "settings": dict(sizes=[s.name for s in sizes], dtypes=[d.name for d in dtypes],
-                             repeats=repeats, warmup=warmup, contenders=list(contenders),
-                             lr=lr, seed=SEED, quick=quick)}
+    return {
+        "meta": machine_info(use_gpu),
+        "records": records,
+        "skipped": skipped,
+        "settings": dict(
+            sizes=[s.name for s in sizes],
+            dtypes=[d.name for d in dtypes],
+            repeats=repeats,
+            warmup=warmup,
+            contenders=list(contenders),
+            lr=lr,
+            seed=SEED,
+            quick=quick,
+        ),
+    }
 
 
 def _names(values, valid, what):
@@ -565,11 +705,24 @@ def _record(p: Problem, r: Runner, times: list) -> dict:
     size = p.size
     seconds = median(times) * r.scale
     flops = epoch_flops(p.m, size.sizes)
-    return dict(size=size.name, m=p.m, sizes=list(size.sizes), batch=size.batch,
-                dtype=p.dtype.name, contender=r.name, label=LABELS[r.name], device=r.device,
-                times=times, scale=r.scale, extrapolated=r.scale != 1.0,
-                seconds=seconds, examples_per_s=p.m / seconds,
-                gflop=flops / 1e9, gflops=flops / seconds / 1e9, note=r.note)
+    return dict(
+        size=size.name,
+        m=p.m,
+        sizes=list(size.sizes),
+        batch=size.batch,
+        dtype=p.dtype.name,
+        contender=r.name,
+        label=LABELS[r.name],
+        device=r.device,
+        times=times,
+        scale=r.scale,
+        extrapolated=r.scale != 1.0,
+        seconds=seconds,
+        examples_per_s=p.m / seconds,
+        gflop=flops / 1e9,
+        gflops=flops / seconds / 1e9,
+        note=r.note,
+    )
 
 
 def _add_ratios(block: list) -> None:
@@ -579,14 +732,18 @@ def _add_ratios(block: list) -> None:
         gpu = r["device"] == "gpu"
         floor = by.get("gemm-cupy" if gpu else "gemm-numpy")
         r["pct_gemm"] = 100 * r["gflops"] / floor["gflops"] if floor else None
-        refs = {"loop": "loop", "numpy-batched": "numpy-batched", "sklearn": "sklearn",
-                "torch": "torch-cuda" if gpu else "torch-cpu"}
-        r["speedup"] = {k: (by[v]["seconds"] / r["seconds"] if v in by else None)
-                        for k, v in refs.items()}
+        refs = {
+            "loop": "loop",
+            "numpy-batched": "numpy-batched",
+            "sklearn": "sklearn",
+            "torch": "torch-cuda" if gpu else "torch-cpu",
+        }
+        r["speedup"] = {
+            k: (by[v]["seconds"] / r["seconds"] if v in by else None) for k, v in refs.items()
+        }
 
 
 def _free_memory():
-    from . import fast
 
     fast.clear_workspaces()
     cp = backend._cupy()
@@ -625,11 +782,23 @@ def blas_info() -> list:
     try:
         from threadpoolctl import threadpool_info
 
-        return [{k: v for k, v in lib.items()
-                 if k in ("user_api", "internal_api", "version", "num_threads",
-                          "architecture", "threading_layer")}
-                | {"library": os.path.basename(lib.get("filepath", ""))}
-                for lib in threadpool_info()]
+        return [
+            {
+                k: v
+                for k, v in lib.items()
+                if k
+                in (
+                    "user_api",
+                    "internal_api",
+                    "version",
+                    "num_threads",
+                    "architecture",
+                    "threading_layer",
+                )
+            }
+            | {"library": os.path.basename(lib.get("filepath", ""))}
+            for lib in threadpool_info()
+        ]
     except Exception:  # noqa: BLE001
         try:
             cfg = np.show_config(mode="dicts")
@@ -657,33 +826,55 @@ def command_line(argv=None) -> str:
 
 def machine_info(use_gpu: bool = False) -> dict:
     """What the numbers were measured on: CPU, cores, GPU, BLAS, versions, date, command."""
-    from . import __version__
 
-    info = dict(cpu=cpu_model(), cores=cpu_cores(), logical_cpus=os.cpu_count(),
-                platform=platform.platform(), python=platform.python_version(),
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                command=command_line(),
-                load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-                versions=dict(mlp_core=__version__, numpy=np.__version__,
-                              scipy=_version("scipy"), sklearn=_version("sklearn"),
-                              torch=_version("torch"),
-                              cupy=_version("cupy") if use_gpu else None),
-                blas=blas_info(), gpu=None)
+    info = dict(
+        cpu=cpu_model(),
+        cores=cpu_cores(),
+        logical_cpus=os.cpu_count(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        command=command_line(),
+        load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        versions=dict(
+            mlp_core=__version__,
+            numpy=np.__version__,
+            scipy=_version("scipy"),
+            sklearn=_version("sklearn"),
+            torch=_version("torch"),
+            cupy=_version("cupy") if use_gpu else None,
+        ),
+        blas=blas_info(),
+        gpu=None,
+    )
     cp = backend._cupy() if use_gpu else None
     if cp is not None:
         props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
         name = props["name"]
-        info["gpu"] = dict(name=name.decode() if isinstance(name, bytes) else str(name),
-                           memory_gib=round(props["totalGlobalMem"] / 2**30, 1),
-                           cuda_runtime=cp.cuda.runtime.runtimeGetVersion(),
-                           cupy_tf32=os.environ.get("CUPY_TF32", "0"))
+        info["gpu"] = dict(
+            name=name.decode() if isinstance(name, bytes) else str(name),
+            memory_gib=round(props["totalGlobalMem"] / 2**30, 1),
+            cuda_runtime=cp.cuda.runtime.runtimeGetVersion(),
+            cupy_tf32=os.environ.get("CUPY_TF32", "0"),
+        )
     return info
 
 
 # ----------------------------------------------------------------------------- output
 
-_COLUMNS = ("size", "dtype", "contender", "s/epoch", "examples/s", "GFLOP/s", "% GEMM",
-            "×loop", "×np-book", "×sklearn", "×torch")
+_COLUMNS = (
+    "size",
+    "dtype",
+    "contender",
+    "s/epoch",
+    "examples/s",
+    "GFLOP/s",
+    "% GEMM",
+    "×loop",
+    "×np-book",
+    "×sklearn",
+    "×torch",
+)
 
 
 def _fmt_ratio(x):
@@ -698,16 +889,28 @@ def format_table(result: dict) -> str:
         mark = "*" if r["extrapolated"] else ""
         pct = "—" if r.get("pct_gemm") is None else f"{r['pct_gemm']:.0f}%"
         s = r["speedup"]
-        rows.append((r["size"], r["dtype"], r["label"] + mark, f"{r['seconds']:.4g}",
-                     f"{r['examples_per_s']:.3g}", f"{r['gflops']:.3g}", pct,
-                     _fmt_ratio(s["loop"]), _fmt_ratio(s["numpy-batched"]),
-                     _fmt_ratio(s["sklearn"]), _fmt_ratio(s["torch"])))
+        rows.append(
+            (
+                r["size"],
+                r["dtype"],
+                r["label"] + mark,
+                f"{r['seconds']:.4g}",
+                f"{r['examples_per_s']:.3g}",
+                f"{r['gflops']:.3g}",
+                pct,
+                _fmt_ratio(s["loop"]),
+                _fmt_ratio(s["numpy-batched"]),
+                _fmt_ratio(s["sklearn"]),
+                _fmt_ratio(s["torch"]),
+            )
+        )
     widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(_COLUMNS)]
     left = 3
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     out = [line(_COLUMNS), line(["-" * w for w in widths])]
     prev = None
@@ -717,15 +920,20 @@ def format_table(result: dict) -> str:
         out.append(line(row))
         prev = row[:2]
     meta = result["meta"]
-    notes = ["", f"CPU: {meta['cpu']} ({meta['cores']} cores); "
-                 f"GPU: {meta['gpu']['name'] if meta.get('gpu') else 'none used'}; "
-                 f"medians of {result['settings']['repeats']} interleaved repeats after "
-                 f"{result['settings']['warmup']} warm-up."]
+    notes = [
+        "",
+        f"CPU: {meta['cpu']} ({meta['cores']} cores); "
+        f"GPU: {meta['gpu']['name'] if meta.get('gpu') else 'none used'}; "
+        f"medians of {result['settings']['repeats']} interleaved repeats after "
+        f"{result['settings']['warmup']} warm-up.",
+    ]
     if any(r["extrapolated"] for r in result["records"]):
         extra = {r["note"] for r in result["records"] if r["extrapolated"]}
         notes.append("* extrapolated: " + "; ".join(sorted(extra)))
-    notes.append("% GEMM: this row's GFLOP/s over the GEMMs-only floor of its device, "
-                 "measured in the same run. ×X: X's seconds per epoch / this row's.")
+    notes.append(
+        "% GEMM: this row's GFLOP/s over the GEMMs-only floor of its device, "
+        "measured in the same run. ×X: X's seconds per epoch / this row's."
+    )
     for s in result["skipped"]:
         notes.append(f"skipped: {s['contender']} ({s['size']}, {s['dtype']}): {s['reason']}")
     return "\n".join(out + notes)
@@ -757,29 +965,42 @@ def _json_default(o):
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``bench`` subcommand to a ``python -m mlp_core`` parser."""
-    b = subparsers.add_parser("bench", help="time training epochs against other libraries",
-                              description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b = subparsers.add_parser(
+        "bench",
+        help="time training epochs against other libraries",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _add_arguments(b)
     return b
 
 
 def _add_arguments(b: argparse.ArgumentParser) -> None:
-    b.add_argument("--sizes", default=",".join(DEFAULT_SIZES),
-                   help=f"comma-separated, from: {', '.join(SIZES)}")
+    b.add_argument(
+        "--sizes",
+        default=",".join(DEFAULT_SIZES),
+        help=f"comma-separated, from: {', '.join(SIZES)}",
+    )
     b.add_argument("--dtypes", default=",".join(DTYPES), help="float32,float64")
-    b.add_argument("--contenders", default=",".join(CONTENDERS),
-                   help="comma-separated subset")
+    b.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated subset")
     b.add_argument("--repeats", type=int, default=5, help="timed epochs per contender")
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
-    b.add_argument("--device", choices=backend.DEVICES, default="auto",
-                   help="auto: GPU contenders where a GPU can be used")
-    b.add_argument("--loop-examples", type=int, default=None,
-                   help="examples the one-example loop times on large sizes "
-                        "(default: per size)")
+    b.add_argument(
+        "--device",
+        choices=backend.DEVICES,
+        default="auto",
+        help="auto: GPU contenders where a GPU can be used",
+    )
+    b.add_argument(
+        "--loop-examples",
+        type=int,
+        default=None,
+        help="examples the one-example loop times on large sizes (default: per size)",
+    )
     b.add_argument("--lr", type=float, default=LEARNING_RATE)
-    b.add_argument("--quick", action="store_true",
-                   help="digits, float32, 3 repeats: a first look in seconds")
+    b.add_argument(
+        "--quick", action="store_true", help="digits, float32, 3 repeats: a first look in seconds"
+    )
     b.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
 
 
@@ -790,10 +1011,18 @@ def run_from_args(args, out=None) -> int:
         folder = os.path.dirname(os.path.abspath(args.json))
         if not os.path.isdir(folder):
             raise ConfigError(f"--json {args.json!r}: the folder {folder!r} does not exist.")
-    result = run_bench(sizes=args.sizes, dtypes=args.dtypes, repeats=args.repeats,
-                       warmup=args.warmup, contenders=args.contenders, quick=args.quick,
-                       device=args.device, loop_examples=args.loop_examples, lr=args.lr,
-                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+    result = run_bench(
+        sizes=args.sizes,
+        dtypes=args.dtypes,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        contenders=args.contenders,
+        quick=args.quick,
+        device=args.device,
+        loop_examples=args.loop_examples,
+        lr=args.lr,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     print(format_table(result), file=out, flush=True)
     if args.json:
         print(f"wrote {write_json(result, args.json)}", file=out)
@@ -802,9 +1031,11 @@ def run_from_args(args, out=None) -> int:
 
 def main(argv=None, out=None) -> int:
     """``python -m mlp_core bench [options]`` on its own: returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m mlp_core bench",
-                                     description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mlp_core bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -833,10 +1064,10 @@ def gemm_rate(n: int = 1024, dtype=np.float32, xp=np, repeats: int = 3) -> float
     B = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
     C = xp.empty((n, n), dtype=dtype)
     t = median(time_call(lambda: xp.matmul(A, B, out=C), xp=xp, repeats=repeats))
-    return 2.0 * n ** 3 / t / 1e9
+    return 2.0 * n**3 / t / 1e9
 
 
-def copy_bandwidth(nbytes: int = 2 ** 26, dtype=np.float32, xp=np, repeats: int = 3) -> float:
+def copy_bandwidth(nbytes: int = 2**26, dtype=np.float32, xp=np, repeats: int = 3) -> float:
     """Measured GB/s of copying an array of ``nbytes`` bytes into another (bytes read plus
     bytes written, 2·nbytes per copy): the slope of the roofline, eq-intensity. Use an
     array much larger than the caches (the default, 64 MiB) to measure main memory."""
@@ -864,16 +1095,24 @@ def roofline(peak_gflops, bandwidth_gbs, intensity):
 
 
 def _synthetic_problem(m: int, sizes, dtype, seed: int = 0):
-    from .data import one_hot
 
     X, labels = synthetic_data(m, sizes, dtype, np.random.default_rng(seed))
     Y = one_hot(labels, sizes[-1], dtype=dtype)
     return X, Y, init_params(tuple(sizes), seed=seed, dtype=dtype, device="cpu")
 
 
-def speed_vs_batch(m: int, sizes, batch_sizes, xp=np, dtype=np.float32, repeats: int = 3,
-                   warmup: int = 1, fast: bool = True, lr: float = LEARNING_RATE,
-                   seed: int = SEED) -> list:
+def speed_vs_batch(
+    m: int,
+    sizes,
+    batch_sizes,
+    xp=np,
+    dtype=np.float32,
+    repeats: int = 3,
+    warmup: int = 1,
+    fast: bool = True,
+    lr: float = LEARNING_RATE,
+    seed: int = SEED,
+) -> list:
     """Seconds per training epoch against the batch size B, on ``xp`` (NumPy or CuPy).
 
     Synthetic data X (m, n) and one-hot Y (m, C) for widths ``sizes`` = (n, ..., C) are
@@ -894,17 +1133,24 @@ def speed_vs_batch(m: int, sizes, batch_sizes, xp=np, dtype=np.float32, repeats:
         state = {"params": params}
 
         def one_epoch():
-            state["params"] = epoch_batched(X, Y, state["params"], order, int(B), lr,
-                                            fast=fast)
+            state["params"] = epoch_batched(X, Y, state["params"], order, int(B), lr, fast=fast)
 
         t = median(time_call(one_epoch, xp=xp, warmup=warmup, repeats=repeats))
-        rows.append(dict(batch_size=int(B), seconds_per_epoch=t, examples_per_s=m / t,
-                         gflops=flops / t / 1e9, device=device))
+        rows.append(
+            dict(
+                batch_size=int(B),
+                seconds_per_epoch=t,
+                examples_per_s=m / t,
+                gflops=flops / t / 1e9,
+                device=device,
+            )
+        )
     return rows
 
 
-def loop_vs_batched(m_values, sizes, loop_examples: int = 128, dtype=np.float64,
-                    repeats: int = 3, seed: int = SEED) -> list:
+def loop_vs_batched(
+    m_values, sizes, loop_examples: int = 128, dtype=np.float64, repeats: int = 3, seed: int = SEED
+) -> list:
     """The gradients of m examples, one example at a time (:func:`single.gradients_loop`)
     and in one batched call (:func:`batched.backprop`), for each m in ``m_values``.
 
@@ -914,25 +1160,32 @@ def loop_vs_batched(m_values, sizes, loop_examples: int = 128, dtype=np.float64,
     ``batched_seconds``, ``speedup`` (loop / batched), ``loop_examples`` (k),
     ``loop_extrapolated``.
     """
-    from .batched import backprop
-    from .single import gradients_loop
 
     rows = []
     for m in m_values:
         m = int(m)
         X, Y, params = _synthetic_problem(m, sizes, dtype, seed)
         k = min(m, int(loop_examples))
-        t_loop = median(time_call(lambda: gradients_loop(X[:k], Y[:k], params), xp=np,
-                                  repeats=repeats)) * m / k
+        t_loop = (
+            median(time_call(lambda: gradients_loop(X[:k], Y[:k], params), xp=np, repeats=repeats))
+            * m
+            / k
+        )
         t_batch = median(time_call(lambda: backprop(X, Y, params), xp=np, repeats=repeats))
-        rows.append(dict(m=m, loop_seconds=t_loop, batched_seconds=t_batch,
-                         speedup=t_loop / t_batch, loop_examples=k,
-                         loop_extrapolated=k < m))
+        rows.append(
+            dict(
+                m=m,
+                loop_seconds=t_loop,
+                batched_seconds=t_batch,
+                speedup=t_loop / t_batch,
+                loop_examples=k,
+                loop_extrapolated=k < m,
+            )
+        )
     return rows
 
 
-def timing_with_and_without_sync(xp=np, n: int = 2048, dtype=np.float32,
-                                 repeats: int = 3) -> tuple:
+def timing_with_and_without_sync(xp=np, n: int = 2048, dtype=np.float32, repeats: int = 3) -> tuple:
     """(seconds_without_sync, seconds_with_sync) for one n×n matrix product on ``xp``.
 
     Without synchronisation the clock is read as soon as the call returns; on CuPy that is
@@ -952,7 +1205,7 @@ def timing_with_and_without_sync(xp=np, n: int = 2048, dtype=np.float32,
         start = time.perf_counter()
         xp.matmul(A, B, out=C)
         without.append(time.perf_counter() - start)  # no sync: the launch only
-        backend.synchronize(xp)                      # (let the queued work finish)
+        backend.synchronize(xp)  # (let the queued work finish)
         start = time.perf_counter()
         xp.matmul(A, B, out=C)
         backend.synchronize(xp)
@@ -974,8 +1227,10 @@ def load_recorded(pattern) -> list:
             except json.JSONDecodeError as err:
                 raise ConfigError(f"{path}: not a benchmark JSON file ({err})") from None
         if not isinstance(result, dict) or "meta" not in result or "records" not in result:
-            raise ConfigError(f"{path}: not a benchmark JSON file (it needs 'meta' and "
-                              "'records', as written by python -m mlp_core bench --json)")
+            raise ConfigError(
+                f"{path}: not a benchmark JSON file (it needs 'meta' and "
+                "'records', as written by python -m mlp_core bench --json)"
+            )
         result["path"] = path
         results.append(result)
     return results
@@ -996,13 +1251,15 @@ def recorded_table(result: dict, contenders=None) -> str:
     """The text table of a recorded result (:func:`format_table`) for the given contenders
     (all by default), without the list of skipped contenders, headed by where, when and
     how it was measured."""
-    keep = [r for r in result["records"]
-            if contenders is None or r["contender"] in contenders]
+    keep = [r for r in result["records"] if contenders is None or r["contender"] in contenders]
     meta = result["meta"]
-    head = [f"measured on: {recorded_label(result)}",
-            f"command:     {meta.get('command', '?')}",
-            f"numpy {meta['versions'].get('numpy')}, scikit-learn "
-            f"{meta['versions'].get('sklearn')}, torch {meta['versions'].get('torch')}", ""]
+    head = [
+        f"measured on: {recorded_label(result)}",
+        f"command:     {meta.get('command', '?')}",
+        f"numpy {meta['versions'].get('numpy')}, scikit-learn "
+        f"{meta['versions'].get('sklearn')}, torch {meta['versions'].get('torch')}",
+        "",
+    ]
     body = format_table(dict(result, records=keep, skipped=[]))
     return "\n".join(head) + body
 

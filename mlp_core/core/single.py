@@ -12,7 +12,7 @@ from __future__ import annotations
 from .activations import get_hidden_activation
 from .losses import get_loss, output_activation
 from .params import Params
-from .shapes import check_column, check_params, check_same_dtype, check_X
+from .validate import check_column, check_params, check_same_dtype, check_X
 
 
 def forward_single(x, params: Params, activation="relu", loss="cross_entropy"):
@@ -78,8 +78,9 @@ def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"
     dW = {l: 0 * params.W[l] for l in params.layers}
     db = {l: 0 * params.b[l] for l in params.layers}
     for i in range(m):
-        dW_i, db_i = backprop_single(X[i].reshape(-1, 1), Y[i].reshape(-1, 1),
-                                     params, activation, loss)
+        dW_i, db_i = backprop_single(
+            X[i].reshape(-1, 1), Y[i].reshape(-1, 1), params, activation, loss
+        )
         for l in params.layers:
             dW[l] += dW_i[l]
             db[l] += db_i[l]

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mlp_core.backend import to_numpy
-from mlp_core.errors import MlpCoreError, ParamsFileError, ShapeError
-from mlp_core.params import Params
-from mlp_core.shapes import check_params
+from .backend import to_numpy
+from .errors import MlpCoreError, ParamsFileError, ShapeError
+from .params import Params
+from .validate import check_params
 
 __all__ = ["save_params", "load_params", "FORMAT_VERSION"]
 
@@ -42,7 +42,9 @@ def _layer_indices(W, b, error) -> int:
     if not W:
         raise error("W is empty: a network needs at least one layer, W[1] of shape (n, h_1).")
     keys_W, keys_b = set(W), set(b)
-    if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys_W | keys_b):
+    if not all(
+        isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys_W | keys_b
+    ):
         raise error(
             f"W and b must be keyed by integer layer indices 1..L; found keys "
             f"W: {sorted(map(repr, keys_W))}, b: {sorted(map(repr, keys_b))}."
@@ -72,7 +74,7 @@ def _check_params(W, b) -> tuple[list[int], np.dtype]:
     """Validate host arrays W[l], b[l]; return the sizes (h_0, ..., h_L) and the dtype.
 
     The keys 1..L first (:func:`_layer_indices`), then the book's shape and dtype rules
-    (:func:`mlp_core.shapes.check_params`, a ShapeError), then what a file needs on top:
+    (:func:`mlp_core.validate.check_params`, a ShapeError), then what a file needs on top:
     floating-point, finite values (a ParamsFileError).
     """
     _layer_indices(W, b, ParamsFileError)
@@ -144,8 +146,9 @@ def check_save_path(path) -> None:
             f"Fix: Path({str(directory)!r}).mkdir(parents=True, exist_ok=True)."
         )
     if path.is_dir():
-        raise ParamsFileError(f"path: {str(path)!r} is a folder; give a file name, e.g. "
-                              f"{str(path / 'model.npz')!r}.")
+        raise ParamsFileError(
+            f"path: {str(path)!r} is a folder; give a file name, e.g. {str(path / 'model.npz')!r}."
+        )
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ParamsFileError(f"path: the directory {str(directory)!r} is not writable.")
 

@@ -20,8 +20,8 @@ the m rows: J = (1/m) Σ_i L_i.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .activations import Activation, get_activation
 from .backend import get_xp
@@ -100,16 +100,25 @@ class Loss:
 
 LOSSES = {
     "cross_entropy": Loss(
-        "cross_entropy", get_activation("softmax"), cross_entropy_from_logits,
-        cross_entropy_grad_a, True,
+        "cross_entropy",
+        get_activation("softmax"),
+        cross_entropy_from_logits,
+        cross_entropy_grad_a,
+        True,
     ),
     "binary_cross_entropy": Loss(
-        "binary_cross_entropy", get_activation("sigmoid"),
-        binary_cross_entropy_from_logits, binary_cross_entropy_grad_a, True,
+        "binary_cross_entropy",
+        get_activation("sigmoid"),
+        binary_cross_entropy_from_logits,
+        binary_cross_entropy_grad_a,
+        True,
     ),
     "squared_error": Loss(
-        "squared_error", get_activation("identity"), squared_error,
-        squared_error_grad_a, False,
+        "squared_error",
+        get_activation("identity"),
+        squared_error,
+        squared_error_grad_a,
+        False,
     ),
 }
 
@@ -121,9 +130,7 @@ def get_loss(name: str | Loss) -> Loss:
     try:
         return LOSSES[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown loss {name!r}; valid names are: {', '.join(LOSSES)}"
-        ) from None
+        raise ConfigError(f"unknown loss {name!r}; valid names are: {', '.join(LOSSES)}") from None
 
 
 def output_activation(loss: str | Loss, Z, axis=-1):

@@ -21,11 +21,20 @@ import ipywidgets as widgets
 import numpy as np
 from IPython.display import HTML
 
+from ..core.data import load_digits, one_hot, train_test_split
+from ..core.errors import ConfigError
+from ..core.params import init_params
+from ..training import train
 from . import diagrams, plots
-from .errors import ConfigError
 
-__all__ = ["LiveFigure", "figure_png", "learning_curves_explorer", "render_shapes",
-           "shapes_explorer", "train_curves"]
+__all__ = [
+    "LiveFigure",
+    "figure_png",
+    "learning_curves_explorer",
+    "render_shapes",
+    "shapes_explorer",
+    "train_curves",
+]
 
 BATCH_SIZES = (1, 8, 32, 128, "full")
 
@@ -56,13 +65,15 @@ class LiveFigure:
     def static_html(self) -> str:
         """The default state as HTML: ``html``, the PNG, and the description."""
         png = base64.b64encode(self.png).decode("ascii")
-        return (f'<div class="mlp-live-figure">{self.html}'
-                f'<img alt="static view of the widget" src="data:image/png;base64,{png}"/>'
-                f'<p class="mlp-live-figure-caption"><em>{self.description}</em></p></div>')
+        return (
+            f'<div class="mlp-live-figure">{self.html}'
+            f'<img alt="static view of the widget" src="data:image/png;base64,{png}"/>'
+            f'<p class="mlp-live-figure-caption"><em>{self.description}</em></p></div>'
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = self.widget._repr_mimebundle_()
-        if isinstance(bundle, tuple):          # (data, metadata) in some versions
+        if isinstance(bundle, tuple):  # (data, metadata) in some versions
             bundle = bundle[0]
         data = dict(bundle or {})
         data["image/png"] = base64.b64encode(self.png).decode("ascii")
@@ -131,12 +142,22 @@ def shapes_explorer(m=32, n=64, hidden=(16,), C=10) -> LiveFigure:
     for s in sl.values():
         s.observe(update, names="value")
     fig = update()
-    box = widgets.VBox([widgets.HBox([widgets.VBox([sl["m"], sl["n"]]),
-                                      widgets.VBox([sl["h1"], sl["h2"], sl["C"]])]), out])
+    box = widgets.VBox(
+        [
+            widgets.HBox(
+                [widgets.VBox([sl["m"], sl["n"]]), widgets.VBox([sl["h1"], sl["h2"], sl["C"]])]
+            ),
+            out,
+        ]
+    )
     html, _ = render_shapes(m, n, h1, h2, C)
-    return LiveFigure(box, fig, html=html,
-                      description="Interactive: change m, n and the layer widths (needs a "
-                                  "live kernel). Static view of the default state.")
+    return LiveFigure(
+        box,
+        fig,
+        html=html,
+        description="Interactive: change m, n and the layer widths (needs a "
+        "live kernel). Static view of the default state.",
+    )
 
 
 # ----------------------------------------------------------------------------- training
@@ -144,11 +165,10 @@ def shapes_explorer(m=32, n=64, hidden=(16,), C=10) -> LiveFigure:
 
 @functools.lru_cache(maxsize=1)
 def _digits_split():
-    from .data import load_digits, one_hot, train_test_split
+
     ds = load_digits(dtype=np.float32)
     X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.labels, 0.2, seed=0)
-    return (X_tr, one_hot(y_tr, 10, dtype=np.float32), X_te,
-            one_hot(y_te, 10, dtype=np.float32))
+    return (X_tr, one_hot(y_tr, 10, dtype=np.float32), X_te, one_hot(y_te, 10, dtype=np.float32))
 
 
 @functools.lru_cache(maxsize=64)
@@ -156,13 +176,22 @@ def train_curves(batch_size, lr, epochs, seed=0):
     """Train h = (64, 32, 10), ReLU, float32 on the digits (split seed 0) with mini-batch
     SGD; returns the :class:`~mlp_core.train.History` (cached: the same arguments give the
     same object). ``batch_size`` is an int or "full" (all training rows)."""
-    from .params import init_params
-    from .train import train
+
     X_tr, Y_tr, X_te, Y_te = _digits_split()
     B = X_tr.shape[0] if batch_size == "full" else int(batch_size)
     params = init_params((64, 32, 10), seed=seed, dtype=np.float32, device="cpu")
-    _, history = train(params, X_tr, Y_tr, X_val=X_te, Y_val=Y_te, epochs=int(epochs),
-                       batch_size=B, lr=float(lr), seed=seed, progress=False)
+    _, history = train(
+        params,
+        X_tr,
+        Y_tr,
+        X_val=X_te,
+        Y_val=Y_te,
+        epochs=int(epochs),
+        batch_size=B,
+        lr=float(lr),
+        seed=seed,
+        progress=False,
+    )
     return history
 
 
@@ -173,10 +202,10 @@ def _curves_title(batch_size, lr, epochs):
 def learning_curves_explorer(batch_size=32, lr=0.1, epochs=20) -> LiveFigure:
     """Batch size, learning rate (log slider) and epochs, and a Train button showing the
     learning curves (chapter 11)."""
-    bs = widgets.Dropdown(options=[(str(b), b) for b in BATCH_SIZES], value=batch_size,
-                          description="batch size")
-    eta = widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.1,
-                                 description="η (lr)")
+    bs = widgets.Dropdown(
+        options=[(str(b), b) for b in BATCH_SIZES], value=batch_size, description="batch size"
+    )
+    eta = widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.1, description="η (lr)")
     ep = widgets.IntSlider(epochs, 1, 100, description="epochs")
     button = widgets.Button(description="Train", button_style="primary")
     out = widgets.Output()
@@ -184,16 +213,20 @@ def learning_curves_explorer(batch_size=32, lr=0.1, epochs=20) -> LiveFigure:
     def run(_=None):
         try:
             h = train_curves(bs.value, round(eta.value, 6), ep.value)
-        except Exception as exc:  # e.g. TrainingDiverged: show the teaching message
+        except Exception as exc:  # noqa: BLE001 - e.g. TrainingDiverged: show the teaching message
             show_in(out)
             out.append_stdout(f"{type(exc).__name__}: {exc}\n")
             return
-        show_in(out, plots.learning_curves(h, title=_curves_title(bs.value, eta.value,
-                                                                  ep.value)))
+        show_in(out, plots.learning_curves(h, title=_curves_title(bs.value, eta.value, ep.value)))
 
     button.on_click(run)
     box = widgets.VBox([widgets.HBox([bs, eta, ep, button]), out])
-    fig = plots.learning_curves(train_curves(batch_size, lr, epochs),
-                                title=_curves_title(batch_size, lr, epochs))
-    return LiveFigure(box, fig, "Interactive: choose the batch size and learning rate, then "
-                      "Train (needs a live kernel). Static view of the default state.")
+    fig = plots.learning_curves(
+        train_curves(batch_size, lr, epochs), title=_curves_title(batch_size, lr, epochs)
+    )
+    return LiveFigure(
+        box,
+        fig,
+        "Interactive: choose the batch size and learning rate, then "
+        "Train (needs a live kernel). Static view of the default state.",
+    )

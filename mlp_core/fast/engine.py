@@ -54,18 +54,19 @@ import threading
 
 import numpy as np
 
-from .activations import ACTIVATIONS, get_hidden_activation
-from .backend import get_xp, is_gpu_array
-from .errors import ConfigError
-from .losses import LOSSES, get_loss
-from .params import Params
+from ..core.activations import ACTIVATIONS, get_hidden_activation
+from ..core.backend import get_xp, is_gpu_array
+from ..core.batching import batch_slices
+from ..core.errors import ConfigError
+from ..core.losses import LOSSES, get_loss
+from ..core.params import Params
 
 FAST_ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
 FAST_LOSSES = ("cross_entropy", "binary_cross_entropy", "squared_error")
 
 # Workspaces (preallocated buffers, and captured CUDA graphs) for the last few shapes.
 _MAX_WORKSPACES = 2
-_WORKSPACES: "collections.OrderedDict[tuple, _Workspace]" = collections.OrderedDict()
+_WORKSPACES: collections.OrderedDict[tuple, _Workspace] = collections.OrderedDict()
 
 
 def clear_workspaces() -> None:
@@ -76,9 +77,19 @@ def clear_workspaces() -> None:
 # ----------------------------------------------------------------------------- the epoch
 
 
-def run_epoch_fast(X, Y, params: Params, order, batch_size: int, lr: float,
-                   activation="relu", loss="cross_entropy", *, cuda_graph: bool = False,
-                   blas_threads: int | None = None):
+def run_epoch_fast(
+    X,
+    Y,
+    params: Params,
+    order,
+    batch_size: int,
+    lr: float,
+    activation="relu",
+    loss="cross_entropy",
+    *,
+    cuda_graph: bool = False,
+    blas_threads: int | None = None,
+):
     """One pass over the data in ``order``: returns ``(params, batch_losses)``.
 
     The same contract as :func:`mlp_core.train.run_epoch` (batches of B rows of
@@ -96,7 +107,6 @@ def run_epoch_fast(X, Y, params: Params, order, batch_size: int, lr: float,
     Only the built-in activations and losses have fast kernels (:func:`supports`); the
     arrays must share one dtype, float32 or float64.
     """
-    from .train import batch_slices  # here, not at import time: train may import us
 
     if not supports(activation, loss):
         raise ConfigError(
@@ -115,12 +125,16 @@ def run_epoch_fast(X, Y, params: Params, order, batch_size: int, lr: float,
     B = int(batch_size)
     xp = get_xp(X)
     if is_gpu_array(X) != is_gpu_array(params.W[1]):
-        raise ConfigError("X and the parameters must be on the same device "
-                          "(move one with mlp_core.to_device / params.to).")
+        raise ConfigError(
+            "X and the parameters must be on the same device "
+            "(move one with mlp_core.to_device / params.to)."
+        )
     order = xp.asarray(order)
     if order.shape != (X.shape[0],):
-        raise ConfigError(f"order must hold one row index per example, shape "
-                          f"({X.shape[0]},); got {tuple(order.shape)}")
+        raise ConfigError(
+            f"order must hold one row index per example, shape "
+            f"({X.shape[0]},); got {tuple(order.shape)}"
+        )
     ws = _workspace(xp, params.sizes, X.shape[0], B, X.dtype, act, loss_name, slices)
     step = lr / B  # (η m_b / B) · (1 / m_b): the same for every batch
     if xp is not np:
@@ -137,8 +151,12 @@ def supports(activation, loss) -> bool:
         act, los = get_hidden_activation(activation), get_loss(loss)
     except ConfigError:
         return False
-    return (act.name in FAST_ACTIVATIONS and ACTIVATIONS.get(act.name) is act
-            and los.name in FAST_LOSSES and LOSSES.get(los.name) is los)
+    return (
+        act.name in FAST_ACTIVATIONS
+        and ACTIVATIONS.get(act.name) is act
+        and los.name in FAST_LOSSES
+        and LOSSES.get(los.name) is los
+    )
 
 
 _THREADPOOLS = []
@@ -171,17 +189,15 @@ def _blas_threads(n):
 _WORKSPACES_LOCK = threading.Lock()
 
 
-def _workspace(xp, sizes, m, B, dtype, activation, loss, slices) -> "_Workspace":
+def _workspace(xp, sizes, m, B, dtype, activation, loss, slices) -> _Workspace:
     device = -1 if xp is np else xp.cuda.Device().id
-    key = (threading.get_ident(), device, tuple(sizes), m, B, np.dtype(dtype).str,
-           activation, loss)
+    key = (threading.get_ident(), device, tuple(sizes), m, B, np.dtype(dtype).str, activation, loss)
     with _WORKSPACES_LOCK:
         ws = _WORKSPACES.get(key)
         if ws is None:
             while len(_WORKSPACES) >= _MAX_WORKSPACES:
                 _WORKSPACES.popitem(last=False)
-            ws = _WORKSPACES[key] = _Workspace(xp, sizes, m, B, dtype, activation, loss,
-                                               slices)
+            ws = _WORKSPACES[key] = _Workspace(xp, sizes, m, B, dtype, activation, loss, slices)
         _WORKSPACES.move_to_end(key)
     return ws
 
@@ -211,15 +227,21 @@ class _Workspace:
         self.G = {l: xp.empty((h[l - 1], h[l]), dtype) for l in range(1, L + 1)}
         self.gb = {l: xp.empty(h[l], dtype) for l in range(1, L + 1)}
         if xp is np:
-            self.mask = ({l: np.empty((rows, h[l]), bool) for l in range(1, L)}
-                         if activation == "relu" else {})
-            self.T = ({l: np.empty((rows, h[l]), dtype) for l in range(1, L)}
-                      if activation in ("tanh", "sigmoid") else {})
+            self.mask = (
+                {l: np.empty((rows, h[l]), bool) for l in range(1, L)}
+                if activation == "relu"
+                else {}
+            )
+            self.T = (
+                {l: np.empty((rows, h[l]), dtype) for l in range(1, L)}
+                if activation in ("tanh", "sigmoid")
+                else {}
+            )
             self.scaled_ones = np.empty(rows, dtype)
         else:
             self.row_loss = xp.empty(rows, dtype)
             self.kernels = _CupyKernels.get(xp, activation)
-            self.graphs = {}          # step η/B -> captured epoch (or the reason it failed)
+            self.graphs = {}  # step η/B -> captured epoch (or the reason it failed)
             self.graph_W = self.graph_b = self.graph_losses = None
             self.stream = None
             self.graph_error = None
@@ -259,12 +281,11 @@ class _Workspace:
                 if l > 1:
                     D_prev = D[l - 1][:mb]
                     np.matmul(Dl, W[l].T, out=D_prev)
-                    _derivative_cpu(act, D_prev, A_prev, mask.get(l - 1),
-                                    T.get(l - 1), mb)
-                np.matmul(A_prev.T, Dl, out=G[l])      # (A^{l-1})^T Δ^l
+                    _derivative_cpu(act, D_prev, A_prev, mask.get(l - 1), T.get(l - 1), mb)
+                np.matmul(A_prev.T, Dl, out=G[l])  # (A^{l-1})^T Δ^l
                 np.multiply(G[l], step, out=G[l])
-                np.subtract(W[l], G[l], out=W[l])      # W ← W − (η/B) (A^{l-1})^T Δ^l
-                np.matmul(s1[:mb], Dl, out=gb[l])      # (η/B) 1^T Δ^l  (gemv)
+                np.subtract(W[l], G[l], out=W[l])  # W ← W − (η/B) (A^{l-1})^T Δ^l
+                np.matmul(s1[:mb], Dl, out=gb[l])  # (η/B) 1^T Δ^l  (gemv)
                 np.subtract(b[l], gb[l], out=b[l])
         return Params(W, b), losses
 
@@ -306,12 +327,12 @@ class _Workspace:
                 A_prev = Xb if l == 1 else A[l - 1][:mb]
                 if l > 1:
                     D_prev = D[l - 1][:mb]
-                    matmul(Dl, W[l].T, out=D_prev)       # Δ^l (W^l)^T, with the old W^l
-                    K.derivative(A_prev, D_prev)          # ⊙ σ'(Z^{l-1})
-                matmul(A_prev.T, Dl, out=G[l])            # (A^{l-1})^T Δ^l
-                K.sgd(G[l], step, W[l])                   # W ← W − (η/B) G
-                matmul(ones, Dl, out=gb[l])               # 1^T Δ^l
-                K.sgd(gb[l], step, b[l])                  # b ← b − (η/B) 1^T Δ^l
+                    matmul(Dl, W[l].T, out=D_prev)  # Δ^l (W^l)^T, with the old W^l
+                    K.derivative(A_prev, D_prev)  # ⊙ σ'(Z^{l-1})
+                matmul(A_prev.T, Dl, out=G[l])  # (A^{l-1})^T Δ^l
+                K.sgd(G[l], step, W[l])  # W ← W − (η/B) G
+                matmul(ones, Dl, out=gb[l])  # 1^T Δ^l
+                K.sgd(gb[l], step, b[l])  # b ← b − (η/B) 1^T Δ^l
 
     def _epoch_graph(self, X, Y, params, order, step):
         """The epoch as a CUDA graph over workspace-owned W, b and losses.
@@ -351,8 +372,7 @@ class _Workspace:
                 outer.wait_event(self.stream.record())
             else:  # capture failed (the reason is in self.graph_error): stay eager
                 self._epoch_body_gpu(W, b, losses, step)
-        return (Params({l: W[l].copy() for l in W}, {l: b[l].copy() for l in b}),
-                losses.copy())
+        return (Params({l: W[l].copy() for l in W}, {l: b[l].copy() for l in b}), losses.copy())
 
     def _capture(self, W, b, losses, step):
         """Capture one epoch on the side stream into a private memory pool (so that any
@@ -392,8 +412,9 @@ def graph_status() -> dict:
     out = {}
     for key, ws in _WORKSPACES.items():
         if ws.xp is not np:
-            out[str(key)] = {str(s): (g if isinstance(g, str) else "captured")
-                             for s, g in ws.graphs.items()}
+            out[str(key)] = {
+                str(s): (g if isinstance(g, str) else "captured") for s, g in ws.graphs.items()
+            }
     return out
 
 
@@ -413,11 +434,11 @@ def _activate_cpu(act, Z, mask, T, mb):
     """Z ← σ(Z) in place (Z already holds Z^l + b^l); keeps what σ' will need."""
     if act == "relu":
         M = mask[:mb]
-        np.greater(Z, 0, out=M)          # the mask, kept for the backward pass
-        np.multiply(Z, M, out=Z)         # max(Z, 0) (−0.0 where Z < 0; same products)
+        np.greater(Z, 0, out=M)  # the mask, kept for the backward pass
+        np.multiply(Z, M, out=Z)  # max(Z, 0) (−0.0 where Z < 0; same products)
     elif act == "tanh":
         np.tanh(Z, out=Z)
-    elif act == "sigmoid":               # 0.5 (1 + tanh(0.5 Z)), as activations.sigmoid
+    elif act == "sigmoid":  # 0.5 (1 + tanh(0.5 Z)), as activations.sigmoid
         np.multiply(Z, 0.5, out=Z)
         np.tanh(Z, out=Z)
         np.add(Z, 1, out=Z)
@@ -429,12 +450,12 @@ def _derivative_cpu(act, D, A, mask, T, mb):
     """D ← D ⊙ σ'(Z), with σ'(Z) read off A = σ(Z) (or ReLU's kept mask)."""
     if act == "relu":
         np.multiply(D, mask[:mb], out=D)
-    elif act == "tanh":                  # 1 − tanh²(Z)
+    elif act == "tanh":  # 1 − tanh²(Z)
         S = T[:mb]
         np.multiply(A, A, out=S)
         np.subtract(1, S, out=S)
         np.multiply(D, S, out=D)
-    elif act == "sigmoid":               # σ(Z) (1 − σ(Z))
+    elif act == "sigmoid":  # σ(Z) (1 − σ(Z))
         S = T[:mb]
         np.subtract(1, A, out=S)
         np.multiply(A, S, out=S)
@@ -480,7 +501,7 @@ _OUTPUT_CPU = {
 
 # Bias add and activation in one pass: z ← σ(z + b), b broadcast over the rows.
 _FORWARD = {
-    "relu": "T t = z + b; z = (t <= (T)0) ? (T)0 : t;",    # keeps NaN, like maximum
+    "relu": "T t = z + b; z = (t <= (T)0) ? (T)0 : t;",  # keeps NaN, like maximum
     "tanh": "z = tanh(z + b);",
     "sigmoid": "z = (T)0.5 * ((T)1 + tanh((T)0.5 * (z + b)));",
     "identity": "z = z + b;",
@@ -529,22 +550,28 @@ class _CupyKernels:
         # w ← w − s g, in place: the SGD step for W (g = G) and for b (g = 1^T Δ)
         self.sgd = cp.ElementwiseKernel("T g, T s", "T w", "w = w - s * g;", "mlp_sgd_step")
         self._bias_act = cp.ElementwiseKernel(
-            "T b", "T z", _FORWARD[activation], f"mlp_bias_{activation}")
-        self._bias_add = cp.ElementwiseKernel("T b", "T z", _FORWARD["identity"],
-                                              "mlp_bias_add")
+            "T b", "T z", _FORWARD[activation], f"mlp_bias_{activation}"
+        )
+        self._bias_add = cp.ElementwiseKernel("T b", "T z", _FORWARD["identity"], "mlp_bias_add")
         body = _DERIVATIVE[activation]
-        self._derivative = (cp.ElementwiseKernel("T a", "T d", body, f"mlp_d_{activation}")
-                            if body else None)
+        self._derivative = (
+            cp.ElementwiseKernel("T a", "T d", body, f"mlp_d_{activation}") if body else None
+        )
         self._sigmoid_delta = cp.ElementwiseKernel(
-            "T y", "T z, T d", "z = (T)0.5 * ((T)1 + tanh((T)0.5 * z)); d = z - y;",
-            "mlp_sigmoid_delta")
+            "T y",
+            "T z, T d",
+            "z = (T)0.5 * ((T)1 + tanh((T)0.5 * z)); d = z - y;",
+            "mlp_sigmoid_delta",
+        )
         self._xent = {
             np.dtype(np.float32): cp.RawKernel(
                 "#define REAL float\n#define EXP expf\n#define LOG logf\n" + _SOFTMAX_XENT,
-                "softmax_xent_rows"),
+                "softmax_xent_rows",
+            ),
             np.dtype(np.float64): cp.RawKernel(
                 "#define REAL double\n#define EXP exp\n#define LOG log\n" + _SOFTMAX_XENT,
-                "softmax_xent_rows"),
+                "softmax_xent_rows",
+            ),
         }
 
     def bias_act(self, b, Z):
@@ -563,12 +590,13 @@ class _CupyKernels:
         mb, C = Z.shape
         if loss == "cross_entropy":
             threads = 128
-            self._xent[Z.dtype]((-(-mb // threads),), (threads,),
-                                (Z, Y, D, row_loss, np.int32(mb), np.int32(C)))
+            self._xent[Z.dtype](
+                (-(-mb // threads),), (threads,), (Z, Y, D, row_loss, np.int32(mb), np.int32(C))
+            )
             losses[k] = row_loss.mean()
         elif loss == "binary_cross_entropy":
-            losses[k] = get_loss(loss).value(Z, Y)   # from the logits, stable
-            self._sigmoid_delta(Y, Z, D)              # Z ← σ(Z), D ← Z − Y
+            losses[k] = get_loss(loss).value(Z, Y)  # from the logits, stable
+            self._sigmoid_delta(Y, Z, D)  # Z ← σ(Z), D ← Z − Y
         else:  # squared_error: identity output
             cp.subtract(Z, Y, out=D)
             losses[k] = 0.5 * (D * D).sum() / mb

@@ -40,8 +40,9 @@ def numerical_gradient(f, theta: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return grad
 
 
-def numerical_gradients(X, Y, params: Params, activation="relu", loss="cross_entropy",
-                        eps: float = 1e-6):
+def numerical_gradients(
+    X, Y, params: Params, activation="relu", loss="cross_entropy", eps: float = 1e-6
+):
     """Finite-difference ``(dW, db)`` of the mean loss J, computed in float64 on the CPU."""
     p = params.to("cpu").astype(np.float64)
     X64 = to_numpy(X).astype(np.float64)
@@ -55,8 +56,9 @@ def numerical_gradients(X, Y, params: Params, activation="relu", loss="cross_ent
     return dW, db
 
 
-def gradient_errors(X, Y, params: Params, activation="relu", loss="cross_entropy",
-                    grads=None, eps: float = 1e-6) -> dict:
+def gradient_errors(
+    X, Y, params: Params, activation="relu", loss="cross_entropy", grads=None, eps: float = 1e-6
+) -> dict:
     """Relative error of each analytic gradient against finite differences.
 
     ``grads`` is a ``(dW, db)`` pair to check; by default the batched backprop's, in
@@ -64,8 +66,9 @@ def gradient_errors(X, Y, params: Params, activation="relu", loss="cross_entropy
     """
     if grads is None:
         p = params.to("cpu").astype(np.float64)
-        grads = backprop(to_numpy(X).astype(np.float64), to_numpy(Y).astype(np.float64),
-                         p, activation, loss)
+        grads = backprop(
+            to_numpy(X).astype(np.float64), to_numpy(Y).astype(np.float64), p, activation, loss
+        )
     dW, db = grads
     num_dW, num_db = numerical_gradients(X, Y, params, activation, loss, eps)
     errors = {}

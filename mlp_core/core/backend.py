@@ -35,7 +35,7 @@ def _cupy():
             return None
         (cupy.arange(3) * 2).sum().item()
         return cupy
-    except Exception:  # no cupy, no driver, no device, or a broken install
+    except Exception:  # noqa: BLE001 - no cupy, no driver, no device, or a broken install
         return None
 
 
@@ -64,7 +64,8 @@ def resolve_device(device: str | None = None) -> str:
         raise ConfigError(
             "device 'gpu' was requested but no usable CUDA device was found "
             "(CuPy missing, no driver, or no GPU). Install the extra with "
-            "`pip install mlp_core[gpu]` on a machine with a GPU, or use device='cpu' (--device cpu on the command line)."
+            "`pip install mlp_core[gpu]` on a machine with a GPU, or use device='cpu' "
+            "(--device cpu on the command line)."
         )
     return device
 

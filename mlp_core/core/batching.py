@@ -1,0 +1,29 @@
+"""Cutting an epoch into mini-batches: the batch slices and the epoch order (chapter 11).
+
+Every engine (the book's formulas, the fast path, the benchmark's contenders and the
+distributed trainer) takes its batches from here, so they all visit the same rows in the
+same order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .validate import whole_number
+
+
+def batch_slices(m: int, batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` pairs cutting m rows into batches of B (the last may be smaller)."""
+    B = whole_number(batch_size)
+    if B is None or B < 1:
+        raise ConfigError(
+            f"batch_size must be a whole number ≥ 1 (the number of rows per step), got "
+            f"{batch_size!r}; e.g. batch_size=32, or batch_size=m for full-batch descent."
+        )
+    return [(s, min(s + B, m)) for s in range(0, m, B)]
+
+
+def epoch_order(m: int, rng: np.random.Generator) -> np.ndarray:
+    """A fresh permutation of the m row indices, drawn on the host from ``rng``."""
+    return rng.permutation(m)
