@@ -2,15 +2,23 @@
 
 Prints one row per epoch (mean loss and accuracy, training and held-out) and the final
 held-out accuracy; ``--save`` writes the parameters to an ``.npz`` file (atomically, and
-only after training succeeded).
+only after training succeeded; the path is proven writable before training starts, and if
+the final write still fails the parameters go to a fallback file whose path is printed).
+
+Every refusal is one line on stderr, ``error: ...``, and a non-zero exit status (2 for bad
+input, 3 when the trained parameters could only be saved to the fallback file, 130 when
+interrupted); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +30,7 @@ from .core.errors import ConfigError, MlpCoreError
 from .core.io import check_save_path, save_params
 from .core.losses import LOSSES
 from .core.params import default_init, init_params
+from .core.validate import whole_number
 from .training import train
 
 DATASETS = ("digits", "spirals", "xor", "mnist")
@@ -46,15 +55,48 @@ class TrainDefaults:
 DEFAULTS = TrainDefaults()
 
 
+class SavedElsewhere(MlpCoreError):
+    """Training succeeded but ``--save`` failed; the parameters went to a fallback file."""
+
+
+def _whole(text: str, at_least: int) -> int:
+    try:
+        value = whole_number(float(text))
+    except ValueError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ {at_least}, got {text!r}")
+    if value < at_least:
+        raise argparse.ArgumentTypeError(f"must be ≥ {at_least}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number ≥ 1 (checked before any data is loaded)."""
+    return _whole(text, 1)
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, a whole number ≥ 0."""
+    return _whole(text, 0)
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1 (the held-out share)."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
     return value
+
+
+def save_path(text: str) -> str:
+    """argparse type: a non-empty file name."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty; give a file name like model.npz")
+    return text
 
 
 def positive_float(text: str) -> float:
@@ -98,9 +140,19 @@ def load_dataset(args) -> datasets.Dataset:
     return datasets.load_mnist(args.mnist_images, args.mnist_labels)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m mlp_core", description="Vectorized backpropagation, from the command line."
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere in argv)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser(
@@ -122,15 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
     t.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=d.seed,
         help="seeds the split, the initial weights and the batch order",
     )
-    t.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    t.add_argument("--test-fraction", type=fraction, default=d.test_fraction)
     t.add_argument("--samples", type=positive_int, default=600, help="m for spirals/xor")
     t.add_argument("--mnist-images", help="MNIST images IDX file (plain or .gz)")
     t.add_argument("--mnist-labels", help="MNIST labels IDX file (plain or .gz)")
-    t.add_argument("--save", metavar="PATH.npz", help="write the trained parameters here")
+    t.add_argument(
+        "--save", type=save_path, metavar="PATH.npz", help="write the trained parameters here"
+    )
     t.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -143,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_train(args, out=sys.stdout) -> float:
     """Train as the arguments say; print the table; return the held-out accuracy."""
-    if args.save:
+    if args.save is not None:
         check_save_path(args.save)
     device = resolve_device(args.device)
     dtype = np.dtype(args.dtype)
@@ -205,7 +259,7 @@ def run_train(args, out=sys.stdout) -> float:
         f"in {seconds:.1f} s",
         file=out,
     )
-    if args.save:
+    if args.save is not None:
         meta = dict(
             activation=args.activation,
             loss=args.loss,
@@ -216,19 +270,62 @@ def run_train(args, out=sys.stdout) -> float:
             seed=args.seed,
             held_out_accuracy=acc,
         )
-        path = save_params(args.save, params.W, params.b, meta)
-        print(f"saved parameters to {path}", file=out)
+        save_or_rescue(args.save, params, meta, out)
     return acc
 
 
+def fallback_path() -> Path:
+    """Where parameters go when their ``--save`` path fails after training."""
+    name = f"mlp_core-rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
+    return Path(tempfile.gettempdir()) / name
+
+
+def save_or_rescue(path, params, meta, out=sys.stdout) -> Path:
+    """Save to ``path``; if that fails, save to :func:`fallback_path` (then the current
+    folder) and raise :class:`SavedElsewhere` naming both. Trained parameters are never
+    lost to a failing disk."""
+    try:
+        written = save_params(path, params, meta)
+    except (MlpCoreError, OSError) as exc:
+        for rescue in (fallback_path(), Path.cwd() / fallback_path().name):
+            try:
+                save_params(rescue, params, meta)
+            except (MlpCoreError, OSError):
+                continue
+            raise SavedElsewhere(
+                f"could not save to {str(path)!r} ({exc}); the trained parameters were "
+                f"saved to {str(rescue)!r} instead."
+            ) from exc
+        raise
+    link = f" (through the symlink {str(path)!r})" if Path(path).is_symlink() else ""
+    print(f"saved parameters to {written}{link}", file=out)
+    return written
+
+
 def main(argv=None) -> int:
+    """Run ``python -m mlp_core``; returns the exit status (0 on success)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             run_train(args)
         elif args.command == "bench":
             return bench.run_from_args(args)
-    except MlpCoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - one readable line, never a traceback
+        if debug:
+            raise
+        code = 3 if isinstance(err, SavedElsewhere) else 2
+        if isinstance(err, MlpCoreError):
+            text = str(err)
+        else:
+            text = f"{type(err).__name__}: {err} (run again with --debug for the traceback)"
+        print(f"error: {' '.join(text.split())}", file=sys.stderr)
+        return code
     return 0

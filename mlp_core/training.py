@@ -24,16 +24,16 @@ from .core.batching import batch_slices, epoch_order
 from .core.errors import ConfigError, TrainingDiverged
 from .core.losses import get_loss
 from .core.params import Params
-from .core.validate import (
-    check_finite,
-    check_params,
-    check_same_dtype,
-    check_X,
-    check_Y,
-    whole_number,
-)
+from .core.validate import check_batch, check_seed, is_one_hot, positive_whole
 from .fast import run_epoch_fast
 from .fast import supports as fast_supports
+
+#: Training stops with :class:`TrainingDiverged` when an epoch's mean loss J exceeds
+#: ``DIVERGENCE_FACTOR * (J_0 + 1)``, J_0 the loss of the parameters it started from.
+DIVERGENCE_FACTOR = 10.0
+
+#: The dtypes the fast epoch has kernels for; others train with the formulas.
+FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @dataclass
@@ -74,12 +74,6 @@ def accuracy(A_L, Y) -> float:
     return float(hits.mean())
 
 
-def is_one_hot(Y) -> bool:
-    """True when every row of Y is a one-hot vector (zeros and a single 1)."""
-    xp = get_xp(Y)
-    return bool(xp.all((Y == 0) | (Y == 1)) and xp.all(Y.sum(axis=1) == 1))
-
-
 def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with_accuracy=None):
     """``(J, accuracy)`` on a whole data set, one batched forward pass.
 
@@ -92,17 +86,6 @@ def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with
     J = float(get_loss(loss).value(cache.Z[params.L], Y))
     acc = accuracy(cache.A[params.L], Y) if with_accuracy else math.nan
     return J, acc
-
-
-def check_training_data(X, Y, params: Params, name_X="X", name_Y="Y") -> None:
-    """Shapes, dtypes and finiteness of a data set, checked once before training."""
-    check_params(params)
-    check_X(X, params.sizes[0], name_X)
-    check_same_dtype(X, params, name_X)
-    check_Y(Y, X.shape[0], params.sizes[-1], name_Y)
-    check_same_dtype(Y, params, name_Y)
-    check_finite(X, name_X)
-    check_finite(Y, name_Y)
 
 
 def run_epoch(
@@ -160,22 +143,28 @@ def train(
     kernels have not yet been validated on a GPU; ``python -m mlp_core bench`` times
     both there), and the formulas for an activation or loss of your own.
 
-    Raises :class:`TrainingDiverged` when the loss becomes NaN or Inf, naming the epoch
-    and the batch. The parameters passed in are never modified.
+    Raises :class:`TrainingDiverged` when the loss becomes NaN or Inf (naming the epoch
+    and the batch), or when an epoch ends with a mean loss "far above" where training
+    started: more than ``DIVERGENCE_FACTOR * (J_0 + 1)`` = 10 (J_0 + 1), J_0 the loss of
+    the parameters passed in (for cross-entropy on 10 classes, J_0 ≈ 2.3 gives 33). Bad
+    input (NaN or Inf in X, Y or the parameters) is a :class:`DataError` before any
+    step. A ``batch_size`` larger than the m examples means full-batch descent, B = m
+    (the step is not shrunk by m/B). float16 and longdouble train with the formulas. The parameters
+    passed in are never modified.
     """
-    check_training_data(X, Y, params)
+    check_batch(X, params, Y)
     if (X_val is None) != (Y_val is None):
         raise ConfigError(
             "X_val and Y_val go together: pass both (the held-out examples and their "
             "one-hot targets) or neither."
         )
     if X_val is not None:
-        check_training_data(X_val, Y_val, params, "X_val", "Y_val")
+        check_batch(X_val, params, Y_val, name_X="X_val", name_Y="Y_val")
     batch_slices(X.shape[0], batch_size)
-    batch_size = whole_number(batch_size)
-    if whole_number(epochs) is None or epochs < 1:
-        raise ConfigError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
-    epochs = whole_number(epochs)
+    batch_size = positive_whole(batch_size, "batch_size")
+    batch_size = min(batch_size, X.shape[0])  # B > m is full-batch descent: B = m
+    epochs = positive_whole(epochs, "epochs")
+    seed = check_seed(seed)
     if not (
         isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)
     ):
@@ -184,9 +173,22 @@ def train(
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
     if fast is None:
-        fast = fast_supports(activation, loss) and not is_gpu_array(X)
+        fast = (
+            fast_supports(activation, loss)
+            and not is_gpu_array(X)
+            and np.dtype(params.dtype) in FAST_DTYPES
+        )
+    elif fast and np.dtype(params.dtype) not in FAST_DTYPES:
+        raise ConfigError(
+            f"fast=True needs float32 or float64; the parameters are {params.dtype}. Pass "
+            f"fast=False (the formulas, any float dtype), or cast everything: "
+            f"params = params.astype(np.float32), X = X.astype(np.float32), Y likewise."
+        )
     run = run_epoch_fast if fast else run_epoch
     classify = get_loss(loss).classification or is_one_hot(Y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        J_0, _ = evaluate(X, Y, params, activation, loss, False)
+    limit = DIVERGENCE_FACTOR * (J_0 + 1.0)
     history = History()
     bar = tqdm(
         range(1, epochs + 1),
@@ -215,6 +217,13 @@ def train(
                 f"of {losses.size}, the epoch's last step (learning rate {lr}): the steps "
                 f"are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, or check "
                 f"the inputs are scaled."
+            )
+        if train_loss > limit:
+            raise TrainingDiverged(
+                f"the loss grew from {J_0:.4g} to {train_loss:.4g} by epoch {epoch} (learning "
+                f"rate {lr}), more than {DIVERGENCE_FACTOR:g} × ({J_0:.4g} + 1) = {limit:.4g}: "
+                f"the steps are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, "
+                f"or check the inputs are scaled."
             )
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)

@@ -13,6 +13,7 @@ import numpy
 import pytest
 
 from mlp_core.core.backend import gpu_available, to_device
+from mlp_core.core.data import one_hot
 from mlp_core.core.params import Params, init_params
 
 GPU = gpu_available()
@@ -79,8 +80,12 @@ def make_problem(
     seed: int = 0,
     dtype=numpy.float64,
     device: str = "cpu",
+    dataset=None,
 ):
-    """A random problem ``(X, Y, params)`` on ``device`` in ``dtype``.
+    """A problem ``(X, Y, params)`` on ``device`` in ``dtype``: the one factory of the suite.
+
+    With ``dataset`` (a :class:`mlp_core.data.Dataset`, e.g. the digits), X and the
+    one-hot Y are its first m rows and ``sizes`` must start with its n and end with its C.
 
     X is (m, n) standard normal, Y is (m, C) (one-hot rows for cross-entropy, {0, 1} for
     binary cross-entropy, real for squared error), params are He-initialised from
@@ -92,6 +97,10 @@ def make_problem(
     n, C = sizes[0], sizes[-1]
     X = rng.normal(size=(m, n))
     Y = make_targets(rng, m, C, loss)
+    if dataset is not None:
+        assert (dataset.n, dataset.C) == (n, C), (dataset, sizes)
+        X = dataset.X[:m].astype(numpy.float64)
+        Y = one_hot(dataset.labels[:m], C)
     p = init_params(sizes, seed=seed, dtype=numpy.float64, device="cpu")
     b = {l: 0.1 * rng.normal(size=p.b[l].shape) for l in p.layers}
     params = Params(p.W, b).astype(dtype).to(device)

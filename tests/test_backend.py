@@ -1,4 +1,4 @@
-"""The backend (NumPy / CuPy, device choice, transfers) and parameter initialisation."""
+"""The backend: NumPy / CuPy, device choice, transfers, the only module importing cupy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import GPU, NO_GPU_REASON, requires_gpu
+from conftest import GPU, requires_gpu
 
 import mlp_core
 from mlp_core import backend
@@ -20,10 +20,8 @@ from mlp_core.core.backend import (
     to_numpy,
 )
 from mlp_core.core.errors import ConfigError, MlpCoreError
-from mlp_core.core.params import Params, init_params
 
 PACKAGE_DIR = pathlib.Path(mlp_core.__file__).resolve().parent
-SIZES = (5, 4, 6, 3)
 
 
 # --------------------------------------------------------------------------- device choice
@@ -79,9 +77,9 @@ def test_gpu_requested_without_gpu_is_a_helpful_error(monkeypatch, how):
     msg = str(info.value)
     assert "device='cpu'" in msg  # the fix
     assert "CuPy" in msg
-    # and no silent fall-back: creating parameters on the GPU refuses too
+    # and no silent fall-back: moving an array to the GPU refuses too
     with pytest.raises(ConfigError, match="gpu"):
-        init_params(SIZES, device="gpu")
+        to_device(np.zeros(3), "gpu")
 
 
 @pytest.mark.parametrize("value", ["junk", "cuda", "tpu", ""])
@@ -125,7 +123,7 @@ def test_round_trip_on_every_device(device, dtype):
     d = to_device(a, device)
     assert backend.device_of(d) == device
     assert d.dtype == dtype and d.shape == a.shape
-    assert get_xp(d) is backend.xp_for_device(device)
+    assert get_xp(d) is (np if device == "cpu" else backend._cupy())
     back = to_numpy(d)
     assert isinstance(back, np.ndarray)
     np.testing.assert_array_equal(back, a)
@@ -139,113 +137,11 @@ def test_synchronize_is_a_noop_on_cpu():
 
 @requires_gpu
 def test_synchronize_on_gpu():  # pragma: no cover - GPU only
-    xp = backend.xp_for_device("gpu")
+    xp = backend._cupy()
     a = xp.ones((512, 512))
     (a @ a).sum()
     assert synchronize(xp) is None
     assert synchronize() is None
-
-
-# --------------------------------------------------------------------------- init_params
-
-
-def test_same_seed_same_numbers():
-    p, q = init_params(SIZES, seed=3), init_params(SIZES, seed=3)
-    for l in p.layers:
-        np.testing.assert_array_equal(p.W[l], q.W[l])
-        np.testing.assert_array_equal(p.b[l], q.b[l])
-
-
-def test_different_seeds_differ():
-    p, q = init_params(SIZES, seed=3), init_params(SIZES, seed=4)
-    for l in p.layers:
-        assert not np.array_equal(p.W[l], q.W[l])
-
-
-def test_shapes_follow_the_book():
-    p = init_params(SIZES, seed=0)
-    assert isinstance(p, Params)
-    assert p.L == len(SIZES) - 1
-    assert list(p.layers) == [1, 2, 3]
-    assert sorted(p.W) == [1, 2, 3] and sorted(p.b) == [1, 2, 3]  # no layer 0
-    for l in p.layers:
-        assert p.W[l].shape == (SIZES[l - 1], SIZES[l])
-        assert p.b[l].shape == (SIZES[l],)
-        np.testing.assert_array_equal(p.b[l], 0)
-    assert p.sizes == SIZES
-    assert p.count() == sum(SIZES[l - 1] * SIZES[l] + SIZES[l] for l in range(1, len(SIZES)))
-    assert p.device == "cpu"
-
-
-def test_dtype_is_respected(dtype):
-    p = init_params(SIZES, seed=0, dtype=dtype)
-    assert p.dtype == dtype
-    for l in p.layers:
-        assert p.W[l].dtype == dtype and p.b[l].dtype == dtype
-    # float32 is the float64 draw, rounded: the same starting point in both dtypes
-    p64 = init_params(SIZES, seed=0, dtype=np.float64)
-    for l in p.layers:
-        np.testing.assert_array_equal(p.W[l], p64.W[l].astype(dtype))
-
-
-@pytest.mark.parametrize("scheme", ["he", "xavier"])
-def test_init_variance(scheme):
-    fan_in, fan_out = 800, 600
-    p = init_params((fan_in, fan_out, 7), seed=0, scheme=scheme)
-    expected = 2.0 / fan_in if scheme == "he" else 2.0 / (fan_in + fan_out)
-    W = p.W[1]
-    assert abs(W.mean()) < 0.01 * np.sqrt(expected)
-    assert W.var() == pytest.approx(expected, rel=0.03)
-
-
-def test_he_and_xavier_differ():
-    he = init_params((50, 30, 7), seed=0, scheme="he")
-    xa = init_params((50, 30, 7), seed=0, scheme="xavier")
-    assert he.W[1].std() > xa.W[1].std()
-
-
-@pytest.mark.parametrize("sizes", [(5,), (), (5, 0, 3), (5, -2, 3), (5, 2.5, 3)])
-def test_bad_sizes_are_refused(sizes):
-    with pytest.raises(ConfigError, match="sizes"):
-        init_params(sizes)
-
-
-def test_unknown_scheme_is_refused():
-    with pytest.raises(ConfigError, match="he, xavier"):
-        init_params(SIZES, scheme="lecun")
-
-
-def test_params_to_cpu_and_astype_copy():
-    p = init_params(SIZES, seed=1)
-    q = p.astype(np.float32)
-    assert q.dtype == np.float32 and p.dtype == np.float64
-    c = p.copy()
-    c.W[1][0, 0] += 1
-    assert c.W[1][0, 0] != p.W[1][0, 0]
-
-
-@requires_gpu
-@pytest.mark.gpu
-def test_gpu_params_equal_cpu_params_exactly(dtype):  # pragma: no cover - GPU only
-    cpu = init_params(SIZES, seed=7, dtype=dtype, device="cpu")
-    gpu = init_params(SIZES, seed=7, dtype=dtype, device="gpu")
-    assert gpu.device == "gpu" and gpu.dtype == dtype
-    for l in cpu.layers:
-        assert backend.is_gpu_array(gpu.W[l]) and backend.is_gpu_array(gpu.b[l])
-        np.testing.assert_array_equal(to_numpy(gpu.W[l]), cpu.W[l])
-        np.testing.assert_array_equal(to_numpy(gpu.b[l]), cpu.b[l])
-    back = gpu.to("cpu")
-    assert back.device == "cpu"
-    for l in cpu.layers:
-        np.testing.assert_array_equal(back.W[l], cpu.W[l])
-
-
-def test_params_on_every_device_equal_cpu(device):
-    cpu = init_params(SIZES, seed=8, device="cpu")
-    here = init_params(SIZES, seed=8, device=device)
-    assert here.device == device
-    for l in cpu.layers:
-        np.testing.assert_array_equal(to_numpy(here.W[l]), cpu.W[l])
 
 
 # ----------------------------------------------------------- only backend imports cupy
@@ -269,7 +165,7 @@ def test_only_backend_imports_cupy():
             offenders[str(path.relative_to(PACKAGE_DIR))] = hits
     assert not offenders, (
         f"only mlp_core/core/backend.py may import cupy; found {offenders}. Use "
-        "mlp_core.backend.get_xp(arrays) (or xp_for_device) instead."
+        "mlp_core.backend.get_xp(arrays) instead."
     )
 
 
@@ -294,5 +190,17 @@ def test_cupy_import_regex_catches_the_usual_forms():
         assert not CUPY_IMPORT.search(line), line
 
 
-def test_no_gpu_reason_is_clear():
-    assert "CuPy" in NO_GPU_REASON and "GPU" in NO_GPU_REASON
+def test_default_device_reads_the_environment_else_cpu(monkeypatch):
+    monkeypatch.delenv("MLP_CORE_DEVICE", raising=False)
+    assert backend.default_device() == "cpu"
+    assert backend.default_device("cpu") == "cpu"
+    monkeypatch.setenv("MLP_CORE_DEVICE", "cpu")
+    assert backend.default_device() == "cpu"
+    monkeypatch.setenv("MLP_CORE_DEVICE", "bogus")
+    with pytest.raises(ConfigError, match="MLP_CORE_DEVICE"):
+        backend.default_device()
+
+
+def test_to_numpy_of_a_host_array_is_the_array_itself():
+    a = np.zeros(3)
+    assert to_numpy(a) is a  # the docstring says so: no copy on the host

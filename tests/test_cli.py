@@ -83,7 +83,8 @@ def test_train_prints_a_table_and_saves_parameters_that_load_back(tmp_path):
     assert f"saved parameters to {save}" in out
 
     # the file reads back with the right sizes h = (64, 128, 64, 10) and meta
-    W, b, meta = load_params(save, expected_sizes=(64, 128, 64, 10))
+    loaded, meta = load_params(save, expected_sizes=(64, 128, 64, 10))
+    W, b = loaded.W, loaded.b
     assert [W[l].shape for l in (1, 2, 3)] == [(64, 128), (128, 64), (64, 10)]
     assert [b[l].shape for l in (1, 2, 3)] == [(128,), (64,), (10,)]
     assert W[1].dtype == np.float32 and meta["dtype"] == "float32"
@@ -189,3 +190,23 @@ def test_mnist_without_files_explains_the_idx_files(tmp_path):
     proc = run_cli("--dataset", "mnist", "--epochs", 1, cwd=tmp_path)
     assert_clean_error(proc, "IDX", "--mnist-images", "--mnist-labels", "nothing is downloaded")
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args, what",
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--epochs", "-1"], "--epochs"),
+        (["--lr", "nan"], "--lr"),
+    ],
+)
+def test_cli_refuses_bad_numbers_before_loading_anything(args, what):
+    run = subprocess.run(
+        [sys.executable, "-m", "mlp_core", "train", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT},
+    )
+    assert run.returncode == 2
+    assert what in run.stderr and run.stdout == ""

@@ -8,9 +8,6 @@ import pytest
 
 from mlp_core.core.data import (
     Dataset,
-    Standardizer,
-    check_X,
-    labels_from_one_hot,
     load_digits,
     load_mnist,
     one_hot,
@@ -211,7 +208,7 @@ def test_one_hot_values_and_round_trip():
     assert Y.shape == (M, C) and Y.dtype == np.float64
     np.testing.assert_array_equal(Y.sum(axis=1), np.ones(M))
     assert Y[0, 2] == 1 and Y[1, 0] == 1 and Y[0, 0] == 0
-    np.testing.assert_array_equal(labels_from_one_hot(Y), labels)
+    np.testing.assert_array_equal(Y.argmax(axis=1), labels)
     # C inferred as max + 1, and an explicit larger C adds empty columns
     assert one_hot(labels).shape == (M, 3)
     assert one_hot(labels, 5, dtype=np.float32).shape == (M, 5)
@@ -219,11 +216,6 @@ def test_one_hot_values_and_round_trip():
     # integer-valued floats and bools are accepted
     np.testing.assert_array_equal(one_hot(labels.astype(float), C), Y)
     np.testing.assert_array_equal(one_hot(np.array([True, False]))[:, 1], [1, 0])
-
-
-def test_labels_from_one_hot_on_outputs():
-    A = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
-    np.testing.assert_array_equal(labels_from_one_hot(A), [1, 0])
 
 
 def test_one_hot_refuses_non_integer_labels():
@@ -254,12 +246,7 @@ def test_one_hot_refuses_out_of_range_and_empty():
         one_hot(np.array([0, 1]), 0)
 
 
-def test_labels_from_one_hot_refuses_1d():
-    with pytest.raises(LabelError, match="already integer labels"):
-        labels_from_one_hot(np.array([0, 1, 2]))
-
-
-# ----------------------------------------------------------------------------- split, scale
+# ----------------------------------------------------------------------------- split
 
 
 def test_train_test_split_stratified_and_deterministic():
@@ -285,85 +272,6 @@ def test_train_test_split_refusals():
         train_test_split(X, np.zeros(M + 1, dtype=int))
     with pytest.raises(DataError, match="stratify=False"):
         train_test_split(X, np.array([0, 0, 0, 0, 1, 1, 2]))  # class 2 has one member
-
-
-def test_standardizer_uses_training_statistics():
-    rng = np.random.default_rng(7)
-    X_train = rng.normal(3.0, 2.0, size=(M, N))
-    X_train[:, 4] = 5.0  # a constant feature: std 0 must not divide by zero
-    X_test = rng.normal(-1.0, 1.0, size=(4, N))
-    s = Standardizer().fit(X_train)
-    Z = s.transform(X_train)
-    np.testing.assert_allclose(Z[:, :4].mean(axis=0), 0, atol=1e-12)
-    np.testing.assert_allclose(Z[:, :4].std(axis=0), 1, atol=1e-12)
-    np.testing.assert_array_equal(Z[:, 4], 0)
-    Zt = s.transform(X_test)
-    expected = (X_test - X_train.mean(axis=0)) / np.where(
-        X_train.std(axis=0) == 0, 1, X_train.std(axis=0)
-    )
-    np.testing.assert_allclose(Zt, expected)
-    assert not np.allclose(Zt.mean(axis=0)[:4], 0, atol=0.1)  # not re-fitted on the test set
-    np.testing.assert_array_equal(Standardizer().fit_transform(X_train), Z)
-    assert s.transform(X_test.astype(np.float32)).dtype == np.float32
-
-
-def test_standardizer_refusals():
-    with pytest.raises(MlpCoreError, match="fit"):
-        Standardizer().transform(np.zeros((M, N)))
-    s = Standardizer().fit(np.ones((M, N)))
-    with pytest.raises(ShapeError, match=f"n = h_0 = {N}"):
-        s.transform(np.ones((M, N + 1)))
-
-
-# ----------------------------------------------------------------------------- check_X
-
-
-def test_check_X_accepts_and_returns_good_data():
-    X = np.zeros((M, N), dtype=np.float32)
-    assert check_X(X, n=N) is X
-
-
-def test_check_X_refuses_1d_with_reshape_hint():
-    with pytest.raises(ShapeError, match=r"reshape\(1, -1\)") as e:
-        check_X(np.zeros(N))
-    assert str(e.value).startswith("X ")
-    with pytest.raises(ShapeError, match="x must"):
-        check_X(np.zeros(N), name="x")
-    with pytest.raises(ShapeError, match="3-D"):
-        check_X(np.zeros((M, 2, 2)))
-
-
-def test_check_X_refuses_integer_dtype():
-    with pytest.raises(DataError, match=r"astype\(np.float64\)") as e:
-        check_X(np.zeros((M, N), dtype=np.uint8))
-    assert "X has integer dtype uint8" in str(e.value)
-
-
-def test_check_X_refuses_nan_and_inf_naming_count_and_row():
-    X = np.zeros((M, N))
-    X[3, 1] = np.nan
-    X[5, 0] = np.inf
-    with pytest.raises(DataError, match="2 NaN or Inf") as e:
-        check_X(X)
-    assert "row 3" in str(e.value)
-
-
-def test_check_X_refuses_empty():
-    with pytest.raises(DataError, match="m = 0"):
-        check_X(np.zeros((0, N)))
-
-
-def test_check_X_refuses_wrong_n_and_suggests_transpose():
-    with pytest.raises(ShapeError, match=f"expects n = h_0 = {N}") as e:
-        check_X(np.zeros((M, C)), n=N)
-    assert ".T" not in str(e.value)
-    with pytest.raises(ShapeError, match=r"X\.T"):
-        check_X(np.zeros((N, M)), n=N)
-
-
-def test_check_X_refuses_non_array():
-    with pytest.raises(DataError, match="np.asarray"):
-        check_X([[0.0] * N] * M)
 
 
 def test_errors_are_value_errors():

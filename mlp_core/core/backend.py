@@ -70,9 +70,12 @@ def resolve_device(device: str | None = None) -> str:
     return device
 
 
-def xp_for_device(device: str | None = None):
-    """The array namespace (``numpy`` or ``cupy``) for a device name."""
-    return _cupy() if resolve_device(device) == "gpu" else np
+def default_device(device: str | None = None) -> str:
+    """The device for *new* arrays: ``device`` if given, else ``MLP_CORE_DEVICE`` if set,
+    else ``'cpu'`` (so that new parameters sit beside the host data the library loads)."""
+    if device is None:
+        device = os.environ.get("MLP_CORE_DEVICE") or "cpu"
+    return resolve_device(device)
 
 
 def is_gpu_array(a) -> bool:
@@ -102,11 +105,12 @@ def to_device(a, device: str | None = None):
     (a no-op when it is already there)."""
     if resolve_device(device) == "cpu":
         return to_numpy(a)
-    return xp_for_device(device).asarray(a)
+    return _cupy().asarray(a)
 
 
 def to_numpy(a):
-    """A NumPy copy of ``a`` (``a.get()`` for a CuPy array; ``np.asarray`` otherwise)."""
+    """``a`` as a NumPy array: a host copy of a CuPy array (``a.get()``); a host array
+    comes back as it is (``np.asarray``, no copy), so writing to it writes to ``a``."""
     return a.get() if is_gpu_array(a) else np.asarray(a)
 
 

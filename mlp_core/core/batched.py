@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .activations import get_hidden_activation
 from .losses import get_loss, output_activation, output_error
 from .params import Params
-from .validate import check_params, check_same_dtype, check_X, check_Y
+from .validate import check_batch
 
 
 @dataclass
@@ -53,16 +53,6 @@ def weight_gradient(A_prev, delta):
     return (A_prev.T @ delta) / m
 
 
-def check_batch(X, params: Params, Y=None) -> None:
-    """Shapes and dtypes of X (m, n), Y (m, C) and the parameters agree."""
-    check_params(params)
-    check_X(X, params.sizes[0])
-    check_same_dtype(X, params)
-    if Y is not None:
-        check_Y(Y, X.shape[0], params.sizes[-1])
-        check_same_dtype(Y, params, "Y")
-
-
 def forward(X, params: Params, activation="relu", loss="cross_entropy", check=True) -> Cache:
     """The forward pass for a batch: A^0 = X, Z^l = A^{l-1} W^l + b^l, A^l = σ(Z^l);
     the last layer uses the loss's output activation (softmax along each row)."""
@@ -78,13 +68,26 @@ def forward(X, params: Params, activation="relu", loss="cross_entropy", check=Tr
 
 
 def predict(X, params: Params, activation="relu", loss="cross_entropy"):
-    """A^L, the (m, C) outputs (probabilities for a classifier)."""
+    """A^L, the (m, C) outputs (probabilities for a classifier) for X of shape (m, n)."""
     return forward(X, params, activation, loss).A[params.L]
 
 
 def mean_loss(X, Y, params: Params, activation="relu", loss="cross_entropy", cache=None):
-    """J = (1/m) Σ_i L_i (eq. ``eq-mean-loss``), computed stably from Z^L (a 0-d array
-    on the arrays' device)."""
+    """J = (1/m) Σ_i ℓ_i (eq. ``eq-mean-loss``), computed stably from Z^L.
+
+    Parameters
+    ----------
+    X : array, shape (m, n)
+    Y : array, shape (m, C)
+    params : Params
+    activation, loss : str or object
+    cache : Cache, optional
+        A forward pass of X already done (then X, Y and params are not checked again).
+
+    Returns
+    -------
+    A 0-d array on the arrays' device.
+    """
     if cache is None:
         check_batch(X, params, Y)
         cache = forward(X, params, activation, loss, check=False)
@@ -110,17 +113,31 @@ def backward(Y, params: Params, cache: Cache, activation="relu"):
 def backprop(X, Y, params: Params, activation="relu", loss="cross_entropy", check=True):
     """The gradients of the mean loss J for the batch (X, Y): dicts ``dW``, ``db``.
 
-    X: (m, n); Y: (m, C) one-hot rows (or targets for squared error).
+    Parameters
+    ----------
+    X : array, shape (m, n)
+    Y : array, shape (m, C)
+        One-hot rows (or targets for squared error).
+    params : Params
+        W[l] (h_{l-1}, h_l), b[l] (h_l,), l = 1..L.
+    activation, loss : str or object
+    check : bool
+        Validate shapes, dtypes and finiteness first.
+
+    Returns
+    -------
+    dW, db : dict
+        ∂J/∂W^l of shape (h_{l-1}, h_l) and ∂J/∂b^l of shape (h_l,), l = 1..L.
     """
-    if check:
-        check_batch(X, params, Y)
-    cache = forward(X, params, activation, loss, check=False)
-    dW, db, _ = backward(Y, params, cache, activation)
+    _, dW, db = loss_and_gradients(X, Y, params, activation, loss, check)
     return dW, db
 
 
 def loss_and_gradients(X, Y, params: Params, activation="relu", loss="cross_entropy", check=True):
-    """``(J, dW, db)`` from one forward and one backward pass (what a training step needs)."""
+    """``(J, dW, db)`` from one forward and one backward pass (what a training step needs).
+
+    Shapes as in :func:`backprop`; J is a 0-d array on the arrays' device.
+    """
     if check:
         check_batch(X, params, Y)
     cache = forward(X, params, activation, loss, check=False)

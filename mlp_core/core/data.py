@@ -10,14 +10,15 @@ Nothing here ever downloads anything.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import validate
-from .errors import DataError, LabelError, MlpCoreError, ShapeError
+from .errors import DataError, LabelError, ShapeError
+from .validate import is_one_hot, whole_number
 
 __all__ = [
     "Dataset",
@@ -27,10 +28,7 @@ __all__ = [
     "spirals",
     "xor",
     "one_hot",
-    "labels_from_one_hot",
     "train_test_split",
-    "Standardizer",
-    "check_X",
 ]
 
 
@@ -195,7 +193,7 @@ def read_idx(path) -> np.ndarray:
         )
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dt = _IDX_TYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    expected = math.prod(shape) * dt.itemsize  # a Python int: no overflow
     found = len(raw) - header_len
     if found < expected:
         raise DataError(
@@ -267,9 +265,10 @@ def _balanced_counts(m: int, k: int) -> list[int]:
 
 
 def _check_m(m, at_least: int, why: str) -> int:
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < at_least:
+    k = whole_number(m)
+    if k is None or k < at_least:
         raise DataError(f"m must be an integer >= {at_least} ({why}); found {m!r}.")
-    return int(m)
+    return k
 
 
 def spirals(m: int, C: int = 3, noise: float = 0.2, seed: int = 0, dtype=np.float64) -> Dataset:
@@ -281,9 +280,10 @@ def spirals(m: int, C: int = 3, noise: float = 0.2, seed: int = 0, dtype=np.floa
 
     Returns a Dataset with X (m, 2), labels (m,) in 0..C-1.
     """
-    if isinstance(C, bool) or not isinstance(C, (int, np.integer)) or C < 2:
+    if whole_number(C) is None or C < 2:
         raise DataError(f"C must be an integer >= 2 (number of spiral arms); found {C!r}.")
-    m = _check_m(m, int(C), f"at least one point per arm, C = {C}")
+    C = whole_number(C)
+    m = _check_m(m, C, f"at least one point per arm, C = {C}")
     dt = _float_dtype(dtype)
     rng = np.random.default_rng(seed)
     X_parts, label_parts = [], []
@@ -319,23 +319,13 @@ def xor(m: int, noise: float = 0.1, seed: int = 0, dtype=np.float64) -> Dataset:
 # --------------------------------------------------------------------------- labels
 
 
-def _looks_one_hot(a: np.ndarray) -> bool:
-    return (
-        a.ndim == 2
-        and a.shape[1] > 1
-        and a.size > 0
-        and bool(np.all((a == 0) | (a == 1)))
-        and bool(np.all(a.sum(axis=1) == 1))
-    )
-
-
 def _integer_labels(labels, name: str = "labels") -> np.ndarray:
     """Validate labels of shape (m,) and return them as int64 (not yet range-checked)."""
     a = np.asarray(labels)
-    if a.ndim == 2 and _looks_one_hot(a):
+    if a.ndim == 2 and a.shape[1] > 1 and is_one_hot(a):
         raise LabelError(
             f"{name}: Y is already one-hot (m, C) = {a.shape}; pass it directly "
-            f"(or recover the labels with labels_from_one_hot(Y))."
+            f"(or recover the labels with Y.argmax(axis=1))."
         )
     if a.ndim == 2 and a.shape[1] == 1:
         raise LabelError(
@@ -383,7 +373,7 @@ def one_hot(labels, C: int | None = None, dtype=np.float64) -> np.ndarray:
         )
     if C is None:
         C = int(y.max()) + 1
-    elif isinstance(C, bool) or not isinstance(C, (int, np.integer)) or C < 1:
+    elif whole_number(C) is None or C < 1:
         raise LabelError(f"C must be a positive integer (number of classes); found {C!r}.")
     C = int(C)
     if y.max() >= C:
@@ -395,29 +385,6 @@ def one_hot(labels, C: int | None = None, dtype=np.float64) -> np.ndarray:
     Y = np.zeros((y.shape[0], C), dtype=dt)
     Y[np.arange(y.shape[0]), y] = 1
     return Y
-
-
-def labels_from_one_hot(Y):
-    """The class of each row of Y (m, C), labels of shape (m,): argmax over axis 1.
-
-    Works on one-hot targets and on network outputs A^L alike, NumPy or CuPy
-    (the result lives where Y lives).
-    """
-    ndim = getattr(Y, "ndim", None)
-    if ndim is None:
-        Y = np.asarray(Y)
-        ndim = Y.ndim
-    if ndim == 1:
-        raise LabelError(
-            f"Y must be 2-D (m, C), one row per example; found a 1-D array of shape "
-            f"{Y.shape}. If these are already integer labels (m,), use them directly; "
-            f"a single example's output should be reshaped with y.reshape(1, -1)."
-        )
-    if ndim != 2:
-        raise LabelError(f"Y must be 2-D (m, C); found shape {Y.shape}.")
-    if Y.shape[1] == 0:
-        raise LabelError(f"Y has C = 0 columns (shape {Y.shape}); there is no class to pick.")
-    return Y.argmax(axis=1)
 
 
 # --------------------------------------------------------------------------- split, scale
@@ -460,55 +427,3 @@ def train_test_split(X, labels, test_fraction: float = 0.2, seed: int = 0, strat
             f"test_fraction={test_fraction}, stratify={stratify}: {exc} "
             f"Fix: use more examples, another test_fraction, or stratify=False."
         ) from exc
-
-
-class Standardizer:
-    """Scale each feature to mean 0 and standard deviation 1, using training statistics.
-
-    ``fit(X_train)`` learns mean_ and std_ of shape (n,) from the training set only;
-    ``transform(X)`` computes (X - mean_) / std_. Apply the same fitted Standardizer to
-    the held-out set: it must use the training statistics, otherwise the test set leaks
-    into the model. A feature with std 0 (a pixel that is always blank) is divided by 1,
-    not by 0.
-    """
-
-    def __init__(self):
-        self.mean_: np.ndarray | None = None
-        self.std_: np.ndarray | None = None
-
-    def fit(self, X) -> Standardizer:
-        """Learn mean_ and std_ (each (n,)) from the training set X (m, n)."""
-        X = np.asarray(check_X(np.asarray(X)), dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
-        self.std_ = np.where(std == 0, 1.0, std)
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """(X - mean_) / std_ for X (m, n), in X's dtype."""
-        if self.mean_ is None:
-            raise MlpCoreError(
-                "Standardizer is not fitted yet: call fit(X_train) (or fit_transform) "
-                "on the training set first."
-            )
-        X = check_X(np.asarray(X), n=self.mean_.shape[0])
-        return ((X - self.mean_) / self.std_).astype(X.dtype, copy=False)
-
-    def fit_transform(self, X) -> np.ndarray:
-        """fit(X) then transform(X)."""
-        return self.fit(X).transform(X)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def check_X(X, n: int | None = None, name: str = "X"):
-    """Refuse a data matrix the network cannot use; return it unchanged otherwise.
-
-    Expects X of shape (m, n) with m >= 1, floating point, finite (the shape and dtype
-    rules are :func:`mlp_core.validate.check_X`'s). When n is given (the first layer's width
-    h_0) the number of columns must equal it. Works on NumPy and CuPy arrays.
-    """
-    validate.check_X(X, n, name)
-    validate.check_finite(X, name)
-    return X

@@ -30,4 +30,8 @@ class ConfigError(MlpCoreError):
 
 
 class TrainingDiverged(MlpCoreError):
-    """The loss became NaN or Inf during training."""
+    """The loss became NaN or Inf, or grew far above where training started."""
+
+
+class ParamsError(MlpCoreError):
+    """Parameters in the wrong container: a ``(W, b)`` tuple, lists, a dict for a Params."""

@@ -11,12 +11,24 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import to_numpy
-from .batched import backprop, mean_loss
+from .batched import backprop, forward
+from .errors import DataError, ShapeError
+from .losses import get_loss
 from .params import Params
+from .validate import check_batch, check_same_shape
 
 
 def relative_error(a, b) -> float:
-    """‖a − b‖ / (‖a‖ + ‖b‖): 0 for equal arrays, 1 when one is zero, scale-free."""
+    """‖a − b‖ / (‖a‖ + ‖b‖) for two arrays of one shape: 0 for equal arrays, 1 when one
+    is zero, scale-free. Arrays of different shapes are refused (no broadcasting)."""
+    try:
+        a, b = (x if hasattr(x, "shape") else np.asarray(x) for x in (a, b))
+    except ValueError as exc:  # a ragged list
+        raise DataError(f"a and b must be arrays of one shape ({exc}).") from None
+    check_same_shape(a, b, "a", "b")
+    for name, x in (("a", a), ("b", b)):
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"{name} must hold real numbers; found dtype {x.dtype}.")
     a, b = np.asarray(to_numpy(a), dtype=np.float64), np.asarray(to_numpy(b), dtype=np.float64)
     denom = np.linalg.norm(a) + np.linalg.norm(b)
     return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
@@ -43,13 +55,31 @@ def numerical_gradient(f, theta: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 def numerical_gradients(
     X, Y, params: Params, activation="relu", loss="cross_entropy", eps: float = 1e-6
 ):
-    """Finite-difference ``(dW, db)`` of the mean loss J, computed in float64 on the CPU."""
+    """Finite-difference ``(dW, db)`` of the mean loss J, computed in float64 on the CPU.
+
+    Parameters
+    ----------
+    X : array, shape (m, n)
+    Y : array, shape (m, C)
+    params : Params
+        W[l] (h_{l-1}, h_l), b[l] (h_l,); not modified.
+    activation, loss : str or object
+    eps : float
+        The step ε of the centred difference.
+
+    Returns
+    -------
+    dW, db : dict
+        Shapes (h_{l-1}, h_l) and (h_l,), l = 1..L.
+    """
+    check_batch(X, params, Y)
     p = params.to("cpu").astype(np.float64)
     X64 = to_numpy(X).astype(np.float64)
     Y64 = to_numpy(Y).astype(np.float64)
+    value = get_loss(loss).value
 
     def J():
-        return float(mean_loss(X64, Y64, p, activation, loss))
+        return float(value(forward(X64, p, activation, loss, check=False).Z[p.L], Y64))
 
     dW = {l: numerical_gradient(J, p.W[l], eps) for l in p.layers}
     db = {l: numerical_gradient(J, p.b[l], eps) for l in p.layers}
@@ -61,9 +91,27 @@ def gradient_errors(
 ) -> dict:
     """Relative error of each analytic gradient against finite differences.
 
-    ``grads`` is a ``(dW, db)`` pair to check; by default the batched backprop's, in
-    float64. Returns ``{'W1': err, 'b1': err, ...}``.
+    Parameters
+    ----------
+    X : array, shape (m, n)
+    Y : array, shape (m, C)
+    params : Params
+    activation, loss : str or object
+    grads : (dW, db), optional
+        The gradients to check, dicts keyed 1..L of the shapes of W[l] (h_{l-1}, h_l) and
+        b[l] (h_l,); by default the batched backprop's, in float64. A missing layer or a
+        gradient of another shape (a transpose, a column) is refused with a ShapeError.
+    eps : float
+        The step ε of the centred difference.
+
+    Returns
+    -------
+    dict
+        ``{'W1': err, 'b1': err, ...}``, each a :func:`relative_error`.
     """
+    check_batch(X, params, Y)
+    if grads is not None:
+        _check_grads(grads, params)
     if grads is None:
         p = params.to("cpu").astype(np.float64)
         grads = backprop(
@@ -76,6 +124,27 @@ def gradient_errors(
         errors[f"W{l}"] = relative_error(dW[l], num_dW[l])
         errors[f"b{l}"] = relative_error(db[l], num_db[l])
     return errors
+
+
+def _check_grads(grads, params: Params) -> None:
+    """``grads`` is a pair (dW, db) of dicts with the layers' keys and the parameters' shapes."""
+    if not (isinstance(grads, (tuple, list)) and len(grads) == 2):
+        raise ShapeError(
+            f"grads must be a pair (dW, db), as backprop returns; found {type(grads).__name__}."
+        )
+    for name, g, ref in (("dW", grads[0], params.W), ("db", grads[1], params.b)):
+        if not isinstance(g, dict):
+            raise ShapeError(
+                f"{name} must be a dict keyed by layer 1..L; found {type(g).__name__}."
+            )
+        missing = [l for l in params.layers if l not in g]
+        if missing:
+            raise ShapeError(
+                f"{name} has no entry for layer(s) {missing}; it needs one per layer 1..{params.L} "
+                f"(found keys {sorted(g, key=repr)})."
+            )
+        for l in params.layers:
+            check_same_shape(ref[l], g[l], f"{name[1]}{l}", f"{name}[{l}]")
 
 
 def gradients_agree(errors: dict, tol: float = 1e-7) -> bool:

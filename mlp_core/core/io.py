@@ -3,14 +3,18 @@
 The file holds the arrays ``W1, b1, W2, b2, ...`` (W[l] of shape (h_{l-1}, h_l), b[l]
 of shape (h_l,)) and ``meta``, a JSON string with the layer sizes h = (h_0, ..., h_L),
 the dtype, the activation, the loss and the format version. Saving is atomic: a crash or
-a refused save never leaves a half-written file, and never clobbers a good one.
+a refused save never leaves a half-written file, and never clobbers a good one. A save
+killed half-way leaves a hidden temporary file ``.NAME.PID.XXXX.tmp`` beside the
+destination; the next save into that folder removes those whose process has ended.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
+import secrets
+import stat
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -21,63 +25,22 @@ import numpy as np
 from .backend import to_numpy
 from .errors import MlpCoreError, ParamsFileError, ShapeError
 from .params import Params
-from .validate import check_params
+from .validate import check_layer_keys, check_params, whole_number
 
 __all__ = ["save_params", "load_params", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _FORMAT_NAME = "mlp_core.params"
-
-
-def _layer_indices(W, b, error) -> int:
-    """Check W and b are dicts keyed 1..L (the same keys); return L."""
-    for name, d in (("W", W), ("b", b)):
-        if not isinstance(d, Mapping):
-            raise error(
-                f"{name} must be a dict keyed by layer index 1..L ({name}[1], {name}[2], ...); "
-                f"found {type(d).__name__}."
-            )
-    if not W:
-        raise error("W is empty: a network needs at least one layer, W[1] of shape (n, h_1).")
-    keys_W, keys_b = set(W), set(b)
-    if not all(
-        isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys_W | keys_b
-    ):
-        raise error(
-            f"W and b must be keyed by integer layer indices 1..L; found keys "
-            f"W: {sorted(map(repr, keys_W))}, b: {sorted(map(repr, keys_b))}."
-        )
-    L = len(keys_W)
-    expected = set(range(1, L + 1))
-    if keys_W != expected:
-        hint = (
-            " Layer indices start at 1 as in the book: W[1] maps h_0 = n to h_1."
-            if 0 in keys_W
-            else ""
-        )
-        raise error(
-            f"W must have keys 1..L contiguous; found {sorted(int(k) for k in keys_W)}, "
-            f"expected {sorted(expected)}.{hint}"
-        )
-    if keys_b != expected:
-        missing = sorted(expected - keys_b)
-        extra = sorted(int(k) for k in keys_b - expected)
-        raise error(
-            f"b must have the same keys as W, 1..{L}; missing {missing}, unexpected {extra}."
-        )
-    return L
 
 
 def _check_params(W, b) -> tuple[list[int], np.dtype]:
     """Validate host arrays W[l], b[l]; return the sizes (h_0, ..., h_L) and the dtype.
 
-    The keys 1..L first (:func:`_layer_indices`), then the book's shape and dtype rules
-    (:func:`mlp_core.validate.check_params`, a ShapeError), then what a file needs on top:
-    floating-point, finite values (a ParamsFileError).
+    The keys 1..L first (:func:`mlp_core.validate.check_layer_keys`), then the book's
+    shape and dtype rules (:func:`mlp_core.validate.check_params`), then what a file needs
+    on top: finite values (a ParamsFileError).
     """
-    _layer_indices(W, b, ParamsFileError)
+    check_layer_keys(W, b, ParamsFileError)
     params = Params(W, b)
     check_params(params)
     for l in params.layers:
@@ -106,7 +69,7 @@ def _meta_json(meta, sizes, dtype) -> str:
         meta = {}
     if not isinstance(meta, Mapping):
         raise ParamsFileError(f"meta must be a dict; found {type(meta).__name__}.")
-    if "sizes" in meta and [int(s) for s in meta["sizes"]] != sizes:
+    if "sizes" in meta and _sizes_list(meta["sizes"]) != sizes:
         raise ShapeError(
             f"meta['sizes'] is {list(meta['sizes'])} but the arrays W, b have sizes {sizes}; "
             f"they must agree. Fix: drop 'sizes' from meta (it is computed) or correct it."
@@ -135,10 +98,74 @@ def _meta_json(meta, sizes, dtype) -> str:
         ) from exc
 
 
-def check_save_path(path) -> None:
-    """Refuse a save path that cannot be written: its folder is missing or not writable,
-    or the path is itself a folder. Cheap, so callers can check before long work."""
+def _sizes_list(sizes):
+    """``sizes`` as a list of whole numbers ≥ 1, or None when it is not one."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        return None
+    out = [whole_number(h) for h in sizes]
+    return out if len(out) >= 2 and all(h is not None and h >= 1 for h in out) else None
+
+
+def _target(path) -> Path:
+    """The file a save writes: ``path``, or the file a symlink ``path`` points to (a save
+    writes through a symlink rather than replacing it)."""
     path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def _create_tmp(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``path``, created with mode 0o666 so the kernel applies
+    the process umask (a saved model is as readable as any file the user creates)."""
+    tmp = _tmp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    return fd, tmp
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Remove the temporary files that killed saves to ``path`` left beside it.
+
+    A temporary file is named ``.NAME.PID.XXXX.tmp``; it is stale when process PID has
+    ended (a live save, even of another process, is left alone). Returns what was removed.
+    """
+    path = _target(path)
+    pattern = re.compile(r"^\." + re.escape(path.name) + r"\.(\d+)\.[0-9a-f]{8}\.tmp$")
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and not _process_alive(int(match.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
+
+
+def check_save_path(path) -> None:
+    """Prove that ``path`` can be written before long work: create and remove a temporary
+    file beside it (a missing or read-only folder, a folder given as the path, ``/proc``
+    or ``/sys`` all fail here, with a ParamsFileError that says why)."""
+    if path is None or str(path) == "":
+        raise ParamsFileError("path: the save path is empty; give a file name such as 'model.npz'.")
+    path = _target(path)
     directory = path.parent
     if not directory.is_dir():
         raise ParamsFileError(
@@ -149,31 +176,55 @@ def check_save_path(path) -> None:
         raise ParamsFileError(
             f"path: {str(path)!r} is a folder; give a file name, e.g. {str(path / 'model.npz')!r}."
         )
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise ParamsFileError(f"path: the directory {str(directory)!r} is not writable.")
+    if path.exists() and not path.is_file():
+        raise ParamsFileError(
+            f"path: {str(path)!r} exists and is not a regular file (a FIFO, a device?); "
+            f"give the name of a file to write."
+        )
+    try:
+        fd, tmp = _create_tmp(path)
+    except OSError as exc:
+        raise ParamsFileError(
+            f"path: cannot write in {str(directory)!r} ({exc.strerror or exc}); choose a "
+            f"writable folder, e.g. --save ./model.npz."
+        ) from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
-def save_params(path, W, b, meta: dict | None = None) -> Path:
-    """Save W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L, to the .npz file at ``path``.
+def save_params(path, params: Params, meta: dict | None = None) -> Path:
+    """Save the parameters W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L, to ``path``.
 
-    Arrays may be NumPy or CuPy. ``meta`` (JSON-serialisable) is stored alongside, with
-    the sizes h, the dtype, the activation and loss (taken from meta, None if absent)
-    and the format version added. Everything is validated first; if anything is wrong,
-    nothing is written. The file is written to a temporary file in the same directory,
-    fsynced, then renamed over ``path`` (atomic: readers see the old file or the new one).
+    Parameters
+    ----------
+    path : str or Path
+        The .npz file to write (exactly this name; no suffix is added). A symlink is
+        written through: the file it points to is replaced, the link stays.
+    params : Params
+        NumPy or CuPy arrays, finite, floating point.
+    meta : dict, optional
+        JSON-serialisable facts stored alongside; the sizes h, the dtype, the activation
+        and loss (taken from meta, None if absent) and the format version are added.
 
-    Returns the Path written (exactly ``path``; no suffix is added).
+    Returns
+    -------
+    Path
+        The file written.
+
+    Everything is validated first; if anything is wrong, nothing is written. The arrays
+    go to a temporary file in the same folder, fsynced, then renamed over the target
+    (atomic: readers see the old file or the new one, even if the process is killed).
     """
-    path = Path(path)
-    if not isinstance(W, Mapping) or not isinstance(b, Mapping):
-        _layer_indices(W, b, ParamsFileError)  # raises with the explanation
-    W_host = {k: to_numpy(v) for k, v in W.items()}
-    b_host = {k: to_numpy(v) for k, v in b.items()}
+    check_params(params)
+    W_host = {k: to_numpy(v) for k, v in params.W.items()}
+    b_host = {k: to_numpy(v) for k, v in params.b.items()}
     sizes, dtype = _check_params(W_host, b_host)
     meta_json = _meta_json(meta, sizes, dtype)
 
     check_save_path(path)
+    path = _target(path)
     directory = path.parent
+    remove_stale_temporaries(path)
 
     arrays = {}
     for l in range(1, len(sizes)):
@@ -181,19 +232,23 @@ def save_params(path, W, b, meta: dict | None = None) -> Path:
         arrays[f"b{l}"] = b_host[l]
     arrays["meta"] = np.array(meta_json)
 
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; a saved model is shared
+    try:
+        fd, tmp_name = _create_tmp(path)
+    except OSError as exc:
+        raise ParamsFileError(f"path: cannot write {str(path)!r} ({exc}).") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise ParamsFileError(f"path: writing {str(path)!r} failed ({exc}).") from exc
         raise
     _fsync_directory(directory)
     return path
@@ -213,40 +268,72 @@ def _fsync_directory(directory: Path) -> None:
         os.close(dir_fd)
 
 
-def load_params(path, expected_sizes=None):
+def _read_arrays(path: Path, where: str) -> dict:
+    """The arrays of the .npz at ``path``: only a regular file whose first bytes are a zip
+    archive's is opened (a FIFO would block for ever, a text file would get NumPy's
+    message about pickles)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ParamsFileError(f"path: cannot read {where} ({exc}).") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ParamsFileError(
+            f"path: {where} is not a regular file (a FIFO, a socket or a device); "
+            f"give the .npz file written by save_params."
+        )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise ParamsFileError(f"path: cannot read {where} ({exc}).") from None
+    if head.startswith(b"\x93NUMPY"):
+        raise ParamsFileError(
+            f"path: {where} is a single .npy array, not an .npz of parameters. "
+            f"Save with save_params(path, params, meta)."
+        )
+    if not head.startswith(b"PK"):
+        kind = "is empty" if not head else f"starts with {head!r}"
+        raise ParamsFileError(
+            f"path: {where} is not an .npz file (an .npz is a zip archive; this one "
+            f"{kind}: a text file renamed .npz?). Save the parameters with save_params."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        raise ParamsFileError(
+            f"path: {where} is not a valid .npz file, or it is truncated or corrupt "
+            f"({type(exc).__name__}: {exc}). Save the parameters again with save_params."
+        ) from exc
+
+
+def load_params(path, expected_sizes=None) -> tuple[Params, dict]:
     """Load parameters saved by :func:`save_params`.
 
-    Returns (W, b, meta): W[l] of shape (h_{l-1}, h_l) and b[l] of shape (h_l,) as NumPy
-    arrays for l = 1..L, and the meta dict (with 'sizes', 'dtype', 'activation', 'loss',
-    'format_version'). If ``expected_sizes`` (h_0, ..., h_L) is given, the file's sizes
-    must equal it.
+    Parameters
+    ----------
+    path : str or Path
+        The .npz file.
+    expected_sizes : sequence of int, optional
+        h = (h_0, ..., h_L) the file must hold.
+
+    Returns
+    -------
+    params : Params
+        W[l] of shape (h_{l-1}, h_l) and b[l] of shape (h_l,), NumPy arrays, l = 1..L.
+    meta : dict
+        With 'sizes', 'dtype', 'activation', 'loss', 'format_version'.
     """
     path = Path(path)
     where = f"parameters file {str(path)!r}"
     if not path.exists():
         raise ParamsFileError(
             f"path: no {where} (looked in {os.getcwd()!r} for relative paths). Check the "
-            f"path, or save parameters first with save_params(path, W, b, meta)."
+            f"path, or save parameters first with save_params(path, params, meta)."
         )
     if path.is_dir():
         raise ParamsFileError(f"path: {str(path)!r} is a directory, not a parameters file.")
-
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ParamsFileError(
-                f"path: {where} is a single .npy array, not an .npz of parameters. "
-                f"Save with save_params(path, W, b, meta)."
-            )
-        with loaded as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
-        if isinstance(exc, ParamsFileError):
-            raise
-        raise ParamsFileError(
-            f"path: {where} is not a valid .npz file, or it is truncated or corrupt "
-            f"({type(exc).__name__}: {exc}). Save the parameters again with save_params."
-        ) from exc
+    arrays = _read_arrays(path, where)
 
     if "meta" not in arrays:
         raise ParamsFileError(
@@ -265,14 +352,23 @@ def load_params(path, expected_sizes=None):
             f"path: {where} has format_version {version!r}; this mlp_core reads version "
             f"{FORMAT_VERSION}. Upgrade mlp_core, or save the parameters again."
         )
-
-    L = len(meta["sizes"]) - 1
-    missing = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}") if k not in arrays]
-    if L < 1 or missing:
+    meta_sizes = _sizes_list(meta["sizes"])
+    if meta_sizes is None:
         raise ParamsFileError(
-            f"path: {where} is missing the arrays {missing or ['W1', 'b1']} for a network with "
-            f"sizes {meta['sizes']} (found {sorted(arrays)}). The file is incomplete; save it "
-            f"again."
+            f"path: {where} has meta sizes {meta['sizes']!r}; expected a list of at least two "
+            f"whole numbers ≥ 1, h = (h_0, ..., h_L). The file is corrupt; save it again."
+        )
+    L = len(meta_sizes) - 1
+    expected_keys = {k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}")}
+    missing = sorted(expected_keys - set(arrays))
+    extra = sorted(set(arrays) - expected_keys)
+    if missing or extra:
+        raise ParamsFileError(
+            f"path: {where} says sizes {meta_sizes} (L = {L} layers) in its meta but holds "
+            f"the arrays {sorted(arrays)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unexpected {extra}" if extra else "")
+            + ". The file is incomplete or corrupt; save it again."
         )
     W = {l: arrays[f"W{l}"] for l in range(1, L + 1)}
     b = {l: arrays[f"b{l}"] for l in range(1, L + 1)}
@@ -280,15 +376,22 @@ def load_params(path, expected_sizes=None):
         sizes, _ = _check_params(W, b)
     except MlpCoreError as exc:
         raise ParamsFileError(f"path: {where} holds invalid parameters: {exc}") from None
-    if sizes != [int(s) for s in meta["sizes"]]:
+    if sizes != meta_sizes:
         raise ParamsFileError(
-            f"path: {where} says sizes {meta['sizes']} in its meta but its arrays have sizes "
+            f"path: {where} says sizes {meta_sizes} in its meta but its arrays have sizes "
             f"{sizes}; the file is corrupt. Save it again."
         )
-    if expected_sizes is not None and sizes != [int(s) for s in expected_sizes]:
-        raise ParamsFileError(
-            f"expected_sizes: {where} holds a network with sizes h = {tuple(sizes)}, but "
-            f"expected_sizes is {tuple(int(s) for s in expected_sizes)}. Fix: build the "
-            f"network with the file's sizes (meta['sizes']), or load the file that matches."
-        )
-    return W, b, meta
+    if expected_sizes is not None:
+        wanted = _sizes_list(expected_sizes)
+        if wanted is None:
+            raise ParamsFileError(
+                f"expected_sizes must be h = (h_0, ..., h_L), whole numbers ≥ 1; got "
+                f"{expected_sizes!r}."
+            )
+        if sizes != wanted:
+            raise ParamsFileError(
+                f"expected_sizes: {where} holds a network with sizes h = {tuple(sizes)}, but "
+                f"expected_sizes is {tuple(wanted)}. Fix: build the network with the file's "
+                f"sizes (meta['sizes']), or load the file that matches."
+            )
+    return Params(W, b), meta

@@ -60,8 +60,8 @@ def binary_cross_entropy_from_logits(Z, Y):
 def squared_error(Z, Y):
     """J = (1/m) Σ_i ½ ‖Z_i − Y_i‖² (the output activation is the identity)."""
     m = Z.shape[0]
-    D = Z - Y
-    return 0.5 * (D * D).sum() / m
+    delta = Z - Y
+    return 0.5 * (delta * delta).sum() / m
 
 
 def _clip_probability(A):

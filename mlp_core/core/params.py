@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import device_of, get_xp, to_device, to_numpy
+from .backend import default_device, device_of, get_xp, to_device
 from .errors import ConfigError
+from .validate import check_float_dtype, check_seed, whole_number
 
 INIT_SCHEMES = ("he", "xavier")
 
@@ -56,15 +57,18 @@ class Params:
         return get_xp(self.W[1])
 
     def to(self, device: str | None) -> Params:
-        """A copy on ``device`` ('cpu' or 'gpu'); it never shares memory with ``self``."""
-        if device == "cpu":
-            return Params(
-                {l: np.array(to_numpy(w)) for l, w in self.W.items()},
-                {l: np.array(to_numpy(v)) for l, v in self.b.items()},
-            )
+        """A copy on ``device`` ('cpu', 'gpu', 'auto', or None for ``MLP_CORE_DEVICE``).
+
+        Always a copy: the result never shares memory with ``self``, even when the arrays
+        are already on that device.
+        """
+
+        def moved(a):
+            out = to_device(a, device)
+            return out.copy() if out is a else out
+
         return Params(
-            {l: to_device(w, device) for l, w in self.W.items()},
-            {l: to_device(v, device) for l, v in self.b.items()},
+            {l: moved(w) for l, w in self.W.items()}, {l: moved(v) for l, v in self.b.items()}
         )
 
     def astype(self, dtype) -> Params:
@@ -90,19 +94,36 @@ def default_init(activation: str) -> str:
 
 
 def init_params(
-    sizes, seed: int = 0, dtype=np.float64, device: str | None = "cpu", scheme: str = "he"
+    sizes, seed: int = 0, dtype=np.float64, device: str | None = None, scheme: str = "he"
 ) -> Params:
     """W[l] ~ N(0, s_l²) of shape (h_{l-1}, h_l), b[l] = 0, for l = 1..L.
 
     He: s_l² = 2 / h_{l-1}; Xavier (Glorot): s_l² = 2 / (h_{l-1} + h_l).
-    ``sizes`` is h = (n, h_1, ..., C); at least two entries, all positive integers.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        h = (h_0 = n, h_1, ..., h_L = C); at least two entries, all whole numbers ≥ 1.
+    seed : int
+        Seeds :func:`numpy.random.default_rng` (a whole number ≥ 0).
+    dtype : np.float32 or np.float64
+    device : 'cpu', 'gpu', 'auto' or None
+        None: the environment variable ``MLP_CORE_DEVICE`` if set, else the CPU.
+    scheme : 'he' or 'xavier'
     """
-    sizes = tuple(sizes)
-    if len(sizes) < 2 or any(int(h) != h or h < 1 for h in sizes):
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = None
+    if sizes is None or len(sizes) < 2 or any(whole_number(h) is None or h < 1 for h in sizes):
         raise ConfigError(
             f"sizes must be at least (n, C) with positive integer widths, got {sizes}; "
             "e.g. sizes=(64, 32, 10) for 64 inputs, one hidden layer of 32 and 10 classes."
         )
+    sizes = tuple(whole_number(h) for h in sizes)
+    dtype = check_float_dtype(dtype)
+    seed = check_seed(seed)
+    device = default_device(device)
     if scheme not in INIT_SCHEMES:
         raise ConfigError(f"unknown init scheme {scheme!r}; valid: {', '.join(INIT_SCHEMES)}")
     rng = np.random.default_rng(seed)

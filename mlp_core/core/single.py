@@ -12,7 +12,7 @@ from __future__ import annotations
 from .activations import get_hidden_activation
 from .losses import get_loss, output_activation
 from .params import Params
-from .validate import check_column, check_params, check_same_dtype, check_X
+from .validate import check_batch, check_column, check_params, check_same_dtype
 
 
 def forward_single(x, params: Params, activation="relu", loss="cross_entropy"):
@@ -72,8 +72,11 @@ def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"
     per-example gradients are averaged. This is what the batched code must equal
     (chapter 10, eq. ``eq-batch-mean``), and it is slow: m small matrix-vector products
     per layer instead of one matrix-matrix product.
+
+    X: (m, n), Y: (m, C), checked as :func:`mlp_core.batched.backprop` checks them.
+    Returns ``dW`` (dict of (h_{l-1}, h_l)) and ``db`` (dict of (h_l,)).
     """
-    check_X(X, params.sizes[0])
+    check_batch(X, params, Y)
     m = X.shape[0]
     dW = {l: 0 * params.W[l] for l in params.layers}
     db = {l: 0 * params.b[l] for l in params.layers}

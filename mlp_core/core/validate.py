@@ -1,38 +1,118 @@
-"""Shape checks whose errors teach.
+"""Every shape, dtype, key, one-hot, finiteness and whole-number rule, and its message.
 
 Each check compares an array with the book's notation and, when it does not fit, says
 which matrix is wrong, what shape it should have, what it has, and the likely fix
 ("W2 has shape (10, 64) but layer 2 maps 64 → 10, so W2 must be (64, 10): did you
-transpose it?"). The checks look only at shapes and dtypes, so they cost nothing next to
-the matrix products they guard.
+transpose it?"). The shape and dtype checks cost nothing next to the matrix products they guard; the
+finiteness checks read every entry once.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Mapping
+
+import numpy as np
 
 from .backend import get_xp
-from .errors import DataError, LabelError, ShapeError
+from .errors import ConfigError, DataError, LabelError, ParamsError, ShapeError
+
+#: How a Params is made; every refusal of a wrong container ends with it.
+MAKE_PARAMS = (
+    "A Params holds two dicts keyed by the layers 1..L, W[l] of shape (h_{l-1}, h_l) and "
+    "b[l] of shape (h_l,), NumPy or CuPy arrays: build one with "
+    "mc.init_params((n, h_1, ..., C)), or wrap your arrays with "
+    "mc.Params({1: W1, 2: W2}, {1: b1, 2: b2})."
+)
 
 
 def _shape(a) -> tuple:
     return tuple(getattr(a, "shape", ()))
 
 
-def check_params(params) -> None:
-    """W[l] is (h_{l-1}, h_l) and b[l] is (h_l,) for l = 1..L, and the layers chain."""
-    W, b = params.W, params.b
-    L = len(W)
-    if L == 0:
-        raise ShapeError(
+def _is_array(a) -> bool:
+    return hasattr(a, "ndim") and hasattr(a, "dtype") and hasattr(a, "shape")
+
+
+def check_layer_keys(W, b, error=ShapeError) -> int:
+    """W and b are dicts with the same keys, the layers 1..L; returns L.
+
+    ``error`` is the class raised (a :class:`ParamsFileError` for a file's arrays).
+    """
+    for name, d in (("W", W), ("b", b)):
+        if not isinstance(d, Mapping):
+            raise error(
+                f"{name} must be a dict keyed by layer index 1..L ({name}[1], {name}[2], ...); "
+                f"found {type(d).__name__}. {MAKE_PARAMS}"
+            )
+    if not W:
+        raise error(
             "W is empty: a network needs at least W[1], of shape (n, h_1) "
             "(init_params((n, h_1, ..., C)) builds one)."
         )
-    if sorted(W) != list(range(1, L + 1)) or sorted(b) != list(range(1, L + 1)):
-        raise ShapeError(
-            f"W and b must be keyed by the layers 1..L as in the book; got W keys "
-            f"{sorted(W)} and b keys {sorted(b)}. Layer 0 is the input X and has no weights."
+    keys_W, keys_b = set(W), set(b)
+    if not all(
+        isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys_W | keys_b
+    ):
+        raise error(
+            f"W and b must be keyed by integer layer indices 1..L; found keys "
+            f"W: {sorted(map(repr, keys_W))}, b: {sorted(map(repr, keys_b))}."
         )
+    L = len(keys_W)
+    expected = set(range(1, L + 1))
+    if keys_W != expected:
+        hint = (
+            " Layer indices start at 1 as in the book: W[1] maps h_0 = n to h_1. "
+            "Layer 0 is the input X and has no weights."
+            if 0 in keys_W
+            else ""
+        )
+        raise error(
+            f"W must be keyed by the layers 1..L as in the book; found keys "
+            f"{sorted(int(k) for k in keys_W)}, expected {sorted(expected)}.{hint}"
+        )
+    if keys_b != expected:
+        missing = sorted(expected - keys_b)
+        extra = sorted(int(k) for k in keys_b - expected)
+        raise error(
+            f"b must have the same keys as W, 1..{L}; missing {missing}, unexpected {extra}."
+        )
+    return L
+
+
+def check_params(params) -> None:
+    """W[l] is (h_{l-1}, h_l) and b[l] is (h_l,) for l = 1..L, and the layers chain.
+
+    ``params`` must be a :class:`~mlp_core.params.Params` (anything with dicts ``W`` and
+    ``b``) of floating-point arrays; a tuple ``(W, b)`` or lists are refused with a
+    :class:`ParamsError` that says how to make one.
+    """
+    if not (hasattr(params, "W") and hasattr(params, "b")):
+        raise ParamsError(
+            f"params must be a Params, found {type(params).__name__}"
+            + (" (a (W, b) pair?)" if isinstance(params, (tuple, list)) else "")
+            + f". {MAKE_PARAMS}"
+        )
+    W, b = params.W, params.b
+    if not isinstance(W, Mapping) or not isinstance(b, Mapping):
+        raise ParamsError(
+            f"params.W and params.b must be dicts keyed 1..L; found "
+            f"{type(W).__name__} and {type(b).__name__}. {MAKE_PARAMS}"
+        )
+    L = check_layer_keys(W, b, ShapeError)
+    for l in range(1, L + 1):
+        for name, a in ((f"W{l}", W[l]), (f"b{l}", b[l])):
+            if not _is_array(a):
+                raise ParamsError(
+                    f"{name} is a {type(a).__name__}, not an array. Fix: "
+                    f"np.asarray({name}, dtype=np.float64). {MAKE_PARAMS}"
+                )
+            if a.dtype.kind != "f":
+                raise DataError(
+                    f"{name} has dtype {a.dtype}; the parameters must be floating point "
+                    f"(np.float64 or np.float32). Fix: params = params.astype(np.float64)."
+                )
     h_prev = W[1].shape[0] if getattr(W[1], "ndim", 0) == 2 else None
     for l in range(1, L + 1):
         w, bias = W[l], b[l]
@@ -78,7 +158,7 @@ def check_X(X, n: int | None = None, name: str = "X") -> None:
 
     ``n`` is the first layer's width h_0; ``None`` skips the feature count.
     """
-    if not hasattr(X, "ndim") or not hasattr(X, "dtype"):
+    if not _is_array(X):
         raise DataError(
             f"{name} must be a NumPy or CuPy array of shape (m, n); found "
             f"{type(X).__name__}. Fix: {name} = np.asarray({name}, dtype=np.float64)."
@@ -131,6 +211,11 @@ def check_Y(Y, m: int, C: int, name: str = "Y") -> None:
     Catches labels passed where one-hot rows are expected, and a (m,) target next to an
     (m, 1) output, which NumPy would silently broadcast to an (m, m) error matrix.
     """
+    if not _is_array(Y):
+        raise DataError(
+            f"{name} must be a NumPy or CuPy array of shape (m, C); found "
+            f"{type(Y).__name__}. Fix: {name} = np.asarray({name}, dtype=np.float64)."
+        )
     shape = _shape(Y)
     if len(shape) == 1 and shape[0] == m:
         if C == 1:
@@ -199,3 +284,115 @@ def whole_number(value) -> int | None:
     if not float(value).is_integer():  # also False for NaN and ±Inf
         return None
     return int(value)
+
+
+def check_finite_params(params) -> None:
+    """No NaN or Inf in any W[l] or b[l] (diverged or corrupt parameters)."""
+    for l in range(1, len(params.W) + 1):
+        for name, a in ((f"W{l}", params.W[l]), (f"b{l}", params.b[l])):
+            count = int((~get_xp(a).isfinite(a)).sum())
+            if count:
+                raise DataError(
+                    f"{name} contains {count} NaN or Inf value(s): these parameters are bad "
+                    f"input (diverged or corrupt), not something a smaller step can fix. "
+                    f"Start again from mc.init_params(sizes), or from a saved file."
+                )
+
+
+def check_batch(X, params, Y=None, finite: bool = True, name_X: str = "X", name_Y: str = "Y"):
+    """The parameters, X (m, n) and Y (m, C) agree in shape and dtype (and are finite).
+
+    Parameters
+    ----------
+    X : array, shape (m, n)
+        The batch, one example per row (A^0).
+    params : Params
+        W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L; n = h_0 and C = h_L.
+    Y : array, shape (m, C), optional
+        The targets; not checked when None (a forward pass needs none).
+    finite : bool
+        Also refuse NaN or Inf in X, Y and the parameters (one pass over each).
+    name_X, name_Y : str
+        The names the messages use (``"X_val"`` for a held-out set, say).
+    """
+    check_params(params)
+    check_X(X, params.sizes[0], name_X)
+    check_same_dtype(X, params, name_X)
+    if Y is not None:
+        check_Y(Y, X.shape[0], params.sizes[-1], name_Y)
+        check_same_dtype(Y, params, name_Y)
+    if finite:
+        check_finite_params(params)
+        check_finite(X, name_X)
+        if Y is not None:
+            check_finite(Y, name_Y)
+
+
+def is_one_hot(Y) -> bool:
+    """True when Y is a non-empty (m, C) matrix whose every row is one-hot (zeros and a 1)."""
+    if getattr(Y, "ndim", 0) != 2 or Y.size == 0:
+        return False
+    xp = get_xp(Y)
+    return bool(xp.all((Y == 0) | (Y == 1)) and xp.all(Y.sum(axis=1) == 1))
+
+
+def positive_whole(value, name: str, example: str = "") -> int:
+    """``value`` as an int ≥ 1 (3, 3.0 and np.int64(3) are fine), else a ConfigError."""
+    k = whole_number(value)
+    if k is None or k < 1:
+        raise ConfigError(
+            f"{name} must be a whole number ≥ 1, got {value!r}."
+            + (f" {example}" if example else "")
+        )
+    return k
+
+
+def check_seed(seed):
+    """A seed NumPy's ``default_rng`` accepts: a whole number ≥ 0 (returned as an int),
+    None, or a Generator or SeedSequence (returned as they are)."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    k = whole_number(seed)
+    if k is None or k < 0:
+        raise ConfigError(
+            f"seed must be a whole number ≥ 0 (or None for a fresh random start), got "
+            f"{seed!r}; e.g. seed=0. The same seed gives the same run."
+        )
+    return k
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``np.dtype(dtype)`` when it is float32 or float64, else a ConfigError saying why."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ConfigError(
+            f"{name} {dtype!r} is not a NumPy dtype; use np.float32 or np.float64."
+        ) from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        why = (
+            "integer weights round every small step to zero"
+            if dt.kind in "iub"
+            else "the library computes in float32 or float64 (float16 loses the small "
+            "gradient steps; longdouble is not portable and has no GPU or BLAS support)"
+        )
+        raise ConfigError(f"{name} must be np.float32 or np.float64, got {dt}: {why}.")
+    return dt
+
+
+def check_same_shape(a, b, name_a: str = "a", name_b: str = "b") -> None:
+    """Two arrays compared entry by entry have one shape (no silent broadcasting)."""
+    for name, x in ((name_a, a), (name_b, b)):
+        if not _is_array(x) and not isinstance(x, numbers.Real):
+            raise DataError(f"{name} must be an array; found {type(x).__name__}.")
+    sa, sb = _shape(a), _shape(b)
+    if sa != sb:
+        hint = ""
+        if sorted(sa) == sorted(sb) and len(sa) == 2:
+            hint = f" Is one transposed? {name_b}.T has shape {sb[::-1]}."
+        elif math.prod(sa) == math.prod(sb):
+            hint = f" Same entries, another layout: reshape one, e.g. {name_b}.reshape({sa})."
+        raise ShapeError(
+            f"{name_a} has shape {sa} but {name_b} has shape {sb}; they must match entry by "
+            f"entry (NumPy would broadcast them and compare the wrong numbers).{hint}"
+        )

@@ -9,13 +9,17 @@ import statistics
 
 import numpy as np
 import pytest
+from conftest import make_problem
 
 from mlp_core import cli, data
+from mlp_core.core.activations import Activation, relu, relu_prime
 from mlp_core.core.backend import gpu_available, to_numpy
-from mlp_core.core.batched import backprop
+from mlp_core.core.batched import backprop, predict
+from mlp_core.core.batching import batch_slices
 from mlp_core.core.errors import ConfigError, DataError, LabelError, ShapeError, TrainingDiverged
 from mlp_core.core.params import Params, default_init, init_params
-from mlp_core.training import History, batch_slices, train
+from mlp_core.fast import run_epoch_fast, supports
+from mlp_core.training import History, evaluate, train
 
 requires_gpu = pytest.mark.skipif(
     not gpu_available(), reason="no usable CUDA device (CuPy missing or no GPU)"
@@ -25,60 +29,20 @@ requires_gpu = pytest.mark.skipif(
 M, SIZES = 7, (5, 4, 3)
 
 
-def small_problem(m=M, sizes=SIZES, seed=0, dtype=np.float64):
-    """Random X (m, n), one-hot Y (m, C) and He-initialised params, all on the CPU."""
-    rng = np.random.default_rng(seed + 100)
-    X = rng.normal(size=(m, sizes[0])).astype(dtype)
-    Y = data.one_hot(rng.integers(0, sizes[-1], size=m), sizes[-1], dtype=dtype)
-    return X, Y, init_params(sizes, seed=seed, dtype=dtype)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return data.load_digits()
 
 
 def digits_subset(ds, m=300, hidden=(32,), dtype=np.float64, seed=0):
-    X = ds.X[:m].astype(dtype)
-    Y = data.one_hot(ds.labels[:m], ds.C, dtype=dtype)
-    return X, Y, init_params((ds.n, *hidden, ds.C), seed=seed, dtype=dtype)
+    """The first m digits through :func:`conftest.make_problem`."""
+    return make_problem(m, (ds.n, *hidden, ds.C), seed=seed, dtype=dtype, dataset=ds)
 
 
 def assert_params_equal(p, q):
     for l in p.layers:
         np.testing.assert_array_equal(to_numpy(p.W[l]), to_numpy(q.W[l]))
         np.testing.assert_array_equal(to_numpy(p.b[l]), to_numpy(q.b[l]))
-
-
-# ----------------------------------------------------------------------------- batch_slices
-
-
-@pytest.mark.parametrize("m, B", [(7, 3), (7, 7), (7, 1), (6, 3), (100, 32), (1797, 32)])
-def test_batch_slices_cover_every_row_once(m, B):
-    slices = batch_slices(m, B)
-    rows = np.concatenate([np.arange(s, e) for s, e in slices])
-    np.testing.assert_array_equal(rows, np.arange(m))
-    assert len(slices) == -(-m // B)  # ceil(m / B)
-    assert all(e - s == B for s, e in slices[:-1])
-
-
-def test_batch_slices_last_batch_partial():
-    assert batch_slices(7, 3) == [(0, 3), (3, 6), (6, 7)]
-    assert batch_slices(6, 3) == [(0, 3), (3, 6)]  # m % B == 0: no partial batch
-
-
-def test_batch_slices_batch_larger_than_m_is_one_batch():
-    assert batch_slices(7, 100) == [(0, 7)]
-
-
-@pytest.mark.parametrize("B", [0, -1, 2.5, "3", None, float("nan"), float("inf"), True])
-def test_batch_slices_bad_batch_size(B):
-    with pytest.raises(ConfigError, match="batch_size"):
-        batch_slices(7, B)
-
-
-def test_batch_slices_accepts_whole_floats_and_numpy_ints():
-    assert batch_slices(7, 3.0) == batch_slices(7, np.int64(3)) == [(0, 3), (3, 6), (6, 7)]
 
 
 # ----------------------------------------------------------------------------- the steps
@@ -102,7 +66,7 @@ def _hand_written_epoch(X, Y, params, lr, B, seed, scale_last, activation):
 def test_partial_last_batch_step_is_scaled_by_mb_over_B(activation):
     """One epoch (m = 7, B = 3) is exactly three hand-written SGD steps on the seeded
     order, the last (one example, m_b = 1) scaled by m_b / B = 1/3."""
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     lr, B, seed = 0.5, 3, 4
     assert batch_slices(M, B) == [(0, 3), (3, 6), (6, 7)]
     trained, _ = train(
@@ -132,7 +96,7 @@ def test_partial_last_batch_step_is_scaled_by_mb_over_B(activation):
 
 def test_full_batch_epoch_is_one_gradient_descent_step():
     """B = m: one epoch is θ ← θ − η ∂J/∂θ with the batched gradient of all m rows."""
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     lr = 0.3
     trained, history = train(params, X, Y, epochs=1, batch_size=M, lr=lr, seed=1, progress=False)
     dW, db = backprop(X, Y, params)
@@ -237,26 +201,26 @@ def test_divergence_on_the_last_step_of_the_last_epoch_is_reported(digits):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_X_raises_data_error(bad):
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     X[3, 2] = bad
     with pytest.raises(DataError, match="NaN or Inf.*row 3"):
         train(params, X, Y, progress=False)
 
 
 def test_integer_X_raises_data_error():
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     with pytest.raises(DataError, match="dtype int"):
         train(params, np.round(X).astype(np.int64), Y, progress=False)
 
 
 def test_empty_X_raises_data_error():
-    _, _, params = small_problem()
+    _, _, params = make_problem()
     with pytest.raises(DataError, match="m = 0"):
         train(params, np.empty((0, SIZES[0])), np.empty((0, SIZES[-1])), progress=False)
 
 
 def test_labels_instead_of_one_hot_raise_label_error():
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     with pytest.raises(LabelError, match="one_hot"):
         train(params, X, Y.argmax(axis=1).astype(np.float64), progress=False)
 
@@ -297,13 +261,13 @@ def test_flat_targets_for_one_output_raise_shape_error():
     ],
 )
 def test_bad_settings_raise_config_error(kwargs, match):
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     with pytest.raises(ConfigError, match=match):
         train(params, X, Y, progress=False, **kwargs)
 
 
 def test_whole_number_floats_are_accepted_for_batch_size_and_epochs():
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     p1, h1 = train(params, X, Y, epochs=2.0, batch_size=3.0, progress=False)
     p2, h2 = train(params, X, Y, epochs=2, batch_size=3, progress=False)
     assert_params_equal(p1, p2)
@@ -311,19 +275,19 @@ def test_whole_number_floats_are_accepted_for_batch_size_and_epochs():
 
 
 def test_held_out_set_with_wrong_features_raises_shape_error():
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     with pytest.raises(ShapeError, match="X_val has 4 features"):
         train(params, X, Y, X_val=X[:, :4], Y_val=Y, progress=False)
 
 
 def test_held_out_set_needs_both_X_val_and_Y_val():
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     with pytest.raises(ConfigError, match="X_val and Y_val"):
         train(params, X, Y, X_val=X, progress=False)
 
 
 def test_dtype_mismatch_raises_data_error():
-    X, Y, params = small_problem()
+    X, Y, params = make_problem()
     with pytest.raises(DataError, match="float32"):
         train(params, X.astype(np.float32), Y, progress=False)
 
@@ -453,3 +417,58 @@ def test_train_fast_path_equals_the_books_formulas(dtype, tol):
         assert relative_error(p_fast.W[l], p_ref.W[l]) < tol
         assert relative_error(p_fast.b[l], p_ref.b[l]) < tol
     assert np.allclose(h_fast.train_loss, h_ref.train_loss, rtol=tol * 10)
+
+
+# ------------------------------------------------- from test_regressions (review defects)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("lr", [0.1, np.float64(0.1), np.float32(0.1)])
+def test_a_numpy_scalar_learning_rate_keeps_float32(fast, lr):
+    X, Y, p = make_problem(40, (2, 7, 5, 3), seed=2, dtype=np.float32)
+    p2, _ = train(p, X, Y, epochs=2, batch_size=8, lr=lr, progress=False, fast=fast)
+    assert all(p2.W[l].dtype == np.float32 and p2.b[l].dtype == np.float32 for l in p2.layers)
+
+
+def test_train_with_an_activation_of_ones_own_uses_the_formulas():
+    leaky = Activation(
+        "leaky",
+        lambda Z: np.where(Z > 0, Z, 0.1 * Z),
+        lambda Z: np.where(Z > 0, 1.0, 0.1).astype(Z.dtype),
+    )
+    X, Y, p = make_problem(40, (2, 7, 5, 3), seed=2)
+    assert not supports(leaky, "cross_entropy")
+    p2, h = train(p, X, Y, epochs=2, batch_size=8, lr=0.1, activation=leaky, progress=False)
+    assert np.isfinite(h.train_loss).all()
+    with pytest.raises(ConfigError, match="fast=False"):
+        train(p, X, Y, epochs=1, batch_size=8, lr=0.1, activation=leaky, progress=False, fast=True)
+
+
+def test_a_look_alike_relu_is_not_replaced_by_the_builtin_kernel():
+    fake = Activation("relu", lambda Z: 2 * relu(Z), lambda Z: 2 * relu_prime(Z))
+    assert not supports(fake, "cross_entropy")
+    assert supports("relu", "cross_entropy")
+
+
+def test_fast_epoch_refuses_mixed_dtypes():
+    X, Y, p = make_problem(40, (2, 7, 5, 3), seed=2, dtype=np.float32)
+    with pytest.raises(ConfigError, match="one dtype"):
+        run_epoch_fast(X, Y, p.astype(np.float64), np.arange(X.shape[0]), 8, 0.1)
+
+
+def test_fast_epoch_leaves_the_blas_thread_count_alone():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    X, Y, p = make_problem(40, (2, 7, 5, 3), seed=2, dtype=np.float32)
+    run_epoch_fast(X, Y, p, np.arange(X.shape[0]), 8, 0.1)
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert before == after
+
+
+def test_squared_error_on_one_hot_targets_reports_an_accuracy():
+    X, Y, p = make_problem(40, (2, 7, 5, 3), seed=2)
+    _, acc = evaluate(X, Y, p, "relu", "squared_error")
+    A = predict(X, p, "relu", "squared_error")
+    assert acc == np.mean(A.argmax(axis=1) == Y.argmax(axis=1))  # the hits, counted by hand
+    _, acc = evaluate(X, Y * 0.5 + 0.1, p, "relu", "squared_error")  # a regression
+    assert np.isnan(acc)

@@ -12,6 +12,7 @@ import pytest
 from conftest import M, make_problem
 
 from mlp_core import errors
+from mlp_core.core import validate
 from mlp_core.core.batched import backprop, forward, loss_and_gradients, mean_loss, predict
 from mlp_core.core.errors import (
     ConfigError,
@@ -22,7 +23,7 @@ from mlp_core.core.errors import (
     ShapeError,
     TrainingDiverged,
 )
-from mlp_core.core.params import Params
+from mlp_core.core.params import Params, init_params
 from mlp_core.core.single import backprop_single, forward_single, loss_single
 from mlp_core.core.validate import check_column, check_params, check_same_dtype, check_X, check_Y
 
@@ -313,3 +314,69 @@ def test_good_inputs_pass_every_check(prob):
     check_column(X[0].reshape(-1, 1), N, "x")
     dW, db = backprop(X, Y, params)
     assert dW[1].shape == (N, H) and db[2].shape == (C,)
+
+
+# ------------------------------------------------- check_X and check_finite (from test_data)
+def _check_X(X, n=None, name="X"):
+    """What training asks of a data matrix: the shape and dtype rules, then finiteness."""
+    validate.check_X(X, n, name)
+    validate.check_finite(X, name)
+
+
+def test_check_X_accepts_good_data():
+    _check_X(np.zeros((M, N), dtype=np.float32), n=N)
+
+
+def test_check_X_refuses_1d_with_reshape_hint():
+    with pytest.raises(ShapeError, match=r"reshape\(1, -1\)") as e:
+        _check_X(np.zeros(N))
+    assert str(e.value).startswith("X ")
+    with pytest.raises(ShapeError, match="x must"):
+        _check_X(np.zeros(N), name="x")
+    with pytest.raises(ShapeError, match="3-D"):
+        _check_X(np.zeros((M, 2, 2)))
+
+
+def test_check_X_refuses_integer_dtype():
+    with pytest.raises(DataError, match=r"astype\(np.float64\)") as e:
+        _check_X(np.zeros((M, N), dtype=np.uint8))
+    assert "X has integer dtype uint8" in str(e.value)
+
+
+def test_check_X_refuses_nan_and_inf_naming_count_and_row():
+    X = np.zeros((M, N))
+    X[3, 1] = np.nan
+    X[5, 0] = np.inf
+    with pytest.raises(DataError, match="2 NaN or Inf") as e:
+        _check_X(X)
+    assert "row 3" in str(e.value)
+
+
+def test_check_X_refuses_empty():
+    with pytest.raises(DataError, match="m = 0"):
+        _check_X(np.zeros((0, N)))
+
+
+def test_check_X_refuses_wrong_n_and_suggests_transpose():
+    with pytest.raises(ShapeError, match=f"expects n = h_0 = {N}") as e:
+        _check_X(np.zeros((M, C)), n=N)
+    assert ".T" not in str(e.value)
+    with pytest.raises(ShapeError, match=r"X\.T"):
+        _check_X(np.zeros((N, M)), n=N)
+
+
+def test_check_X_refuses_non_array():
+    with pytest.raises(DataError, match="np.asarray"):
+        _check_X([[0.0] * N] * M)
+
+
+def test_an_empty_network_is_refused_with_a_shape_error():
+    with pytest.raises(ShapeError, match="W is empty"):
+        check_params(Params({}, {}))
+
+
+def test_transposed_weight_message_gives_the_shapes():
+    p = init_params((5, 4, 3), seed=0)
+    bad = Params({1: p.W[1], 2: p.W[2].T.copy()}, p.b)
+    with pytest.raises(ShapeError, match=r"transpose it\? W2\.T has shape \(4, 3\)"):
+        check_params(bad)

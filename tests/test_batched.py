@@ -129,15 +129,6 @@ def test_negative_control_missing_one_over_m(m):
     assert not gradients_agree(errors)
 
 
-def test_negative_control_W_instead_of_W_transpose_is_a_shape_error_when_dims_differ():
-    """With every width different, Δ^{l+1} W^{l+1} (no transpose) cannot even be formed."""
-    X, Y, params = make_problem(M, SIZES_2, "cross_entropy", seed=6)
-    cache = forward(X, params, "tanh", "cross_entropy")
-    delta_L = output_error(cache.A[params.L], Y)  # (m, 3)
-    with pytest.raises(ValueError):
-        delta_L @ params.W[params.L]  # (m, 3) @ (6, 3)
-
-
 def test_negative_control_W_instead_of_W_transpose_fails_gradcheck():
     """Where W^{l+1} happens to be square the bug runs, and the gradient check catches it."""
     sizes = (5, 4, 4, 3)  # W2 is (4, 4): the only square matrix
