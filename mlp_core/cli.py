@@ -26,7 +26,7 @@ from . import bench
 from .core import data as datasets
 from .core.activations import HIDDEN_ACTIVATIONS
 from .core.backend import DEVICES, resolve_device, to_device
-from .core.errors import ConfigError, MlpCoreError
+from .core.errors import ConfigError, DataError, MlpCoreError
 from .core.io import check_save_path, save_params
 from .core.losses import LOSSES
 from .core.params import default_init, init_params
@@ -195,16 +195,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_train(args, out=sys.stdout) -> float:
-    """Train as the arguments say; print the table; return the held-out accuracy."""
+def run_train(args, out=None) -> float:
+    """Train as the arguments say; print the table (to ``out``, default stdout); return
+    the held-out accuracy."""
+    out = sys.stdout if out is None else out
     if args.save is not None:
         check_save_path(args.save)
     device = resolve_device(args.device)
     dtype = np.dtype(args.dtype)
     ds = load_dataset(args)
-    X_tr, X_te, y_tr, y_te = datasets.train_test_split(
-        ds.X, ds.labels, args.test_fraction, seed=args.seed
-    )
+    try:
+        X_tr, X_te, y_tr, y_te = datasets.train_test_split(
+            ds.X, ds.labels, args.test_fraction, seed=args.seed
+        )
+    except DataError:
+        raise DataError(
+            f"--test-fraction {args.test_fraction} cannot split the {ds.m} examples of "
+            f"{ds.name} so that every one of its {ds.C} classes is in both parts. Fix: a "
+            f"larger --test-fraction, or more examples (--samples for spirals and xor)."
+        ) from None
     sizes = (ds.n, *parse_widths(args.hidden), ds.C)
     params = init_params(
         sizes, seed=args.seed, dtype=dtype, device=device, scheme=default_init(args.activation)
@@ -280,7 +289,7 @@ def fallback_path() -> Path:
     return Path(tempfile.gettempdir()) / name
 
 
-def save_or_rescue(path, params, meta, out=sys.stdout) -> Path:
+def save_or_rescue(path, params, meta, out=None) -> Path:
     """Save to ``path``; if that fails, save to :func:`fallback_path` (then the current
     folder) and raise :class:`SavedElsewhere` naming both. Trained parameters are never
     lost to a failing disk."""
@@ -298,7 +307,7 @@ def save_or_rescue(path, params, meta, out=sys.stdout) -> Path:
             ) from exc
         raise
     link = f" (through the symlink {str(path)!r})" if Path(path).is_symlink() else ""
-    print(f"saved parameters to {written}{link}", file=out)
+    print(f"saved parameters to {written}{link}", file=sys.stdout if out is None else out)
     return written
 
 

@@ -13,13 +13,16 @@ import re
 import struct
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mlp_core import data
+from mlp_core import cli, data
 from mlp_core.core.backend import gpu_available
+from mlp_core.core.errors import ParamsFileError
 from mlp_core.core.io import load_params
 from mlp_core.core.params import Params
 from mlp_core.training import evaluate
@@ -46,10 +49,12 @@ def run_cli(*args, cwd, timeout=120):
     )
 
 
-def assert_clean_error(proc, *needles):
-    """Exit status 2, the needles in stderr, and no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+def assert_clean_error(proc, *needles, code=2):
+    """Exit status ``code``, one ``error:`` line on stderr holding the needles, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     for needle in needles:
         assert needle in proc.stderr, (needle, proc.stderr)
 
@@ -210,3 +215,136 @@ def test_cli_refuses_bad_numbers_before_loading_anything(args, what):
     )
     assert run.returncode == 2
     assert what in run.stderr and run.stdout == ""
+
+
+# ------------------------------------------------- issue 9: every error path, one line each
+
+SAMPLES = ["--dataset", "xor", "--samples", "40", "--epochs", "1", "--hidden", "4"]
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(argv, capsys) -> Ran:
+    """``cli.main(argv)`` in this process (fast), as a CompletedProcess-like record."""
+    try:
+        code = cli.main(["train", *map(str, argv)])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return Ran(code, out, err)
+
+
+ERROR_PATHS = {
+    "unknown option": (["--bogus"], "unrecognized arguments"),
+    "bad choice": (["--activation", "softmax"], "invalid choice"),
+    "bad dtype": (["--dtype", "float16"], "invalid choice"),
+    "batch size 0": (["--batch-size", "0"], "--batch-size"),
+    "batch size 2.5": (["--batch-size", "2.5"], "--batch-size"),
+    "epochs -1": (["--epochs", "-1"], "--epochs"),
+    "epochs text": (["--epochs", "ten"], "--epochs"),
+    "lr nan": (["--lr", "nan"], "--lr"),
+    "lr 0": (["--lr", "0"], "--lr"),
+    "lr text": (["--lr", "fast"], "--lr"),
+    "seed -1": (["--seed", "-1"], "--seed"),
+    "seed 1.5": (["--seed", "1.5"], "--seed"),
+    "test fraction 0": (["--test-fraction", "0"], "--test-fraction"),
+    "test fraction 1.5": (["--test-fraction", "1.5"], "--test-fraction"),
+    "save empty": (["--save", ""], "--save"),
+    "save in /proc": (["--save", "/proc/model.npz", *SAMPLES], "cannot write"),
+    "save in /sys": (["--save", "/sys/model.npz", *SAMPLES], "cannot write"),
+    "save missing folder": (["--save", "{tmp}/no/such/m.npz", *SAMPLES], "does not exist"),
+    "save onto a folder": (["--save", "{tmp}", *SAMPLES], "is a folder"),
+    "hidden not numbers": (["--hidden", "a,b", *SAMPLES[:4]], "--hidden"),
+    "hidden zero": (["--hidden", "0", *SAMPLES[:4]], "--hidden"),
+    "mnist no files": (["--dataset", "mnist"], "--mnist-images"),
+    "mnist missing file": (
+        ["--dataset", "mnist", "--mnist-images", "{tmp}/x", "--mnist-labels", "{tmp}/y"],
+        "no file",
+    ),
+    "xor too few samples": (["--dataset", "xor", "--samples", "3"], "m must be"),
+    "split impossible": (
+        ["--dataset", "spirals", "--samples", "6", "--test-fraction", "0.1"],
+        "--test-fraction",
+    ),
+    "divergence": (["--dataset", "xor", "--lr", "1e4", "--epochs", "5"], "diverge"),
+}
+
+
+@pytest.mark.parametrize("case", ERROR_PATHS)
+def test_every_cli_error_path_is_one_line_and_non_zero(case, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLP_CORE_DEVICE", raising=False)
+    argv, needle = ERROR_PATHS[case]
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    ran = run_main([*argv, "--device", "cpu"], capsys)
+    if case == "divergence":
+        needle = "smaller learning rate"
+    assert_clean_error(ran, needle)
+    assert "final held-out accuracy" not in ran.stdout
+    assert not any(p.suffix == ".npz" for p in tmp_path.rglob("*"))
+
+
+def test_a_save_failing_after_training_goes_to_a_printed_fallback(tmp_path, capsys, monkeypatch):
+    """Before: training, then a raw FileNotFoundError, and the network was lost."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "fallback"))
+    (tmp_path / "fallback").mkdir()
+    real = cli.save_params
+    target = tmp_path / "m.npz"
+
+    def failing(path, params, meta=None):
+        if Path(path) == target:
+            raise ParamsFileError("path: writing failed (disk full, simulated)")
+        return real(path, params, meta)
+
+    monkeypatch.setattr(cli, "save_params", failing)
+    ran = run_main([*SAMPLES, "--device", "cpu", "--save", target], capsys)
+    assert_clean_error(ran, "disk full", "saved to", code=3)
+    assert "final held-out accuracy" in ran.stdout
+    rescued = list((tmp_path / "fallback").glob("mlp_core-rescued-*.npz"))
+    assert len(rescued) == 1 and str(rescued[0]) in ran.stderr
+    params, meta = load_params(rescued[0])
+    assert params.sizes == (2, 4, 2) and meta["dataset"] == "xor"
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(capsys, monkeypatch):
+    def boom(args, out=None):
+        raise RuntimeError("something odd")
+
+    monkeypatch.setattr(cli, "run_train", boom)
+    ran = run_main([], capsys)
+    assert_clean_error(ran, "RuntimeError: something odd", "--debug")
+    with pytest.raises(RuntimeError):
+        cli.main(["train", "--debug"])
+    with pytest.raises(RuntimeError):
+        cli.main(["--debug", "train"])
+
+
+def test_an_interrupt_exits_130_in_one_line(capsys, monkeypatch):
+    def interrupted(args, out=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_train", interrupted)
+    ran = run_main([], capsys)
+    assert_clean_error(ran, "interrupted", code=130)
+
+
+def test_save_through_a_symlink_says_so(tmp_path, capsys):
+    target = tmp_path / "real.npz"
+    target.write_bytes(b"")
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    ran = run_main([*SAMPLES, "--device", "cpu", "--save", link], capsys)
+    assert ran.returncode == 0, ran.stderr
+    assert "through the symlink" in ran.stdout and link.is_symlink()
+    assert load_params(target)[0].sizes == (2, 4, 2)
+
+
+def test_the_cli_honours_MLP_CORE_DEVICE(capsys, monkeypatch):
+    monkeypatch.setenv("MLP_CORE_DEVICE", "tpu")
+    ran = run_main(SAMPLES, capsys)
+    assert_clean_error(ran, "MLP_CORE_DEVICE")

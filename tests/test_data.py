@@ -278,3 +278,26 @@ def test_errors_are_value_errors():
     for cls in (ShapeError, DataError, LabelError):
         assert issubclass(cls, MlpCoreError) and issubclass(cls, ValueError)
     assert issubclass(LabelError, DataError)
+
+
+# ----------------------------------------------------------------- issue 9: IDX, whole numbers
+
+
+@pytest.mark.parametrize(
+    "dims", [(2**32 - 1, 2**32 - 1, 2**32 - 1), (2**31, 2**31, 4), (2**16, 2**16, 2**16, 2**16)]
+)
+def test_idx_header_whose_sizes_overflow_is_refused(tmp_path, dims):
+    """Before: the product of the sizes wrapped around in int64 and a raw reshape error
+    (or a wrong shape) followed."""
+    p = tmp_path / "big.idx"
+    p.write_bytes(
+        bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + b"\0" * 16
+    )
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(p)
+
+
+def test_synthetic_sets_take_whole_numbers_of_any_type():
+    assert spirals(np.int64(9), C=3.0).m == 9 and xor(8.0).m == 8
+    with pytest.raises(DataError):
+        xor(8.5)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import M, make_problem
 
-from mlp_core.core.errors import DataError
+from mlp_core.core.errors import DataError, LabelError, MlpCoreError, ShapeError
 from mlp_core.core.params import init_params
-from mlp_core.core.single import backprop_single, gradients_loop
+from mlp_core.core.single import backprop_single, forward_single, gradients_loop, loss_single
 
 
 def test_single_example_refuses_a_dtype_mix():
@@ -20,3 +21,58 @@ def test_single_example_refuses_a_dtype_mix():
         backprop_single(x, y, p)
     with pytest.raises(DataError, match="m = 0"):
         gradients_loop(np.zeros((0, 5)), np.zeros((0, 3)), p)
+
+
+# ----------------------------------------------- issue 9: the loop checks as backprop does
+
+
+@pytest.mark.parametrize("rows, error", [(M + 2, ShapeError), (M - 2, ShapeError)])
+def test_gradients_loop_refuses_Y_with_other_rows(rows, error):
+    """Before: more rows were silently ignored, fewer gave an IndexError."""
+    X, Y, params = make_problem()
+    Y2 = np.zeros((rows, Y.shape[1]))
+    Y2[:, 0] = 1
+    with pytest.raises(error, match=r"\(m, C\)"):
+        gradients_loop(X, Y2, params)
+
+
+def test_gradients_loop_refuses_labels_with_the_one_hot_advice():
+    """Before: a misleading message about column vectors."""
+    X, _, params = make_problem()
+    with pytest.raises(LabelError, match="one_hot"):
+        gradients_loop(X, np.zeros(M), params)
+
+
+@pytest.mark.parametrize("where", ["X", "Y", "W", "b"])
+def test_gradients_loop_refuses_nan_and_inf(where):
+    X, Y, params = make_problem()
+    if where == "X":
+        X = X.copy()
+        X[2, 1] = np.nan
+    elif where == "Y":
+        Y = Y.copy()
+        Y[3, 0] = np.inf
+    elif where == "W":
+        params.W[1][0, 0] = np.nan
+    else:
+        params.b[1][0] = -np.inf
+    with pytest.raises(DataError, match="NaN or Inf"):
+        gradients_loop(X, Y, params)
+
+
+def test_gradients_loop_refuses_a_pair_instead_of_params():
+    X, Y, params = make_problem()
+    with pytest.raises(MlpCoreError, match="mc.Params"):
+        gradients_loop(X, Y, (params.W, params.b))
+
+
+def test_one_example_pass_shapes_follow_the_book():
+    X, Y, params = make_problem()
+    x, y = X[0].reshape(-1, 1), Y[0].reshape(-1, 1)
+    z, a = forward_single(x, params)
+    assert [z[l].shape for l in params.layers] == [(4, 1), (3, 1)]
+    assert a[0] is x and np.isclose(a[params.L].sum(), 1.0)  # softmax over the column
+    dW, db = backprop_single(x, y, params)
+    assert [dW[l].shape for l in params.layers] == [(5, 4), (4, 3)]
+    assert [db[l].shape for l in params.layers] == [(4,), (3,)]
+    assert loss_single(x, y, params) == pytest.approx(-np.log(a[2][y.argmax(), 0]))

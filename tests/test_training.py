@@ -472,3 +472,67 @@ def test_squared_error_on_one_hot_targets_reports_an_accuracy():
     assert acc == np.mean(A.argmax(axis=1) == Y.argmax(axis=1))  # the hits, counted by hand
     _, acc = evaluate(X, Y * 0.5 + 0.1, p, "relu", "squared_error")  # a regression
     assert np.isnan(acc)
+
+
+# ----------------------------------------------------- issue 9: divergence and bad input
+
+
+def test_a_loss_that_grows_far_above_its_start_is_divergence():
+    """Before: lr = 1e4 on XOR ended with a finite loss of 813 and no error."""
+    ds = data.xor(200, seed=0)
+    X, Y, params = make_problem(200, (2, 8, 2), seed=0, dataset=ds)
+    with pytest.raises(TrainingDiverged, match=r"grew from .* more than 10 ×") as info:
+        train(params, X, Y, epochs=5, batch_size=32, lr=1e4, progress=False)
+    assert "lr=1000" in str(info.value)
+
+
+def test_a_constant_huge_loss_on_the_digits_is_divergence(digits):
+    """Before: lr = 1e6 gave a constant loss of about 388,890 and no error."""
+    X, Y, params = digits_subset(digits, dtype=np.float32)
+    with pytest.raises(TrainingDiverged):
+        train(params, X, Y, epochs=3, batch_size=32, lr=1e6, progress=False)
+
+
+def test_a_good_rate_is_not_divergence(digits):
+    """The negative control: the same network with lr = 0.1 trains without a refusal."""
+    X, Y, params = digits_subset(digits, dtype=np.float32)
+    _, h = train(params, X, Y, epochs=3, batch_size=32, lr=0.1, progress=False)
+    assert h.train_loss[-1] < h.train_loss[0]
+
+
+@pytest.mark.parametrize("where", ["W", "b"])
+def test_nan_in_the_parameters_is_bad_input_not_a_too_large_step(where):
+    """Before: NaN in W was reported as 'the steps are too large'."""
+    X, Y, params = make_problem()
+    (params.W if where == "W" else params.b)[1].flat[0] = np.nan
+    with pytest.raises(DataError, match="bad input") as info:
+        train(params, X, Y, epochs=1, progress=False)
+    assert not isinstance(info.value, TrainingDiverged)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_float16_and_longdouble_train_with_the_formulas(dtype):
+    """Before: the default path refused them with advice (X.astype(params.dtype)) that
+    changed nothing."""
+    X, Y, params = make_problem(dtype=dtype)
+    trained, h = train(params, X, Y, epochs=2, batch_size=3, lr=0.1, progress=False)
+    assert trained.dtype == dtype and np.isfinite(h.train_loss).all()
+    with pytest.raises(ConfigError, match="fast=False") as info:
+        train(params, X, Y, epochs=1, batch_size=3, lr=0.1, progress=False, fast=True)
+    assert "X.astype(params.dtype)" not in str(info.value)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_batch_larger_than_m_is_full_batch_descent(fast):
+    """Before: B > m silently shrank the one step of each epoch by m/B."""
+    X, Y, params = make_problem()
+    big, _ = train(params, X, Y, epochs=2, batch_size=100, lr=0.3, progress=False, fast=fast)
+    full, _ = train(params, X, Y, epochs=2, batch_size=M, lr=0.3, progress=False, fast=fast)
+    assert_params_equal(big, full)
+
+
+@pytest.mark.parametrize("seed", [-1, 2.5, "0"])
+def test_train_refuses_a_bad_seed(seed):
+    X, Y, params = make_problem()
+    with pytest.raises(ConfigError, match="seed"):
+        train(params, X, Y, epochs=1, seed=seed, progress=False)

@@ -380,3 +380,98 @@ def test_transposed_weight_message_gives_the_shapes():
     bad = Params({1: p.W[1], 2: p.W[2].T.copy()}, p.b)
     with pytest.raises(ShapeError, match=r"transpose it\? W2\.T has shape \(4, 3\)"):
         check_params(bad)
+
+
+# ------------------------------------------- issue 9: containers, NaN/Inf, dtypes, seeds
+
+
+def test_a_pair_instead_of_params_says_what_a_params_is(prob):
+    """Before: ``backprop(X, Y, (W, b))`` was an AttributeError."""
+    X, Y, params = prob
+    for bad in ((params.W, params.b), [params.W, params.b], params.W, None, "params"):
+        with pytest.raises(errors.ParamsError, match=r"mc\.init_params.*mc\.Params") as info:
+            backprop(X, Y, bad)
+        assert isinstance(info.value, MlpCoreError)
+
+
+def test_params_of_lists_are_refused_with_the_fix(prob):
+    """Before: a broadcasting error from deep inside the forward pass."""
+    X, Y, params = prob
+    lists = Params(
+        {l: w.tolist() for l, w in params.W.items()}, {l: v.tolist() for l, v in params.b.items()}
+    )
+    with pytest.raises(errors.ParamsError, match=r"W1 is a list, not an array.*np\.asarray"):
+        predict(X, lists)
+
+
+def test_integer_parameters_are_refused(prob):
+    X, Y, params = prob
+    ints = params.astype(np.int32)
+    with pytest.raises(DataError, match="floating point"):
+        backprop(X, Y, ints)
+
+
+@pytest.mark.parametrize("where", ["X", "Y", "W2", "b1"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_are_refused_by_every_pass(prob, where, value):
+    """Before: NaN in X, Y or the parameters gave NaN gradients, silently."""
+    X, Y, params = prob
+    X, Y, params = X.copy(), Y.copy(), params.copy()
+    {"X": X, "Y": Y, "W2": params.W[2], "b1": params.b[1]}[where].flat[1] = value
+    calls = [lambda: backprop(X, Y, params), lambda: mean_loss(X, Y, params)]
+    if where != "Y":
+        calls += [lambda: predict(X, params), lambda: forward(X, params)]
+    for call in calls:
+        with pytest.raises(DataError, match="NaN or Inf"):
+            call()
+
+
+def test_check_batch_can_skip_the_finiteness_pass(prob):
+    X, Y, params = prob
+    X = X.copy()
+    X[0, 0] = np.nan
+    validate.check_batch(X, params, Y, finite=False)  # shapes and dtypes only
+    with pytest.raises(DataError):
+        validate.check_batch(X, params, Y)
+
+
+def test_is_one_hot():
+    assert validate.is_one_hot(np.eye(3)[[0, 2, 1, 1]])
+    assert not validate.is_one_hot(np.eye(3)[[0, 2]] * 0.5)
+    assert not validate.is_one_hot(np.array([[1.0, 1.0, 0.0]]))
+    assert not validate.is_one_hot(np.zeros((0, 3)))
+    assert not validate.is_one_hot(np.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (3, 3),
+        (3.0, 3),
+        (np.int64(3), 3),
+        (np.float32(2), 2),
+        (2.5, None),
+        (True, None),
+        ("3", None),
+        (float("nan"), None),
+        (float("inf"), None),
+        (None, None),
+    ],
+)
+def test_whole_number(value, expected):
+    assert validate.whole_number(value) == expected
+
+
+def test_positive_whole_and_check_seed():
+    assert validate.positive_whole(4.0, "epochs") == 4
+    with pytest.raises(ConfigError, match="epochs must be a whole number ≥ 1"):
+        validate.positive_whole(0, "epochs")
+    assert validate.check_seed(3.0) == 3 and validate.check_seed(None) is None
+    with pytest.raises(ConfigError, match="seed"):
+        validate.check_seed(-1)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, np.int32, "bogus", object])
+def test_check_float_dtype_refuses_with_a_reason(dtype):
+    with pytest.raises(ConfigError, match="np.float32 or np.float64"):
+        validate.check_float_dtype(dtype)

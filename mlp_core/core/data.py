@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, LabelError, ShapeError
-from .validate import is_one_hot, whole_number
+from .validate import check_seed, is_one_hot, whole_number
 
 __all__ = [
     "Dataset",
@@ -400,6 +400,7 @@ def train_test_split(X, labels, test_fraction: float = 0.2, seed: int = 0, strat
 
     X = np.asarray(X)
     y = np.asarray(labels)
+    seed = check_seed(seed)
     if not (isinstance(test_fraction, (float, int)) and 0.0 < test_fraction < 1.0):
         raise DataError(
             f"test_fraction must be a number strictly between 0 and 1 (e.g. 0.2); "

@@ -365,17 +365,20 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
     """``np.dtype(dtype)`` when it is float32 or float64, else a ConfigError saying why."""
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ConfigError(
             f"{name} {dtype!r} is not a NumPy dtype; use np.float32 or np.float64."
         ) from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        why = (
-            "integer weights round every small step to zero"
-            if dt.kind in "iub"
-            else "the library computes in float32 or float64 (float16 loses the small "
-            "gradient steps; longdouble is not portable and has no GPU or BLAS support)"
-        )
+        if dt.kind in "iub":
+            why = "integer weights round every small step to zero"
+        elif dt.kind == "f":
+            why = (
+                "the library computes in float32 or float64 (float16 loses the small "
+                "gradient steps; longdouble is not portable and has no GPU or BLAS support)"
+            )
+        else:
+            why = "the network computes in real floating point"
         raise ConfigError(f"{name} must be np.float32 or np.float64, got {dt}: {why}.")
     return dt
 
