@@ -13,7 +13,8 @@ Writes the book's chapters (the notebooks and the markdown pages of ``_toc.yml``
 * the outputs of the stubs and of every ``exercises.check(...)`` cell cleared;
 
 plus its own ``_config.yml`` (title "... (student edition)") and ``_toc.yml``, and the
-rest of ``book/`` (styles, data). Then it builds that edition's HTML into
+rest of ``book/`` (styles, data); the teacher's guide is left out. Then it builds that
+edition's HTML into
 ``_build/student/_build/html`` with ``jupyter-book build``.
 
 Execution: by default the student edition is NOT executed (``execute_notebooks: off``):
@@ -46,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSWER_TAG = "exercise-answer"
 STUB_TAG = "exercise-stub"
 CHECK_CALL = "exercises.check("
+# Pages for the teacher only: left out of the student edition (and of its _toc.yml).
+TEACHER_ONLY = ("book/teachers-guide",)
 # The opening of a solution directive: a colon or backtick fence and the directive name.
 FENCE_OPEN = re.compile(r"^\s*(?P<fence>:{3,}|`{3,})\{(?P<kind>solution(?:-start|-end)?)\}")
 HINT = re.compile(r"^(?P<indent>\s*)#\s*Hint:\s*(?P<hint>.*\S)\s*$")
@@ -181,6 +184,8 @@ def toc_files(src: Path) -> list[Path]:
     walk({k: v for k, v in toc.items() if k != "root"})
     files = []
     for name in names:
+        if name in TEACHER_ONLY:
+            continue
         for ext in (".ipynb", ".md"):
             if (src / f"{name}{ext}").exists():
                 files.append(Path(f"{name}{ext}"))
@@ -231,8 +236,17 @@ def write_edition(src: Path, out: Path, execute: bool = False) -> dict[str, Remo
         + yaml.safe_dump(student_config(src, execute), sort_keys=False, allow_unicode=True),
         "utf-8",
     )
-    shutil.copy2(src / "_toc.yml", out / "_toc.yml")
+    (out / "_toc.yml").write_text(student_toc((src / "_toc.yml").read_text("utf-8")), "utf-8")
+    for name in TEACHER_ONLY:
+        for ext in (".md", ".ipynb"):
+            (out / f"{name}{ext}").unlink(missing_ok=True)
     return report
+
+
+def student_toc(text: str) -> str:
+    """The table of contents without the teacher-only pages (its comments kept)."""
+    pattern = "|".join(re.escape(n) for n in TEACHER_ONLY)
+    return re.sub(rf"^\s*- file: (?:{pattern})\s*\n", "", text, flags=re.M)
 
 
 def build_html(out: Path) -> int:

@@ -286,7 +286,7 @@ def test_synthetic_edition_has_its_own_config_and_toc(synthetic):
     assert config["title"].endswith("(student edition)")
     assert config["execute"]["execute_notebooks"] == "off"
     assert "sphinx_exercise" in config["sphinx"]["config"]["extensions"]
-    assert (out / "_toc.yml").read_text() == (src / "_toc.yml").read_text()
+    assert (out / "_toc.yml").read_text() == (src / "_toc.yml").read_text()  # no guide here
     assert (out / "book/_static/book.css").exists()
     executed = se.student_config(src, execute=True)["execute"]
     assert executed["allow_errors"] is True and executed["raise_on_error"] is False
@@ -320,6 +320,10 @@ def test_real_chapters(tmp_path):
     assert [Path(p) for p in report] == toc and len(toc) >= 17
     for f in toc:
         assert (out / f).exists()
+    # the teacher's guide is for the teacher only
+    assert "teachers-guide" in (ROOT / "_toc.yml").read_text()
+    assert "teachers-guide" not in (out / "_toc.yml").read_text()
+    assert not (out / "book/teachers-guide.md").exists()
     assert_no_solution_survives(ROOT, out, report)
     assert_stubs_fail_helpfully(out, report)
     for page in report:
