@@ -352,3 +352,5 @@ def test_synthetic_html_build_has_no_solutions(synthetic):
     for secret in SECRET:
         assert secret.replace('"', "&quot;") not in html and secret not in html
     assert "Exercise" in html and "NotImplementedError" in html
+    # launch buttons are off by default (the book works offline)
+    assert "colab.research.google.com" not in html and "git-pull" not in html
