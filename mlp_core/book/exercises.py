@@ -32,7 +32,6 @@ Every problem is drawn from a seeded :func:`numpy.random.default_rng`, in float6
 
 from __future__ import annotations
 
-import copy
 import html
 import re
 from collections.abc import Callable
@@ -550,7 +549,7 @@ class _Failure(Exception):
 def _to(xp, value):
     """The checker's input on the array library ``xp`` (recursively for Params, dicts)."""
     if isinstance(value, np.ndarray):
-        return xp.asarray(value)
+        return xp.array(value, copy=True)  # a fresh copy: the problem itself stays intact
     if isinstance(value, Params):
         return Params(_to(xp, value.W), _to(xp, value.b))
     if isinstance(value, dict):
@@ -586,7 +585,7 @@ def _call(name, fn, problem, xp):
         for label, a in _arrays(value).items()
     }
     try:
-        out = fn(*copy.copy(args))
+        out = fn(*args)
     except NotImplementedError as e:
         hint = re.sub(r"^hint:\s*", "", str(e).strip(), flags=re.IGNORECASE)
         raise _Failure(
@@ -672,7 +671,7 @@ def _dict_parts(name, dicts, problem):
                 f"{name} returned {key} as a value of type {type(d).__name__}; expected "
                 f"{CHECKERS[name].returns}.",
             )
-        if sorted(d) != list(range(1, L + 1)):
+        if set(d) != set(range(1, L + 1)):
             keys = sorted(d, key=str)
             mistake = "layer-keys" if keys == list(range(L)) else "structure"
             raise _Failure(
@@ -823,6 +822,8 @@ def check(name: str, fn) -> CheckResult:
 
 def _failed(name, fn, failure, checker, xp):
     mistake, observation = failure.mistake, failure.observation
+    if xp is not np:  # right on NumPy, wrong on the GPU
+        observation = f"{observation} (with CuPy arrays, on the GPU; right with NumPy ones)"
     if mistake in ("exception", "wrong-values", "shape"):
         probed = _probe(name, fn, checker, xp)
         if probed is not None:
