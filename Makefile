@@ -8,13 +8,18 @@
 #   make train       the training CLI with its defaults on the digits
 #   make constraints rewrite constraints.txt (the pinned book and test stacks) from a
 #                    throwaway venv with the newest versions pyproject.toml allows
+# and, for teachers:
+#   make student     the student edition (no solutions, answers as stubs) and its HTML,
+#                    in _build/student/ (HTML in _build/student/_build/html)
+#   make pdf         the whole book as one PDF (TeX from Debian's packages), _build/latex/
+#   make lab         JupyterLab on the chapters, as a student runs them
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test check notebooks train constraints clean
+.PHONY: book test check notebooks train constraints clean student pdf lab
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +59,16 @@ constraints:
 	  $(CONSTRAINTS_VENV)/bin/python -m pip freeze --exclude-editable | grep -iv '^mlp[-_]core'; } > constraints.txt
 	rm -rf $(CONSTRAINTS_VENV)
 	@echo "constraints.txt rewritten; commit it."
+student: $(STAMP)
+	$(BIN)/python scripts/student_edition.py
+
+pdf: $(STAMP)
+	bash scripts/install_tex.sh
+	$(BIN)/jupyter-book build . --builder pdflatex
+	@echo "The PDF: $$(ls _build/latex/*.pdf)"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab book/
 
 clean:
 	rm -rf _build artifacts
