@@ -6,13 +6,18 @@
 #                    book build, nor a browser, nor a GPU (fast feedback; prints its time)
 #   make notebooks   re-execute the chapters in place, refreshing their stored outputs
 #   make train       the training CLI with its defaults on the digits
+# and, for teachers:
+#   make student     the student edition (no solutions, answers as stubs) and its HTML,
+#                    in _build/student/ (HTML in _build/student/_build/html)
+#   make pdf         the whole book as one PDF (TeX from Debian's packages), _build/latex/
+#   make lab         JupyterLab on the chapters, as a student runs them
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test check notebooks train clean
+.PHONY: book test check notebooks train clean student pdf lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +44,17 @@ notebooks: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/python -m mlp_core train
+
+student: $(STAMP)
+	$(BIN)/python scripts/student_edition.py
+
+pdf: $(STAMP)
+	bash scripts/install_tex.sh
+	$(BIN)/jupyter-book build . --builder pdflatex
+	@echo "The PDF: $$(ls _build/latex/*.pdf)"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab book/
 
 clean:
 	rm -rf _build artifacts

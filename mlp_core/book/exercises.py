@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,8 +75,8 @@ MISTAKES = {
     "structure": "Return exactly what the exercise asks for (see the expected structure above).",
     "in-place": "Compute a new array instead of changing the ones you were given (operators "
     "such as `-=`, `+=`, `*=` write into their left-hand array, which belongs to the caller).",
-    "device": "Use the array functions of the inputs' own library (the `@`, `.sum`, `.T` of "
-    "the arrays themselves), so that CuPy inputs give a CuPy result.",
+    "device": "Use the operators and methods of the arrays you were given (not `np.asarray`, "
+    "`np.array` or `.get()`), so that CuPy inputs give a CuPy result.",
     "dtype": "Keep the inputs' dtype (float64 here): do not convert with `astype`, "
     "`np.float32` or a Python list.",
     "transposed": "Your result is the transpose of the right one: check the order of the "
@@ -84,7 +85,8 @@ MISTAKES = {
     "the rows (axis 0), and keeps one entry per unit.",
     "all-entries": "You reduced over every entry to one number: sum over the m examples "
     "(axis 0) only, keeping one entry per unit.",
-    "keepdims": "b is stored flat, with shape (h_l,): do not keep the summed axis.",
+    "keepdims": "∂J/∂b is stored flat, like b, with shape (h_l,): do not keep the summed "
+    "axis as a row.",
     "bias-column": "b and ∂L/∂b are stored flat, with shape (h_l,), like b itself: flatten "
     "the (h_l, 1) column.",
     "missing-1/m": "Your result is m times too large: it is the SUM over the m examples, "
@@ -118,6 +120,22 @@ MISTAKES = {
     "symbols, and check which product or sum gives the expected shape.",
     "wrong-values": "The shapes are right but the numbers are not. Test your function on a "
     "tiny example you can work out by hand, and compare it with the equation.",
+}
+
+# The mistakes inferred from a hypothesis about the output (the others are observed).
+LIKELY = frozenset(MISTAKES) - {
+    "not-written",
+    "exception",
+    "returned-none",
+    "not-an-array",
+    "structure",
+    "in-place",
+    "device",
+    "dtype",
+    "shape",
+    "wrong-values",
+    "swapped",
+    "layer-keys",
 }
 
 
@@ -159,6 +177,14 @@ class Problem:
     hypotheses: dict = field(default_factory=dict)
     shapes: dict = field(default_factory=dict)  # part label -> the shape in symbols
     m: int = 1
+    # {mistake key: {part label: the shape that mistake gives}}: tested after the values,
+    # for mistakes recognisable by their shape alone (a reduction over the wrong axis).
+    shape_hypotheses: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for label, want in self.expected.items():
+            if want.ndim == 2 and want.shape[0] != want.shape[1]:
+                self.shape_hypotheses.setdefault("transposed", {})[label] = want.shape[::-1]
 
 
 def _rng(name: str, k: int) -> np.random.Generator:
@@ -200,25 +226,26 @@ def _output_error_problems(k, m, C):
     A_L = np.exp(Zl) / np.exp(Zl).sum(axis=1, keepdims=True)
     Y = _one_hot(rng, m, C)
     D = A_L - Y
-    hyp = {"sign": -D, "transposed": D.T, "wrong-axis": D.sum(axis=0)}
+    hyp = {"sign": -D, "transposed": D.T}
     if m > 1:
         hyp["divided-by-m"] = D / m
-    return Problem((A_L, Y), {"Δ^L": D}, {"m": m, "C": C}, hyp, {"Δ^L": "(m, C)"}, m)
+    by_shape = {"wrong-axis": {"Δ^L": (C,)}} if m > 1 else {}
+    return Problem((A_L, Y), {"Δ^L": D}, {"m": m, "C": C}, hyp, {"Δ^L": "(m, C)"}, m, by_shape)
 
 
 def _bias_gradient_problems(k, m, h):
     rng = _rng("bias_gradient", k)
     D = rng.normal(size=(m, h))
     g = D.sum(axis=0) / m
-    hyp = {
-        "wrong-axis": D.sum(axis=1) / m,
-        "keepdims": g[None, :],
-        "all-entries": np.asarray(D.mean()),
-    }
+    hyp = {}
     if m > 1:
         hyp["missing-1/m"] = g * m
         hyp["1/m-twice"] = g / m
-    return Problem((D,), {"∂J/∂b": g}, {"m": m, "h_l": h}, hyp, {"∂J/∂b": "(h_l,)"}, m)
+    label = "∂J/∂b"
+    by_shape = {"keepdims": {label: (1, h)}, "all-entries": {label: ()}}
+    if m > 1:
+        by_shape["wrong-axis"] = {label: (m,)}
+    return Problem((D,), {label: g}, {"m": m, "h_l": h}, hyp, {label: "(h_l,)"}, m, by_shape)
 
 
 def _weight_gradient_problems(k, m, h_prev, h):
@@ -300,11 +327,9 @@ def _params(name, k, sizes):
 
 
 def _network_hypotheses(X, Y, params, dW, db, m):
+    """(value hypotheses, shape-only hypotheses) for the gradients of a whole network."""
     L = params.L
-    hyp = {
-        "transposed": _grad_parts({l: g.T for l, g in dW.items()}, db),
-        "bias-column": _grad_parts(dW, {l: g[:, None] for l, g in db.items()}),
-    }
+    hyp = {"transposed": _grad_parts({l: g.T for l, g in dW.items()}, db)}
     if m > 1:
         hyp["missing-1/m"] = _grad_parts(
             {l: g * m for l, g in dW.items()}, {l: g * m for l, g in db.items()}
@@ -312,18 +337,15 @@ def _network_hypotheses(X, Y, params, dW, db, m):
         hyp["1/m-twice"] = _grad_parts(
             {l: g / m for l, g in dW.items()}, {l: g / m for l, g in db.items()}
         )
-        hyp["wrong-axis"] = _grad_parts(
-            dW, {l: to_numpy(batched_delta_rows(X, Y, params, l)) for l in range(1, L + 1)}
-        )
-    if any(params.W[l].shape[0] == params.W[l].shape[1] for l in range(2, L + 1)):
+    if all(params.W[l].shape[0] == params.W[l].shape[1] for l in range(2, L + 1)):
         hyp["W-not-WT"] = _grad_parts(*_grads_variant(X, Y, params, W_not_WT=True))
-    return hyp
-
-
-def batched_delta_rows(X, Y, params, l):
-    """Δ^l summed over the units instead of the examples, / m: the wrong-axis ∂J/∂b."""
-    _, _, delta = batched.backward(Y, params, batched.forward(X, params, check=False))
-    return delta[l].sum(axis=1) / X.shape[0]
+    by_shape = {
+        "bias-column": {f"db[{l}]": (g.shape[0], 1) for l, g in db.items()},
+        "keepdims": {f"db[{l}]": (1, g.shape[0]) for l, g in db.items()},
+    }
+    if m > 1:
+        by_shape["wrong-axis"] = {f"db[{l}]": (m,) for l in db}
+    return hyp, by_shape
 
 
 def _backprop_problems(k, m, sizes):
@@ -332,8 +354,10 @@ def _backprop_problems(k, m, sizes):
     X, Y = rng.normal(size=(m, sizes[0])), _one_hot(rng, m, sizes[-1])
     dW, db = batched.backprop(X, Y, params)
     dims = {"m": m, "h": tuple(sizes)}
-    hyp = _network_hypotheses(X, Y, params, dW, db, m)
-    return Problem((X, Y, params), _grad_parts(dW, db), dims, hyp, _grad_shapes(params.L), m)
+    hyp, by_shape = _network_hypotheses(X, Y, params, dW, db, m)
+    return Problem(
+        (X, Y, params), _grad_parts(dW, db), dims, hyp, _grad_shapes(params.L), m, by_shape
+    )
 
 
 def _backprop_single_problems(k, sizes):
@@ -341,10 +365,10 @@ def _backprop_single_problems(k, sizes):
     params = _params("backprop_single", k, sizes)
     x, y = rng.normal(size=(sizes[0], 1)), _one_hot(rng, 1, sizes[-1]).T
     dW, db = single.backprop_single(x, y, params)
-    hyp = _network_hypotheses(x.T, y.T, params, dW, db, 1)
-    return Problem(
-        (x, y, params), _grad_parts(dW, db), {"h": tuple(sizes)}, hyp, _grad_shapes(params.L)
-    )
+    L = params.L
+    hyp, by_shape = _network_hypotheses(x.T, y.T, params, dW, db, 1)
+    dims = {"h": tuple(sizes)}
+    return Problem((x, y, params), _grad_parts(dW, db), dims, hyp, _grad_shapes(L), 1, by_shape)
 
 
 def _sgd_step_problems(k, sizes, lr):
@@ -400,6 +424,7 @@ def _common(*extra):
         "in-place",
         "dtype",
         "device",
+        "shape",
         "wrong-values",
     ) + extra
 
@@ -469,8 +494,16 @@ CHECKERS = {
             _backprop_single_problems(0, (5, 4, 3)),
             _backprop_single_problems(1, (6, 3, 7, 2)),
         ],
-        lambda: [_backprop_single_problems(10, (3, 4, 4, 2))],
-        _common("structure", "layer-keys", "swapped", "transposed", "bias-column", "W-not-WT"),
+        lambda: [_backprop_single_problems(10, (3, 4, 4, 4))],
+        _common(
+            "structure",
+            "layer-keys",
+            "swapped",
+            "transposed",
+            "bias-column",
+            "keepdims",
+            "W-not-WT",
+        ),
     ),
     "backprop": Checker(
         "backprop(X, Y, params)",
@@ -480,13 +513,13 @@ CHECKERS = {
             _backprop_problems(1, 8, (6, 3, 5, 2)),
             _backprop_problems(2, 1, (4, 6, 3)),
         ],
-        lambda: [_backprop_problems(10, 5, (3, 4, 4, 2))],
+        lambda: [_backprop_problems(10, 5, (3, 4, 4, 4))],
         _common(
             "structure",
             "layer-keys",
             "swapped",
             "transposed",
-            "bias-column",
+            "keepdims",
             "missing-1/m",
             "1/m-twice",
             "wrong-axis",
@@ -555,13 +588,13 @@ def _call(name, fn, problem, xp):
     try:
         out = fn(*copy.copy(args))
     except NotImplementedError as e:
-        hint = str(e).strip()
+        hint = re.sub(r"^hint:\s*", "", str(e).strip(), flags=re.IGNORECASE)
         raise _Failure(
             "not-written",
             f"{name} is not written yet" + (f" (its hint: {hint})" if hint else "") + ".",
         ) from None
     except Exception as e:  # noqa: BLE001 - any error of the student's code is reported
-        first = (str(e).strip().splitlines() or [""])[0]
+        first = _short_error(str(e))
         raise _Failure(
             "exception",
             f"{name} raised {type(e).__name__} on a problem with "
@@ -578,6 +611,16 @@ def _call(name, fn, problem, xp):
     return out
 
 
+def _short_error(text: str) -> str:
+    """The first line of an exception's message, with NumPy's gufunc signature (noise to
+    a student) cut from a matmul size mismatch."""
+    first = (text.strip().splitlines() or [""])[0]
+    mismatch = re.search(r"\((size \d+ is different from \d+)\)", first)
+    if first.startswith("matmul") and mismatch:
+        return f"matmul: the inner sizes of a product do not agree ({mismatch.group(1)})"
+    return first
+
+
 def _parts(name, out, problem):
     """The student's result as {part label: array}, or a _Failure naming the structure."""
     labels = list(problem.expected)
@@ -587,7 +630,8 @@ def _parts(name, out, problem):
         if not isinstance(out, Params):
             raise _Failure(
                 "structure",
-                f"sgd_step returned a {type(out).__name__}; expected {CHECKERS[name].returns}.",
+                f"sgd_step returned a value of type {type(out).__name__}; "
+                f"expected {CHECKERS[name].returns}.",
             )
         W, b = out.W, out.b
         return _dict_parts(name, {"W": W, "b": b}, problem)
@@ -595,7 +639,8 @@ def _parts(name, out, problem):
         if not (isinstance(out, tuple | list) and len(out) == 2):
             raise _Failure(
                 "structure",
-                f"{name} returned a {type(out).__name__}; expected {CHECKERS[name].returns}.",
+                f"{name} returned a value of type {type(out).__name__}; "
+                f"expected {CHECKERS[name].returns}.",
             )
         dW, db = out
         if all(isinstance(d, dict) for d in (dW, db)) and _looks_swapped(dW, db, problem):
@@ -624,7 +669,7 @@ def _dict_parts(name, dicts, problem):
         if not isinstance(d, dict):
             raise _Failure(
                 "structure",
-                f"{name} returned {key} as a {type(d).__name__}; expected "
+                f"{name} returned {key} as a value of type {type(d).__name__}; expected "
                 f"{CHECKERS[name].returns}.",
             )
         if sorted(d) != list(range(1, L + 1)):
@@ -647,13 +692,18 @@ def _matches(got, want) -> bool:
     return bool(np.allclose(got, want, rtol=RTOL, atol=ATOL))
 
 
-def _same_shape_parts(parts, expected):
-    return all(tuple(getattr(parts[k], "shape", ())) == expected[k].shape for k in expected)
+def _shape_hypothesis(parts, problem) -> str | None:
+    """The first shape-only mistake that explains every part of a wrong shape."""
+    wrong = {k for k, v in parts.items() if tuple(v.shape) != problem.expected[k].shape}
+    for key, shapes in problem.shape_hypotheses.items():
+        if wrong and all(k in shapes and tuple(parts[k].shape) == shapes[k] for k in wrong):
+            return key
+    return None
 
 
 def _hypothesis(parts, problem) -> str | None:
     """The first mistake whose wrong answer equals the student's on every part it
-    changes (and which is right on every other part)."""
+    changes (and which is right on every other part); then the shape-only mistakes."""
     for key, wrong in problem.hypotheses.items():
         wrong = wrong if isinstance(wrong, dict) else {next(iter(problem.expected)): wrong}
         full = {**problem.expected, **wrong}
@@ -664,7 +714,7 @@ def _hypothesis(parts, problem) -> str | None:
                 return key
         except (TypeError, ValueError):
             continue
-    return None
+    return _shape_hypothesis(parts, problem)
 
 
 def _run(name, fn, problem, xp):
@@ -778,6 +828,8 @@ def _failed(name, fn, failure, checker, xp):
         if probed is not None:
             mistake = probed
     hint = MISTAKES[mistake]
+    if mistake in LIKELY:
+        hint = f"Likely mistake: {hint}"
     message = f"✗ {observation}\n{hint}"
     if mistake == "not-written":
         message = f"… {observation}\n{hint}"

@@ -1,0 +1,356 @@
+"""The student edition (scripts/student_edition.py, ``make student``).
+
+On a small synthetic book (every form of solution the convention allows) and on the real
+chapters: no solution text survives, the answer cells are gone and each became a stub
+whose ``exercises.check`` fails with a helpful message, and the outputs that would give
+the answer away are cleared. The HTML build of the edition is tested on the synthetic
+book (marked ``book``: it runs jupyter-book).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mlp_core.book import exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "student_edition", ROOT / "scripts/student_edition.py"
+)
+se = importlib.util.module_from_spec(_spec)
+sys.modules["student_edition"] = se
+_spec.loader.exec_module(se)
+
+# ------------------------------------------------------------------ the synthetic book
+
+SECRET = [  # text that appears only inside solutions of the synthetic book
+    "COLON-SOLUTION the derivative is a times one minus a",
+    "BACKTICK-SOLUTION the shapes chain as (m, n)(n, h)",
+    "GATED-SOLUTION-PROSE first the prose of the gated solution",
+    "gated_solution_code_value = 6 * 7",
+    "GATED-SOLUTION-AFTER the prose after the code",
+    "PAGE-SOLUTION a solution on a markdown page",
+    "return A_prev @ W + b  # the reference answer",
+    "return delta.sum(axis=0) / delta.shape[0]  # reference",
+]
+
+
+def md(text):
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def code(text, tags=None, outputs=None):
+    cell = nbformat.v4.new_code_cell(text)
+    if tags:
+        cell.metadata["tags"] = tags
+    if outputs is not None:
+        cell.outputs = outputs
+        cell.execution_count = 1
+    return cell
+
+
+def stored(result):
+    return [
+        nbformat.v4.new_output(
+            "execute_result",
+            {"text/plain": repr(result), "text/html": result._repr_html_()},
+            execution_count=1,
+        )
+    ]
+
+
+def synthetic_book(root: Path) -> Path:
+    """A two-chapter book using every solution form: colon and backtick solutions, a gated
+    solution across a code cell, two answer cells with their checks, a markdown page."""
+    from mlp_core.core import batched
+
+    (root / "book").mkdir(parents=True)
+    shutil.copy2(ROOT / "_config.yml", root / "_config.yml")
+    (root / "book" / "_static").mkdir()
+    (root / "book" / "_static" / "book.css").write_text("/* test */\n")
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n"
+        "  - caption: Part\n    numbered: true\n    chapters:\n"
+        "      - file: book/01-demo\n      - file: book/02-page\n"
+    )
+    (root / "book" / "intro.md").write_text("# Intro\n\nThe synthetic book.\n")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        md("# Demo chapter\n\nSome prose."),
+        code("import numpy as np", outputs=[]),
+        md(
+            "## Exercises\n\n:::{exercise}\n:label: ex-01-colon\nA colon exercise.\n:::\n\n"
+            f":::{{solution}} ex-01-colon\n:class: dropdown\n{SECRET[0]}\n\n"
+            "```python\nx = 1\n```\n:::\n\n"
+            "Prose between the exercises stays."
+        ),
+        md(
+            "```{exercise}\n:label: ex-01-backtick\nA backtick exercise.\n```\n\n"
+            f"```{{solution}} ex-01-backtick\n:class: dropdown\n{SECRET[1]}\n```"
+        ),
+        md(
+            ":::{exercise}\n:label: ex-01-gated\nA gated exercise.\n:::\n\n"
+            f":::{{solution-start}} ex-01-gated\n:class: dropdown\n:::\n\n{SECRET[2]}"
+        ),
+        code(SECRET[3], outputs=[]),
+        md(f"{SECRET[4]}\n\n:::{{solution-end}}\n:::\n\nAfter the gated solution."),
+        md(":::{exercise}\n:label: ex-01-linear\nWrite `linear`.\n:::"),
+        code(
+            "def linear(A_prev, W, b):\n"
+            "    # Hint: one matrix product, then add the bias to every row\n"
+            f"    {SECRET[6]}",
+            tags=["hide-input", "exercise-answer"],
+            outputs=[],
+        ),
+        code(
+            'from mlp_core.book import exercises\nexercises.check("linear", linear)',
+            outputs=stored(exercises.check("linear", batched.linear)),
+        ),
+        code(
+            "def bias_gradient(delta):\n"
+            '    # Hint: the "mean" over the examples (axis 0), one entry per unit\n'
+            f"    {SECRET[7]}",
+            tags=["hide-input", "exercise-answer"],
+            outputs=[],
+        ),
+        code(
+            'exercises.check("bias_gradient", bias_gradient)',
+            outputs=stored(exercises.check("bias_gradient", batched.bias_gradient)),
+        ),
+    ]
+    nbformat.write(nb, root / "book" / "01-demo.ipynb")
+    (root / "book" / "02-page.md").write_text(
+        "# A page\n\n:::{exercise}\n:label: ex-02-page\nOn a page.\n:::\n\n"
+        f":::{{solution}} ex-02-page\n:class: dropdown\n{SECRET[5]}\n:::\n\nThe end.\n"
+    )
+    return root
+
+
+# ------------------------------------------------------------------ shared checks
+
+
+def page_text(path: Path) -> str:
+    """Everything a reader can see on a page: sources and outputs."""
+    if path.suffix != ".ipynb":
+        return path.read_text("utf-8")
+    nb = nbformat.read(path, as_version=4)
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.source)
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.extend(str(v) for v in out.get("data", {}).values())
+    return "\n".join(parts)
+
+
+def solution_lines(report) -> list[str]:
+    """The distinctive lines of every removed solution and answer body."""
+    lines = []
+    for removed in report.values():
+        texts = list(removed.solutions) + ["\n".join(a.split("\n")[2:]) for a in removed.answers]
+        for text in texts:
+            for line in text.split("\n"):
+                s = line.strip()
+                if len(s) >= 12 and not s.startswith((":::", "```", ":class:", ":label:")):
+                    lines.append(s)
+    return lines
+
+
+def assert_no_solution_survives(src: Path, out: Path, report) -> None:
+    """Each solution line occurs in the student edition only as often as it occurs in the
+    source edition OUTSIDE the solutions (prose or code that the book shows anyway)."""
+    for page, removed in report.items():
+        source, student = page_text(src / page), page_text(out / page)
+        inside = "\n".join(
+            list(removed.solutions) + ["\n".join(a.split("\n")[2:]) for a in removed.answers]
+        )
+        for line in solution_lines({page: removed}):
+            allowed = source.count(line) - inside.count(line)
+            assert student.count(line) <= allowed, f"{page}: solution text survives: {line!r}"
+
+
+def student_cells(out: Path, report):
+    for page in report:
+        if page.endswith(".ipynb"):
+            yield page, nbformat.read(out / page, as_version=4).cells
+
+
+def imports_before(cells, k) -> dict:
+    """A namespace holding what the code cells before cell k import (their top-level
+    import statements), as the kernel would have it when the student runs cell k."""
+    namespace: dict = {}
+    for cell in cells[:k]:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics: not Python
+            continue
+        tree.body = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        exec(compile(tree, "<imports>", "exec"), namespace)
+    return namespace
+
+
+def run_stub_and_check(stub: str, check_cell: str, namespace: dict):
+    """Execute a stub and the check cell after it (as a kernel would) and return the
+    value of the check cell's last expression."""
+    exec(compile(stub, "<stub>", "exec"), namespace)
+    tree = ast.parse(check_cell)
+    last = tree.body.pop()
+    exec(compile(tree, "<check>", "exec"), namespace)
+    assert isinstance(last, ast.Expr), "the check cell must end with the check call"
+    return eval(compile(ast.Expression(last.value), "<check>", "eval"), namespace)
+
+
+def assert_stubs_fail_helpfully(out: Path, report) -> int:
+    n = 0
+    for page, cells in student_cells(out, report):
+        for k, cell in enumerate(cells):
+            tags = cell.metadata.get("tags", [])
+            assert se.ANSWER_TAG not in tags, f"{page}: an answer cell survives"
+            if se.STUB_TAG not in tags:
+                continue
+            n += 1
+            assert "hide-input" not in tags
+            assert cell.outputs == []
+            check_cell = cells[k + 1]
+            assert se.CHECK_CALL in check_cell.source and check_cell.outputs == []
+            result = run_stub_and_check(cell.source, check_cell.source, imports_before(cells, k))
+            assert isinstance(result, exercises.CheckResult)
+            assert not result.passed and result.mistake == "not-written"
+            hint = se.HINT.match(cell.source.split("\n")[1])["hint"]
+            assert hint in result.message and "not written yet" in result.message
+    assert n == sum(len(r.stubs) for r in report.values())
+    return n
+
+
+# ------------------------------------------------------------------ tests
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    src = synthetic_book(tmp_path_factory.mktemp("src"))
+    out = tmp_path_factory.mktemp("edition") / "student"
+    return src, out, se.write_edition(src, out)
+
+
+def test_synthetic_no_solution_text_survives(synthetic):
+    src, out, report = synthetic
+    assert sum(len(r.solutions) for r in report.values()) == 4
+    for secret in SECRET:
+        assert secret in page_text(src / "book/01-demo.ipynb") + page_text(src / "book/02-page.md")
+        for page in ("book/01-demo.ipynb", "book/02-page.md"):
+            assert secret not in page_text(out / page)
+    assert_no_solution_survives(src, out, report)
+    student = page_text(out / "book/01-demo.ipynb")
+    for kept in (
+        "Prose between the exercises stays.",
+        "After the gated solution.",
+        "A gated exercise.",
+    ):
+        assert kept in student
+    assert "{solution" not in student and "{solution" not in page_text(out / "book/02-page.md")
+    assert "{exercise}" in student
+
+
+def test_synthetic_answers_become_stubs_that_fail_helpfully(synthetic):
+    src, out, report = synthetic
+    assert assert_stubs_fail_helpfully(out, report) == 2
+    stub = report["book/01-demo.ipynb"].stubs[1]
+    assert stub == (
+        "def bias_gradient(delta):\n"
+        '    # Hint: the "mean" over the examples (axis 0), one entry per unit\n'
+        "    raise NotImplementedError("
+        '"the \\"mean\\" over the examples (axis 0), one entry per unit")'
+    )
+
+
+def test_synthetic_edition_has_its_own_config_and_toc(synthetic):
+    import yaml
+
+    src, out, _ = synthetic
+    config = yaml.safe_load((out / "_config.yml").read_text("utf-8"))
+    assert config["title"].endswith("(student edition)")
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert "sphinx_exercise" in config["sphinx"]["config"]["extensions"]
+    assert (out / "_toc.yml").read_text() == (src / "_toc.yml").read_text()  # no guide here
+    assert (out / "book/_static/book.css").exists()
+    executed = se.student_config(src, execute=True)["execute"]
+    assert executed["allow_errors"] is True and executed["raise_on_error"] is False
+
+
+def test_convention_breaks_are_refused(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [code("x = 1\ndef f():\n    pass", tags=["exercise-answer"])]
+    with pytest.raises(se.EditionError, match="must start with its `def ...:` line"):
+        se.student_notebook(nb, "bad.ipynb")
+    nb.cells = [md(":::{solution-start} ex-x\n:::\n\nnever closed")]
+    with pytest.raises(se.EditionError, match="never closed"):
+        se.student_notebook(nb, "bad.ipynb")
+
+
+def test_negative_control_the_checks_catch_a_leak(synthetic, tmp_path):
+    """The leak check itself must fail when a solution is left in."""
+    src, out, report = synthetic
+    leaky = tmp_path / "leaky"
+    shutil.copytree(out, leaky)
+    page = leaky / "book/02-page.md"
+    page.write_text(page.read_text() + "\n" + SECRET[5] + "\n")
+    with pytest.raises(AssertionError, match="solution text survives"):
+        assert_no_solution_survives(src, leaky, report)
+
+
+def test_real_chapters(tmp_path):
+    out = tmp_path / "student"
+    report = se.write_edition(ROOT, out)
+    toc = se.toc_files(ROOT)
+    assert [Path(p) for p in report] == toc and len(toc) >= 17
+    for f in toc:
+        assert (out / f).exists()
+    # the teacher's guide is for the teacher only
+    assert "teachers-guide" in (ROOT / "_toc.yml").read_text()
+    assert "teachers-guide" not in (out / "_toc.yml").read_text()
+    assert not (out / "book/teachers-guide.md").exists()
+    assert_no_solution_survives(ROOT, out, report)
+    assert_stubs_fail_helpfully(out, report)
+    for page in report:
+        text = page_text(out / page)
+        assert "{solution}" not in text and "{solution-start}" not in text, page
+
+
+@pytest.mark.book
+def test_synthetic_html_build_has_no_solutions(synthetic):
+    src, out, report = synthetic
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("jupyter-book")),
+            "build",
+            str(out),
+            "-n",
+            "-W",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html = "\n".join(p.read_text("utf-8") for p in (out / "_build/html").rglob("*.html"))
+    for secret in SECRET:
+        assert secret.replace('"', "&quot;") not in html and secret not in html
+    assert "Exercise" in html and "NotImplementedError" in html
+    # launch buttons are off by default (the book works offline)
+    assert "colab.research.google.com" not in html and "git-pull" not in html
