@@ -29,7 +29,7 @@ from .fast import run_epoch_fast
 from .fast import supports as fast_supports
 
 #: Training stops with :class:`TrainingDiverged` when an epoch's mean loss J exceeds
-#: ``DIVERGENCE_FACTOR * (J_0 + 1)``, J_0 the loss of the parameters it started from.
+#: ``DIVERGENCE_FACTOR * (J_0 + 1)`` in size, J_0 the loss of the parameters it started from.
 DIVERGENCE_FACTOR = 10.0
 
 #: The dtypes the fast epoch has kernels for; others train with the formulas.
@@ -183,9 +183,11 @@ def train(
     ------
     TrainingDiverged
         When a batch's loss becomes NaN or Inf (naming the epoch and the batch), or an
-        epoch ends with a mean loss "far above" where training started: more than
-        ``DIVERGENCE_FACTOR * (J_0 + 1)`` = 10 (J_0 + 1), J_0 the loss of the parameters
-        passed in (for cross-entropy on 10 classes, J_0 ≈ 2.3 gives about 33).
+        epoch ends with a mean loss "far above" where training started: larger in size
+        than ``DIVERGENCE_FACTOR * (J_0 + 1)`` = 10 (J_0 + 1), J_0 the loss of the
+        parameters passed in (for cross-entropy on 10 classes, J_0 ≈ 2.3 gives about 33).
+        "In size": every loss is ≥ 0, so a large negative J (the rounding error of huge
+        logits) is divergence too.
     DataError, ShapeError, LabelError, ParamsError
         Bad input (shapes, dtypes, NaN or Inf in X, Y or the parameters), before any step.
     ConfigError
@@ -257,12 +259,18 @@ def train(
                 f"are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, or check "
                 f"the inputs are scaled."
             )
-        if train_loss > limit:
+        if abs(train_loss) > limit:  # every loss is ≥ 0: a large negative J is rounding
             raise TrainingDiverged(
-                f"the loss grew from {J_0:.4g} to {train_loss:.4g} by epoch {epoch} (learning "
-                f"rate {lr}), more than {DIVERGENCE_FACTOR:g} × ({J_0:.4g} + 1) = {limit:.4g}: "
-                f"the steps are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, "
-                f"or check the inputs are scaled."
+                f"the loss went from {J_0:.4g} to {train_loss:.4g} by epoch {epoch} (learning "
+                f"rate {lr}), beyond {DIVERGENCE_FACTOR:g} × ({J_0:.4g} + 1) = {limit:.4g} in "
+                f"size"
+                + (
+                    " (a loss below zero is the rounding error of huge logits)"
+                    if train_loss < 0
+                    else ""
+                )
+                + f": the steps are too large. Try a smaller learning rate, e.g. "
+                f"lr={lr / 10:g}, or check the inputs are scaled."
             )
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)

@@ -20,7 +20,7 @@ import mlp_core as mc
 
 HANG_SECONDS = 20
 SETTINGS = settings(
-    max_examples=200,
+    max_examples=100,
     deadline=5000,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     derandomize=True,
