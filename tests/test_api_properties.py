@@ -107,7 +107,7 @@ def problems(draw):
         and all(hasattr(w, "shape") for w in params.W.values())
         and params.W[1].dtype.kind == "f"
     )
-    if good and draw(st.booleans()):
+    if good and draw(st.integers(0, 3)) > 0:  # well-formed three times in four
         n, C = params.W[1].shape[0], params.b[len(params.b)].shape[0]
         m = draw(st.integers(0, 6))
         rng = np.random.default_rng(draw(st.integers(0, 2**16)))
@@ -176,7 +176,7 @@ def test_forward_predict_and_the_losses_return_or_refuse(problem):
     assert (out is None) == (J is None)
 
 
-@given(problems(), st.integers(-3, 40), st.sampled_from([1, 2.0, 0, -1, 1.5]))
+@given(problems(), st.integers(-3, 40), st.sampled_from([1, 1, 2.0, 3, 0, -1, 1.5]))
 @SETTINGS
 def test_train_returns_or_refuses(problem, batch_size, epochs):
     X, Y, params = problem
