@@ -39,7 +39,7 @@ DATASETS = ("digits", "spirals", "xor", "mnist")
 @dataclass(frozen=True)
 class TrainDefaults:
     """The CLI's defaults: on the digits they reach ≈98% held-out accuracy (median of
-    10 seeds; tested as a median over 5 seeds ≥ 97% in tests/test_train.py)."""
+    10 seeds; tested as a median over 5 seeds ≥ 97% in tests/test_training.py)."""
 
     dataset: str = "digits"
     hidden: str = "128,64"

@@ -29,7 +29,7 @@ from .fast import run_epoch_fast
 from .fast import supports as fast_supports
 
 #: Training stops with :class:`TrainingDiverged` when an epoch's mean loss J exceeds
-#: ``DIVERGENCE_FACTOR * (J_0 + 1)``, J_0 the loss of the parameters it started from.
+#: ``DIVERGENCE_FACTOR * (J_0 + 1)`` in size, J_0 the loss of the parameters it started from.
 DIVERGENCE_FACTOR = 10.0
 
 #: The dtypes the fast epoch has kernels for; others train with the formulas.
@@ -75,10 +75,17 @@ def accuracy(A_L, Y) -> float:
 
 
 def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with_accuracy=None):
-    """``(J, accuracy)`` on a whole data set, one batched forward pass.
+    """``(J, accuracy)`` on a whole data set: one batched forward pass, no checks.
 
-    The accuracy is NaN for a regression (a loss that is not a classifier's, with targets
-    that are not one-hot); ``with_accuracy`` decides it when given.
+    Parameters
+    ----------
+    X : array, shape (N, n)
+    Y : array, shape (N, C)
+    params : Params
+    activation, loss : str or object
+    with_accuracy : bool or None
+        None: an accuracy for a classifier's loss or one-hot targets; NaN for a
+        regression (another loss with targets that are not one-hot).
     """
     if with_accuracy is None:
         with_accuracy = get_loss(loss).classification or is_one_hot(Y)
@@ -131,26 +138,60 @@ def train(
 ):
     """Train with mini-batch SGD; returns ``(params, history)``.
 
-    X: (m, n) and Y: (m, C) on the parameters' device and dtype; the optional held-out
-    set (X_val, Y_val) is evaluated after every epoch. The batch order comes from
-    ``np.random.default_rng(seed)``, so a run is reproducible, and the same on CPU and GPU.
-    The progress bar shows only on a terminal (``progress=None``), or always/never.
-    ``on_epoch(epoch, history)``, if given, is called after each epoch.
-    ``fast=True`` runs each epoch with :func:`mlp_core.fast.run_epoch_fast`, the same
-    computation rearranged for speed (tests/test_fast.py proves it equals
-    :func:`run_epoch`); ``fast=False`` runs the book's formulas as written. The default,
-    ``None``, is the fast path on NumPy and the formulas on CuPy (the fast path's CUDA
-    kernels have not yet been validated on a GPU; ``python -m mlp_core bench`` times
-    both there), and the formulas for an activation or loss of your own.
+    Parameters
+    ----------
+    params : Params
+        W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L; never modified.
+    X : array, shape (N, n)
+        The training set, on the parameters' device and in their dtype.
+    Y : array, shape (N, C)
+        One-hot rows (or targets for squared error).
+    X_val, Y_val : arrays, shapes (N_val, n) and (N_val, C), optional
+        A held-out set, evaluated after every epoch (both or neither).
+    epochs : int
+        Passes over the training set.
+    batch_size : int
+        B, the rows per step; the last batch of an epoch has m_b ≤ B rows and its step
+        is scaled by m_b / B. B larger than N means full-batch descent (B = N).
+    lr : float
+        The learning rate η > 0.
+    activation, loss : str or object
+        The hidden layers' σ and the loss.
+    seed : int
+        Seeds the batch order (``np.random.default_rng(seed)``): a run is reproducible,
+        and the same on CPU and GPU.
+    progress : bool or None
+        The progress bar: None shows it only on a terminal.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, history)``, called after each epoch.
+    fast : bool or None
+        True runs each epoch with :func:`mlp_core.fast.run_epoch_fast`, the same
+        computation rearranged for speed (float32 and float64, the built-in activations
+        and losses; tests/test_fast.py proves it equals :func:`run_epoch`); False runs
+        the book's formulas as written. None: the fast path on NumPy where it applies,
+        the formulas on CuPy, for float16 or longdouble, and for an activation or loss of
+        your own.
 
-    Raises :class:`TrainingDiverged` when the loss becomes NaN or Inf (naming the epoch
-    and the batch), or when an epoch ends with a mean loss "far above" where training
-    started: more than ``DIVERGENCE_FACTOR * (J_0 + 1)`` = 10 (J_0 + 1), J_0 the loss of
-    the parameters passed in (for cross-entropy on 10 classes, J_0 ≈ 2.3 gives 33). Bad
-    input (NaN or Inf in X, Y or the parameters) is a :class:`DataError` before any
-    step. A ``batch_size`` larger than the m examples means full-batch descent, B = m
-    (the step is not shrunk by m/B). float16 and longdouble train with the formulas. The parameters
-    passed in are never modified.
+    Returns
+    -------
+    params : Params
+        The trained parameters.
+    history : History
+        Per-epoch loss and accuracy.
+
+    Raises
+    ------
+    TrainingDiverged
+        When a batch's loss becomes NaN or Inf (naming the epoch and the batch), or an
+        epoch ends with a mean loss "far above" where training started: larger in size
+        than ``DIVERGENCE_FACTOR * (J_0 + 1)`` = 10 (J_0 + 1), J_0 the loss of the
+        parameters passed in (for cross-entropy on 10 classes, J_0 ≈ 2.3 gives about 33).
+        "In size": every loss is ≥ 0, so a large negative J (the rounding error of huge
+        logits) is divergence too.
+    DataError, ShapeError, LabelError, ParamsError
+        Bad input (shapes, dtypes, NaN or Inf in X, Y or the parameters), before any step.
+    ConfigError
+        Bad settings (epochs, batch size, learning rate, seed).
     """
     check_batch(X, params, Y)
     if (X_val is None) != (Y_val is None):
@@ -218,12 +259,18 @@ def train(
                 f"are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, or check "
                 f"the inputs are scaled."
             )
-        if train_loss > limit:
+        if abs(train_loss) > limit:  # every loss is ≥ 0: a large negative J is rounding
             raise TrainingDiverged(
-                f"the loss grew from {J_0:.4g} to {train_loss:.4g} by epoch {epoch} (learning "
-                f"rate {lr}), more than {DIVERGENCE_FACTOR:g} × ({J_0:.4g} + 1) = {limit:.4g}: "
-                f"the steps are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, "
-                f"or check the inputs are scaled."
+                f"the loss went from {J_0:.4g} to {train_loss:.4g} by epoch {epoch} (learning "
+                f"rate {lr}), beyond {DIVERGENCE_FACTOR:g} × ({J_0:.4g} + 1) = {limit:.4g} in "
+                f"size"
+                + (
+                    " (a loss below zero is the rounding error of huge logits)"
+                    if train_loss < 0
+                    else ""
+                )
+                + f": the steps are too large. Try a smaller learning rate, e.g. "
+                f"lr={lr / 10:g}, or check the inputs are scaled."
             )
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)

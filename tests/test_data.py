@@ -284,15 +284,15 @@ def test_errors_are_value_errors():
 
 
 @pytest.mark.parametrize(
-    "dims", [(2**32 - 1, 2**32 - 1, 2**32 - 1), (2**31, 2**31, 4), (2**16, 2**16, 2**16, 2**16)]
+    "dims, data",
+    [((2**32 - 1,) * 3, 16), ((2**16,) * 4, 0), ((2**16,) * 4, 16), ((2**31, 2**31, 4), 0)],
 )
-def test_idx_header_whose_sizes_overflow_is_refused(tmp_path, dims):
-    """Before: the product of the sizes wrapped around in int64 and a raw reshape error
-    (or a wrong shape) followed."""
+def test_idx_header_whose_sizes_overflow_is_refused(tmp_path, dims, data):
+    """Before: the product of the sizes wrapped around in int64 (2^64 → 0) and, with no
+    data bytes, a raw reshape ValueError followed."""
     p = tmp_path / "big.idx"
-    p.write_bytes(
-        bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + b"\0" * 16
-    )
+    header = bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+    p.write_bytes(header + bytes(data))
     with pytest.raises(DataError, match="truncated"):
         read_idx(p)
 

@@ -481,9 +481,18 @@ def test_a_loss_that_grows_far_above_its_start_is_divergence():
     """Before: lr = 1e4 on XOR ended with a finite loss of 813 and no error."""
     ds = data.xor(200, seed=0)
     X, Y, params = make_problem(200, (2, 8, 2), seed=0, dataset=ds)
-    with pytest.raises(TrainingDiverged, match=r"grew from .* more than 10 ×") as info:
+    with pytest.raises(TrainingDiverged, match=r"went from .* beyond 10 ×") as info:
         train(params, X, Y, epochs=5, batch_size=32, lr=1e4, progress=False)
     assert "lr=1000" in str(info.value)
+
+
+def test_a_huge_negative_loss_is_divergence_too():
+    """Before: lr = 1e4 on XOR with h = (2, 8, 2) ended with a cross-entropy of -1310.72
+    (impossible: the rounding error of logits near 1e19) and no error."""
+    ds = data.xor(200, seed=0)
+    params = init_params((2, 8, 2), seed=0, device="cpu")
+    with pytest.raises(TrainingDiverged, match="below zero"):
+        train(params, ds.X, ds.Y, epochs=5, lr=1e4, progress=False)
 
 
 def test_a_constant_huge_loss_on_the_digits_is_divergence(digits):

@@ -71,7 +71,7 @@ def _meta_json(meta, sizes, dtype) -> str:
         raise ParamsFileError(f"meta must be a dict; found {type(meta).__name__}.")
     if "sizes" in meta and _sizes_list(meta["sizes"]) != sizes:
         raise ShapeError(
-            f"meta['sizes'] is {list(meta['sizes'])} but the arrays W, b have sizes {sizes}; "
+            f"meta['sizes'] is {meta['sizes']!r} but the arrays W, b have sizes {sizes}; "
             f"they must agree. Fix: drop 'sizes' from meta (it is computed) or correct it."
         )
     full = dict(meta)

@@ -34,7 +34,15 @@ def forward_single(x, params: Params, activation="relu", loss="cross_entropy"):
 
 
 def loss_single(x, y, params: Params, activation="relu", loss="cross_entropy"):
-    """The loss L of one example (a Python float); x: (n, 1), y: (C, 1)."""
+    """The loss ℓ of one example (a Python float).
+
+    Parameters
+    ----------
+    x : array, shape (n, 1)
+    y : array, shape (C, 1)
+    params : Params
+    activation, loss : str or object
+    """
     z, _ = forward_single(x, params, activation, loss)
     check_column(y, params.sizes[-1], "y")
     check_same_dtype(y, params, "y")
@@ -73,8 +81,19 @@ def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"
     (chapter 10, eq. ``eq-batch-mean``), and it is slow: m small matrix-vector products
     per layer instead of one matrix-matrix product.
 
-    X: (m, n), Y: (m, C), checked as :func:`mlp_core.batched.backprop` checks them.
-    Returns ``dW`` (dict of (h_{l-1}, h_l)) and ``db`` (dict of (h_l,)).
+    Parameters
+    ----------
+    X : array, shape (m, n)
+    Y : array, shape (m, C)
+        Checked as :func:`mlp_core.batched.backprop` checks them (shapes, dtypes, finite).
+    params : Params
+        W[l] (h_{l-1}, h_l), b[l] (h_l,), l = 1..L.
+    activation, loss : str or object
+
+    Returns
+    -------
+    dW, db : dict
+        ∂J/∂W^l of shape (h_{l-1}, h_l) and ∂J/∂b^l of shape (h_l,), l = 1..L.
     """
     check_batch(X, params, Y)
     m = X.shape[0]
