@@ -34,9 +34,11 @@ from .contenders import (
 from .experiments import (
     GPU_COPY_BYTES,
     GPU_GEMM_N,
+    call_overhead,
     copy_bandwidth,
     crossover_batch,
     default_copy_bytes,
+    epoch_bytes,
     gemm_rate,
     load_recorded,
     loop_vs_batched,
@@ -45,6 +47,7 @@ from .experiments import (
     recorded_table,
     roofline,
     speed_vs_batch,
+    time_breakdown,
     timing_with_and_without_sync,
 )
 from .harness import run_bench
@@ -70,7 +73,7 @@ from .problems import (
     make_problem,
     synthetic_data,
 )
-from .report import check_writable, format_table, write_json
+from .report import check_writable, format_table, record_spread, write_json
 from .timing import (
     UNSTABLE_RATIO,
     clock,
@@ -82,6 +85,9 @@ from .timing import (
 )
 
 __all__ = [
+    "call_overhead",
+    "epoch_bytes",
+    "time_breakdown",
     "BenchSize",
     "CONTENDERS",
     "DEFAULT_SIZES",
@@ -117,6 +123,7 @@ __all__ = [
     "epoch_sklearn_first",
     "epoch_torch",
     "format_table",
+    "record_spread",
     "gemm_rate",
     "last_level_cache_bytes",
     "load_average",

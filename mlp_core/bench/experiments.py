@@ -21,7 +21,7 @@ from ..core.data import one_hot
 from ..core.errors import ConfigError
 from ..core.params import init_params
 from ..core.single import gradients_loop
-from .contenders import epoch_batched
+from .contenders import epoch_batched, epoch_loop
 from .machine import cpu_cores, last_level_cache_bytes
 from .problems import LEARNING_RATE, SEED, epoch_flops, synthetic_data
 from .report import format_table
@@ -284,3 +284,50 @@ def crossover_batch(cpu_rows: list, gpu_rows: list):
         if B in cpu and r["examples_per_s"] > cpu[B]:
             return B
     return None
+
+
+def call_overhead(L: int, batch: int, loop: bool, repeats: int = 5, seed: int = SEED) -> float:
+    """Seconds of one batch's *calls* alone: the loop (``loop=True``: B one-example
+    backprops and a step) or the batched epoch's one batch, on a network whose every width
+    is 2 (the same calls, L layers, next to no arithmetic or memory). Multiplied by the
+    number of batches it is the "calls × per-call cost" part of an epoch's time."""
+    sizes = (2,) * (L + 1)
+    X, Y, params = _synthetic_problem(batch, sizes, np.float64, seed)
+    order = np.arange(batch)
+    if loop:
+
+        def one():
+            epoch_loop(X, Y, params, order, batch, LEARNING_RATE)
+    else:
+
+        def one():
+            epoch_batched(X, Y, params, order, batch, LEARNING_RATE)
+
+    return median(time_call(one, xp=np, repeats=repeats))
+
+
+def epoch_bytes(m: int, sizes, batch: int, itemsize: int, loop: bool) -> int:
+    """Bytes one epoch must move at least, main memory ↔ processor, counted as the
+    roofline counts them: every weight matrix read by the forward and the backward
+    products and read + written by the update, once per *example* for the loop (each
+    example walks all the weights) and once per *batch* for the batched epoch; plus each
+    example's activations and errors, written and read once each (4 m s Σ_l h_l)."""
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    walks = m if loop else -(-m // batch)
+    return itemsize * (4 * weights * walks + 4 * m * sum(sizes[1:]))
+
+
+def time_breakdown(
+    m: int, sizes, batch: int, itemsize: int, loop: bool, overhead_s, bandwidth_gbs, peak_gflops
+) -> dict:
+    """Three lower bounds on an epoch's time, each from one resource: ``calls`` (number of
+    batches × :func:`call_overhead`), ``memory`` (:func:`epoch_bytes` / bandwidth) and
+    ``flops`` (:func:`epoch_flops` / peak), with ``bound``, the name of the largest."""
+    batches = -(-m // batch)
+    parts = dict(
+        calls=batches * overhead_s,
+        memory=epoch_bytes(m, sizes, batch, itemsize, loop) / (bandwidth_gbs * 1e9),
+        flops=epoch_flops(m, sizes) / (peak_gflops * 1e9),
+    )
+    parts["bound"] = max(("calls", "memory", "flops"), key=parts.get)
+    return parts

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.errors import ConfigError
 from .machine import POOL_SETTINGS
-from .timing import UNSTABLE_RATIO
+from .timing import UNSTABLE_RATIO, spread
 
 _COLUMNS = (
     "size",
@@ -40,10 +40,11 @@ def format_table(result: dict) -> str:
     """The results as a text table: one row per (size, dtype, contender); ratios are
     speed-ups (the other's seconds per epoch over this row's), "—" where not measured."""
     rows = []
+    spreads = {id(r): record_spread(r) for r in result["records"]}
     flagged = {
         (r["size"], r["dtype"], r["contender"])
         for r in result["records"]
-        if r.get("spread", {}).get("unstable")
+        if (spreads[id(r)] or {}).get("unstable")
     }
     refs = {"torch": ("torch-cuda", "torch-cpu"), "torch-graph": ("torch-cuda-graph",)}
 
@@ -53,9 +54,12 @@ def format_table(result: dict) -> str:
 
     for r in result["records"]:
         mark = "*" if r["extrapolated"] else ""
+        floor = "gemm-cupy" if r["device"] == "gpu" else "gemm-numpy"
         pct = "—" if r.get("pct_gemm") is None else f"{r['pct_gemm']:.0f}%"
+        if pct != "—" and (r["size"], r["dtype"], floor) in flagged:
+            pct += "!"
         s = r["speedup"]
-        sp = r.get("spread")
+        sp = spreads[id(r)]
         spread_cell = (
             "—" if sp is None else f"{sp['max_over_min']:.2g}" + ("!" if sp["unstable"] else "")
         )
@@ -129,6 +133,20 @@ def format_table(result: dict) -> str:
     for s in result["skipped"]:
         notes.append(f"skipped: {s['contender']} ({s['size']}, {s['dtype']}): {s['reason']}")
     return "\n".join(out + notes)
+
+
+def record_spread(r: dict) -> dict | None:
+    """A record's spread (:func:`timing.spread`, scaled to an epoch), computed from its
+    timed seconds where an older recording did not store it; None without times."""
+    if r.get("spread") is not None:
+        return r["spread"]
+    if not r.get("times"):
+        return None
+    scale = r.get("scale", 1.0)
+    return {
+        k: (v * scale if k in ("min", "q1", "median", "q3", "max") else v)
+        for k, v in spread(r["times"]).items()
+    }
 
 
 def check_writable(path) -> None:
