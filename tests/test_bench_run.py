@@ -102,15 +102,22 @@ def test_json_is_proven_writable_before_the_run(tmp_path, monkeypatch):
     readonly.mkdir()
     readonly.chmod(0o500)
     try:
-        if os.access(readonly, os.W_OK):  # root ignores the mode
-            pytest.skip("running as root: a read-only folder is still writable")
-        assert bench.main(["--quick", "--json", str(readonly / "x.json")]) == 2
-        assert not ran, "the benchmark ran although its results could not be written"
-        assert list(readonly.iterdir()) == []
+        if not os.access(readonly, os.W_OK):  # root ignores the mode: checked below instead
+            assert bench.main(["--quick", "--json", str(readonly / "x.json")]) == 2
+            assert not ran, "the benchmark ran although its results could not be written"
+            assert list(readonly.iterdir()) == []
     finally:
         readonly.chmod(0o700)
     with pytest.raises(ConfigError, match="is a folder"):
         bench.check_writable(tmp_path)
+
+    def no_room(*a, **k):  # a full or read-only disk, even for root
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(bench.report.tempfile, "mkstemp", no_room)
+        assert bench.main(["--quick", "--json", str(tmp_path / "x.json")]) == 2
+    assert not ran, "the benchmark ran although its results could not be written"
     bench.check_writable(tmp_path / "fine.json")
     assert list(tmp_path.iterdir()) == [readonly]  # the probe file is gone
 
