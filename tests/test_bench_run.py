@@ -186,3 +186,20 @@ def test_copy_bandwidth_is_threaded_and_above_the_cache():
     assert bench.default_copy_bytes() >= max(2**28, 8 * (llc or 0))
     assert bench.default_copy_bytes(xp=object()) == bench.GPU_COPY_BYTES == 2**30
     assert bench.copy_bandwidth(2**20, repeats=1, threads=3) > 0
+
+
+def test_the_command_restarts_once_with_sleeping_thread_pools():
+    calls = []
+    run = ["/x/mlp_core/__main__.py", "bench", "--quick"]
+    bench.cli.reexec_with_sleeping_pools(run, {"PATH": "/bin"}, lambda *a: calls.append(a))
+    ((exe, argv, env),) = calls
+    assert argv[1:] == ["-m", "mlp_core", "bench", "--quick"]
+    assert all(env[k] == v for k, v in bench.POOL_SETTINGS.items()) and env["PATH"] == "/bin"
+    # not again: once restarted, when the user set them, or when called from Python
+    for argv, environ in [
+        (run, env),
+        (run, {"OPENBLAS_THREAD_TIMEOUT": "8", "OMP_WAIT_POLICY": "active"}),
+        (["pytest", "tests"], {}),
+    ]:
+        bench.cli.reexec_with_sleeping_pools(argv, environ, lambda *a: calls.append(a))
+    assert len(calls) == 1

@@ -11,6 +11,7 @@ from ..core import backend
 from ..core.errors import MlpCoreError
 from .contenders import CONTENDERS
 from .harness import run_bench
+from .machine import POOL_SETTINGS
 from .problems import DEFAULT_SIZES, DTYPES, LEARNING_RATE, SIZES
 from .report import check_writable, format_table, write_json
 
@@ -68,6 +69,7 @@ def run_from_args(args, out=None) -> int:
     and removed beside it). If writing the results still fails, they go to a fallback
     file in the temporary folder, the error says where, and the exit status is 1."""
     out = out or sys.stdout
+    reexec_with_sleeping_pools()
     if args.json:
         check_writable(args.json)
     result = run_bench(
@@ -103,6 +105,24 @@ def run_from_args(args, out=None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def reexec_with_sleeping_pools(argv=None, environ=None, execve=os.execve) -> None:
+    """When started from the shell as ``python -m mlp_core bench ...`` without the
+    environment that makes idle BLAS/OpenMP threads sleep (:data:`machine.POOL_SETTINGS`,
+    read only when those libraries load), start again, once, with it: a contender's
+    spinning pool must not eat into the next one's time. Settings the user gave are kept;
+    called from Python (tests, notebooks), nothing happens."""
+    argv = list(sys.argv if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    from_shell = bool(argv) and os.path.basename(argv[0]) == "__main__.py" and "bench" in argv
+    missing = {k: v for k, v in POOL_SETTINGS.items() if k not in environ}
+    if not from_shell or not missing or environ.get("MLP_CORE_BENCH_REEXEC"):
+        return
+    env = dict(environ, MLP_CORE_BENCH_REEXEC="1", **missing)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    execve(sys.executable, [sys.executable, "-m", "mlp_core", *argv[1:]], env)
 
 
 def main(argv=None, out=None) -> int:
