@@ -6,7 +6,8 @@ that drift of the machine hits all alike; the device is synchronised before ever
 read (or, on a GPU, the epoch is timed with CUDA events after a short spin that brings the
 clocks back up); medians and spreads are reported. The load average is read before the
 run; the BLAS and OpenMP pools should be told to sleep when idle
-(:data:`machine.POOL_SETTINGS`, set before Python starts: ``scripts/gpu_check.sh`` does).
+(:data:`machine.POOL_SETTINGS`, read when those libraries load: ``python -m mlp_core bench``
+restarts itself with them, :func:`cli.reexec_with_sleeping_pools`).
 """
 
 from __future__ import annotations
