@@ -15,14 +15,23 @@ itself, on the very strings :mod:`mlp_core.fast` hands to CuPy:
   the other built-ins set by a loop over the launch grid) and called through ctypes, so the
   kernels' arithmetic, argument order and launch bounds are run for real.
 
+  :class:`HostCupy` also has enough of ``cupy.cuda`` (streams, events, pinned memory,
+  memory pools, ``using_allocator``, stream capture into a graph and its launch) to run
+  the fast path's warm-up → capture → replay sequence: while a stream captures, every
+  call through the namespace is *recorded, not run* (as CUDA capture does), and a
+  graph's ``launch()`` runs the recording again. A call that allocates during capture is
+  counted (``capture_allocations``), and any other call that a graph could not hold
+  (one whose result the caller would use) is refused.
+
 What this cannot check is CuPy itself (its broadcasting, ``take`` and ``matmul`` with
-``out=``, streams, CUDA-graph capture) or device arithmetic: that needs a GPU (the tests
-marked ``gpu``).
+``out=``, real streams and CUDA-graph capture) or device arithmetic: that needs a GPU
+(the tests marked ``gpu``).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import hashlib
 import importlib.util
@@ -176,7 +185,7 @@ def nvrtc_compile(source: str, arch: str = "compute_90") -> tuple[str, str]:
 _HOST_PRELUDE = r"""
 #include <math.h>
 #include <cmath>
-using std::exp; using std::log; using std::tanh;
+using std::exp; using std::log; using std::tanh; using std::log1p; using std::fabs;
 struct mlp_dim3 { unsigned int x, y, z; };
 static mlp_dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __global__
@@ -286,15 +295,25 @@ def _compile_host(source: str):
 # --------------------------------------------------------------- a stand-in for ``cupy``
 
 
+# calls a captured epoch may make through the namespace: each writes into ``out``
+_CAPTURABLE = {"matmul", "sum", "multiply", "subtract", "add", "take", "copyto"}
+_ALLOCATING = {"empty", "zeros", "ones", "empty_like", "zeros_like", "asarray", "array"}
+
+
 class HostCupy:
-    """Enough of the ``cupy`` namespace for the fast path's eager GPU epoch, on NumPy.
+    """Enough of the ``cupy`` namespace for the fast path's GPU epoch, on NumPy.
 
     ``ElementwiseKernel`` and ``RawKernel`` compile their CUDA sources as host C++;
     everything else is NumPy's. ``sources`` collects every distinct CUDA source launched,
-    as NVRTC would be given it (without CuPy's own headers)."""
+    as NVRTC would be given it (without CuPy's own headers). ``cuda`` is a stand-in for
+    ``cupy.cuda`` (see the module docstring); ``captures``, ``launches`` and
+    ``capture_allocations`` count what happened."""
 
     def __init__(self):
         self.sources: dict[str, str] = {}  # source -> kernel name
+        self.recording: list | None = None  # the calls of a stream capture in progress
+        self.captures = self.launches = self.capture_allocations = 0
+        self.pinned_copies = 0
         outer = self
 
         class ElementwiseKernel:
@@ -304,7 +323,7 @@ class HostCupy:
                 self.names = [n for _, n in parse_params(in_params) + parse_params(out_params)]
 
             def __call__(self, *args):
-                return outer._elementwise(self, args)
+                return outer._run(outer._elementwise, self, args)
 
         class RawKernel:
             def __init__(self, code, name):
@@ -313,12 +332,46 @@ class HostCupy:
             def __call__(self, grid, block, args):
                 assert kernel_name(self.code) == self.name
                 outer.sources[self.code] = self.name
-                _host_kernel(self.code)(grid, block, args)
+                outer._run(_host_kernel(self.code), grid, block, args)
 
         self.ElementwiseKernel, self.RawKernel = ElementwiseKernel, RawKernel
+        self.cuda = _HostCuda(self)
 
     def __getattr__(self, name):
-        return getattr(np, name)
+        attr = getattr(np, name)
+        if self.recording is None or not callable(attr):
+            return attr
+        if name in _CAPTURABLE:
+            return lambda *a, **k: self._run(attr, *a, **k)
+        if name in _ALLOCATING:
+            self.capture_allocations += 1
+            return attr
+        if isinstance(attr, type):  # dtypes and scalar types
+            return attr
+
+        def refused(*a, **k):
+            raise RuntimeError(f"cupy.{name} called during stream capture: not capturable")
+
+        return refused
+
+    def asarray(self, a, dtype=None, blocking=True):
+        """A host-to-device copy (a new array, as on a GPU); ``blocking=False`` needs a
+        pinned source, as CuPy's asynchronous copy does."""
+        if self.recording is not None:
+            self.capture_allocations += 1
+        if not blocking:
+            base = a.base if isinstance(a, np.ndarray) else None
+            base = base.obj if isinstance(base, memoryview) else base
+            assert isinstance(base, _PinnedMemory), "an asynchronous copy needs pinned memory"
+            self.pinned_copies += 1
+        return np.array(a, dtype=dtype, copy=True)
+
+    def _run(self, fn, *args, **kwargs):
+        """Run a call now, or record it while a stream captures (it returns nothing)."""
+        if self.recording is None:
+            return fn(*args, **kwargs)
+        self.recording.append(lambda: fn(*args, **kwargs))
+        return None
 
     def _elementwise(self, kernel, args):
         in_params, out_params, operation, name = kernel.spec
@@ -347,6 +400,115 @@ class HostCupy:
         size = int(np.prod(shape))
         block = 128
         _host_kernel(source)((max(1, -(-size // block)),), (block,), call + [np.int64(size)])
+
+
+class _PinnedMemory(bytearray):
+    """Host memory from ``cuda.alloc_pinned_memory`` (a marked bytearray)."""
+
+
+class _HostCuda:
+    """The parts of ``cupy.cuda`` the fast path uses. Work runs in call order on the host,
+    so events and waits order nothing; they are checked for being used as CuPy's are."""
+
+    def __init__(self, cp: HostCupy):
+        ns = self
+        self._cp = cp
+        self._current: list = []
+
+        class Event:
+            def __init__(self):
+                self.recorded = False
+
+            def record(self, stream=None):
+                self.recorded = True
+
+            def synchronize(self):
+                assert self.recorded, "synchronize() on an event never recorded"
+
+        class Graph:
+            def __init__(self, calls):
+                self.calls = calls
+
+            def launch(self):
+                assert cp.recording is None, "a graph launched during a capture"
+                cp.launches += 1
+                for call in self.calls:
+                    call()
+
+        class Stream:
+            null = None
+
+            def __init__(self, non_blocking=False):
+                self.non_blocking = non_blocking
+                self.capturing = False
+
+            def __enter__(self):
+                ns._current.append(self)
+                return self
+
+            def __exit__(self, *exc):
+                ns._current.pop()
+
+            def record(self, event=None):
+                event = event or Event()
+                event.record(self)
+                return event
+
+            def wait_event(self, event):
+                assert event.recorded, "wait_event on an event never recorded"
+
+            def synchronize(self):
+                assert not self.capturing, "synchronize() during capture"
+
+            def begin_capture(self):
+                assert ns.get_current_stream() is self, "capture on a stream not in use"
+                assert self is not Stream.null, "the null stream cannot capture"
+                assert cp.recording is None, "a capture is already in progress"
+                self.capturing = True
+                cp.recording = []
+
+            def end_capture(self):
+                assert self.capturing, "end_capture() without begin_capture()"
+                calls, cp.recording, self.capturing = cp.recording, None, False
+                cp.captures += 1
+                return Graph(calls)
+
+        class MemoryPool:
+            def __init__(self):
+                self.allocations = 0
+
+            def malloc(self, nbytes):
+                self.allocations += 1
+                return bytearray(nbytes)
+
+            def free_all_blocks(self):
+                pass
+
+        class Device:
+            def __init__(self, device=0):
+                self.id = int(device)
+
+            def synchronize(self):
+                pass
+
+        Stream.null = Stream()
+        self.Event, self.Graph, self.Stream, self.MemoryPool = Event, Graph, Stream, MemoryPool
+        self.Device = Device
+
+    def get_current_stream(self):
+        return self._current[-1] if self._current else self.Stream.null
+
+    @contextlib.contextmanager
+    def using_allocator(self, allocator=None):
+        assert allocator is None or callable(allocator)
+        yield
+
+    def alloc_pinned_memory(self, nbytes):
+        return _PinnedMemory(int(nbytes))
+
+    def get_elapsed_time(self, start, end):
+        assert start.recorded and end.recorded
+        return 0.0
 
 
 _HOST_KERNELS: dict = {}  # CUDA source -> HostKernel (each source is compiled once)

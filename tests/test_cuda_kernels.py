@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from conftest import LOSS_NAMES, make_problem
 
+from mlp_core.core.batching import batch_slices
+from mlp_core.fast import cupy_kernels
 from mlp_core.fast import engine as fast
-from mlp_core.training import batch_slices
 
 pytestmark = [
     pytest.mark.skipif(
@@ -46,15 +47,15 @@ def launched_sources():
                 ws = fast._Workspace(
                     cp, params.sizes, 11, 4, dtype, activation, loss, batch_slices(11, 4)
                 )
-                ws.epoch_gpu(X, Y, params, np.arange(11), 0.01, cuda_graph=False)
+                ws.epoch(X, Y, params, np.arange(11), 0.01)
     return cp.sources
 
 
 def test_every_kernel_of_the_fast_path_is_launched(launched_sources):
-    """Not vacuous: each dtype launches the SGD step, the bias add, the sigmoid output,
-    the softmax + cross-entropy rows, and a bias + activation and a derivative for every
-    activation (identity needs no derivative)."""
-    expected = {"mlp_sgd_step", "mlp_bias_add", "mlp_sigmoid_delta", "softmax_xent_rows"}
+    """Not vacuous: each dtype launches the SGD step, the bias add, the sigmoid output
+    with its loss terms, the softmax + cross-entropy rows, and a bias + activation and a
+    derivative for every activation (identity needs no derivative)."""
+    expected = {"mlp_sgd_step", "mlp_bias_add", "mlp_sigmoid_bce", "softmax_xent_rows"}
     expected |= {f"mlp_bias_{a}" for a in fast.FAST_ACTIVATIONS}
     expected |= {f"mlp_d_{a}" for a in fast.FAST_ACTIVATIONS if a != "identity"}
     names = sorted(launched_sources.values())
@@ -91,7 +92,9 @@ def test_negative_control_the_host_launch_checks_arguments_as_a_gpu_needs_them()
     """A raw kernel reads its arrays through bare pointers: a strided view, a wrong
     element type or a Python int where the kernel takes an int32 would be silent
     corruption on a GPU, so the host launcher refuses them."""
-    kernel = fast._CupyKernels(cuda_kernels.HostCupy(), "relu")._xent[np.dtype(np.float32)]
+    kernel = cupy_kernels.CupyKernels.compiled(cuda_kernels.HostCupy(), "relu").xent[
+        np.dtype(np.float32)
+    ]
     Z = np.zeros((4, 3), np.float32)
     rows = np.zeros(4, np.float32)
     good = [Z, Z.copy(), Z.copy(), rows, np.int32(4), np.int32(3)]

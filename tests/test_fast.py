@@ -8,16 +8,24 @@ error), for every hidden activation × loss, with a partial last batch, on every
 
 from __future__ import annotations
 
+import os
+
 import cuda_kernels
 import numpy as np
 import pytest
 from conftest import LOSS_NAMES, make_problem, requires_gpu
 
 from mlp_core.core.backend import to_device, to_numpy
+from mlp_core.core.batching import batch_slices
 from mlp_core.core.errors import ConfigError
 from mlp_core.core.gradcheck import relative_error
+from mlp_core.fast import cupy_kernels, graph
 from mlp_core.fast import engine as fast
 from mlp_core.training import run_epoch
+
+# The float32 tolerances assume full float32 matrix products: TF32 (10-bit mantissa,
+# relative error ~5e-4 per product) would break them, so the GPU tests pin it off.
+os.environ["CUPY_TF32"] = "0"
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
@@ -132,21 +140,90 @@ def test_cuda_graph_epochs_equal_reference(dtype, activation, loss):
     order = to_device(np.random.default_rng(5).permutation(M), device)
     epochs_agree(X, Y, params, order, activation, loss, dtype, epochs=3, cuda_graph=True)
     status = fast.graph_status()
-    assert any("captured" in v.values() for v in status.values()), status
+    assert "captured" in status.values(), status
+
+
+def gpu_cpu_tolerance(dtype, sizes, batch_size, batches, epochs=1) -> float:
+    """The relative difference allowed between one computation on a GPU and on a CPU.
+
+    Error analysis (Higham, *Accuracy and Stability of Numerical Algorithms*, §3.1): a
+    dot product of length k summed in any order has a relative error below
+    γ_k = k u / (1 − k u) times its condition number Σ|a_i b_i| / |Σ a_i b_i|, with u the
+    unit round-off (2^-53 in float64, 2^-24 in float32). cuBLAS and OpenBLAS sum in
+    different orders, so each entry of a product may differ by up to 2 γ_k, k the longest
+    inner dimension (max of h_l and B). CUDA's tanh/exp/log are within 2 ulp where glibc's
+    are within 1, adding ~3u per elementwise step. One SGD step chains, per layer, a
+    forward product, an activation, the backward products and the update: about
+    6 L such steps, each error carried forward with a gain we bound by a condition
+    factor κ = 10 (random data, He initialisation, small η: no cancellation beyond that
+    in these tests). Over the ``batches × epochs`` steps the errors add (they do not
+    compound at these learning rates: the update is a small correction of W):
+
+        tol = κ · 6 L · (2 γ_k + 3 u) · batches · epochs.
+
+    For the float64 tests here (k = 9, L = 3, 5 batches, 1 epoch) that is ≈ 2e-12, which
+    is why the GPU-vs-CPU comparison uses this and not the 1e-12 that holds between two
+    CPU codes with the same BLAS."""
+    u = float(np.finfo(dtype).eps) / 2
+    k = max(max(sizes), batch_size)
+    gamma = k * u / (1 - k * u)
+    L = len(sizes) - 1
+    return 10 * 6 * L * (2 * gamma + 3 * u) * batches * epochs
+
+
+def test_the_gpu_cpu_tolerance_is_tight_enough_to_catch_a_real_bug():
+    """Not a blank cheque: in float64 it is far below any error a wrong formula makes
+    (> 1e-4 in the negative controls here) and above the CPU-to-CPU 1e-12."""
+    tol = gpu_cpu_tolerance(np.float64, SIZES, B, len(batch_slices(M, B)))
+    assert 1e-12 < tol < 1e-10
+
+
+@requires_gpu
+@pytest.mark.gpu
+def test_tf32_is_off_in_the_gpu_tests():
+    cp = pytest.importorskip("cupy")
+    assert os.environ.get("CUPY_TF32", "0") == "0"
+    a = cp.asarray(np.full((64, 64), 1 + 2**-20, np.float32))
+    # with TF32 the 2^-20 would be rounded away (10-bit mantissa); full float32 keeps it
+    assert float((a @ a)[0, 0]) == pytest.approx(64 * (1 + 2**-20) ** 2, rel=1e-7)
 
 
 @requires_gpu
 @pytest.mark.gpu
 def test_gpu_and_cpu_fast_paths_agree():
-    """The fast path on the GPU equals the fast path on the CPU (float64)."""
+    """The fast path on the GPU equals the fast path on the CPU (float64), to the
+    tolerance of the error analysis in :func:`gpu_cpu_tolerance`."""
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=8, device="cpu")
     order = np.random.default_rng(3).permutation(M)
     cpu, _ = fast.run_epoch_fast(X, Y, params, order, B, 0.2)
     gpu, _ = fast.run_epoch_fast(
         to_device(X, "gpu"), to_device(Y, "gpu"), params.to("gpu"), to_device(order, "gpu"), B, 0.2
     )
+    tol = gpu_cpu_tolerance(np.float64, SIZES, B, len(batch_slices(M, B)))
     for l in params.layers:
-        assert relative_error(gpu.W[l], cpu.W[l]) < 1e-12
+        assert relative_error(gpu.W[l], cpu.W[l]) < tol
+
+
+@requires_gpu
+@pytest.mark.gpu
+def test_cuda_graph_replays_under_a_schedule_and_survives_a_pool_that_frees_blocks():
+    """Epochs at three learning rates: one capture, replays for every η; freeing the
+    default pool's cached blocks after the capture does not disturb the replays (the
+    graph's temporaries live in its private pool)."""
+    cp = pytest.importorskip("cupy")
+    fast.clear_workspaces()
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3, device="gpu")
+    order = to_device(np.random.default_rng(5).permutation(M), "gpu")
+    ref = fst = params
+    for epoch, lr in enumerate((0.05, 0.05, 0.02, 0.01)):
+        ref, ref_losses = run_epoch(X, Y, ref, order, B, lr)
+        fst, fast_losses = fast.run_epoch_fast(X, Y, fst, order, B, lr, cuda_graph=True)
+        if epoch == 1:
+            cp.get_default_memory_pool().free_all_blocks()
+        assert relative_error(fast_losses, ref_losses) < 1e-12
+        for l in params.layers:
+            assert relative_error(fst.W[l], ref.W[l]) < 1e-12
+    assert list(fast.graph_status().values()) == ["captured"]
 
 
 # ------------------------------------------------------------- the GPU code path, on NumPy
@@ -164,19 +241,31 @@ def host_cupy():
     return cuda_kernels.HostCupy()
 
 
-def gpu_epochs_on_host(cp, X, Y, params, order, activation, loss, epochs=2, lr=0.05):
+def gpu_epochs_on_host(
+    cp, X, Y, params, order, activation, loss, epochs=2, lr=0.05, cuda_graph=False
+):
     """Reference epochs and the GPU epoch's code (on ``cp``) side by side, from one start;
-    yields each epoch's ``(reference, gpu)`` pair of ``(params, losses)``."""
-    from mlp_core.training import batch_slices
-
+    yields each epoch's ``(reference, gpu)`` pair of ``(params, losses)``. ``lr`` is one
+    learning rate or one per epoch (a schedule)."""
+    lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * epochs
     ws = fast._Workspace(
         cp, params.sizes, X.shape[0], B, X.dtype, activation, loss, batch_slices(X.shape[0], B)
     )
     ref = gpu = (params, None)
-    for _ in range(epochs):
-        ref = run_epoch(X, Y, ref[0], order, B, lr, activation, loss)
-        gpu = ws.epoch_gpu(X, Y, gpu[0], order, lr / B, cuda_graph=False)
+    for eta in lrs:
+        ref = run_epoch(X, Y, ref[0], order, B, eta, activation, loss)
+        gpu = ws.epoch(X, Y, gpu[0], order, eta, cuda_graph=cuda_graph)
         yield ref, gpu
+
+
+def assert_epochs_agree(pairs, dtype):
+    for (ref, ref_losses), (gpu, gpu_losses) in pairs:
+        assert gpu_losses.dtype == ref_losses.dtype == dtype
+        assert relative_error(gpu_losses, ref_losses) < TOL[dtype]
+        for l in ref.layers:
+            assert gpu.W[l].dtype == dtype
+            assert relative_error(gpu.W[l], ref.W[l]) < TOL[dtype], f"W{l}"
+            assert relative_error(gpu.b[l], ref.b[l]) < TOL[dtype], f"b{l}"
 
 
 @needs_host_compiler
@@ -193,15 +282,8 @@ def test_gpu_epoch_code_with_its_cuda_kernels_built_for_the_host(
     a device, are checked on a GPU by the tests above."""
     X, Y, params = make_problem(M, SIZES, loss, seed=3, dtype=dtype)
     order = np.random.default_rng(5).permutation(M)
-    for (ref, ref_losses), (gpu, gpu_losses) in gpu_epochs_on_host(
-        host_cupy, X, Y, params, order, activation, loss
-    ):
-        assert gpu_losses.dtype == ref_losses.dtype == dtype
-        assert relative_error(gpu_losses, ref_losses) < TOL[dtype]
-        for l in params.layers:
-            assert gpu.W[l].dtype == dtype
-            assert relative_error(gpu.W[l], ref.W[l]) < TOL[dtype], f"W{l}"
-            assert relative_error(gpu.b[l], ref.b[l]) < TOL[dtype], f"b{l}"
+    assert_epochs_agree(gpu_epochs_on_host(host_cupy, X, Y, params, order, activation, loss), dtype)
+    assert host_cupy.pinned_copies == 2, "the host order was not staged in pinned memory"
     assert host_cupy.sources, "no CUDA kernel was launched"
 
 
@@ -218,10 +300,106 @@ def test_negative_control_a_wrong_cuda_derivative_is_caught(
 ):
     """The comparison above can fail: the same epoch with one wrong kernel body does not
     match the reference."""
-    monkeypatch.setitem(fast._DERIVATIVE, activation, wrong)
+    monkeypatch.setitem(cupy_kernels.DERIVATIVE, activation, wrong)
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
     order = np.random.default_rng(5).permutation(M)
     (ref, _), (gpu, _) = next(
         gpu_epochs_on_host(host_cupy, X, Y, params, order, activation, "cross_entropy", epochs=1)
     )
     assert max(relative_error(gpu.W[l], ref.W[l]) for l in params.layers) > 1e-3
+
+
+# ----------------------------------------------- the CUDA-graph sequence, on the host stand-in
+
+
+@needs_host_compiler
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_warm_up_capture_replay_on_the_host_equals_eager_epochs(host_cupy, dtype, loss):
+    """Epoch 1 runs eagerly (warm-up), epoch 2 is captured (nothing runs) and launched,
+    epochs 3 and 4 replay it, under a learning-rate schedule: every epoch equals the
+    reference, there is one capture and three launches (a new η reuses the graph), and
+    the captured epoch allocates nothing."""
+    X, Y, params = make_problem(M, SIZES, loss, seed=3, dtype=dtype)
+    order = np.random.default_rng(5).permutation(M)
+    schedule = (0.05, 0.04, 0.02, 0.01)
+    pairs = list(
+        gpu_epochs_on_host(
+            host_cupy, X, Y, params, order, "tanh", loss, lr=schedule, cuda_graph=True
+        )
+    )
+    assert_epochs_agree(pairs, dtype)
+    assert (host_cupy.captures, host_cupy.launches) == (1, 3)
+    assert host_cupy.capture_allocations == 0, "the captured epoch allocates"
+
+
+@needs_host_compiler
+def test_graph_state_is_a_typed_value_that_moves_cold_warm_captured(host_cupy):
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
+    ws = fast._Workspace(
+        host_cupy, params.sizes, M, B, X.dtype, "relu", "cross_entropy", batch_slices(M, B)
+    )
+    order = np.arange(M)
+    phases = [ws.graph.phase]
+    for _ in range(3):
+        ws.epoch(X, Y, params, order, 0.1, cuda_graph=True)
+        phases.append(ws.graph.phase)
+    P = graph.Phase
+    assert phases == [P.COLD, P.WARM, P.CAPTURED, P.CAPTURED]
+    assert isinstance(ws.graph, graph.GraphState) and ws.graph.error is None
+
+
+class _StaleStep(np.ndarray):
+    """A view of the step buffer whose ``fill`` does nothing: the step the graph read at
+    capture stays on the device, as if it had been baked into the graph."""
+
+    def fill(self, value):
+        pass
+
+
+@needs_host_compiler
+def test_negative_control_a_graph_that_does_not_read_the_new_step_is_caught(host_cupy):
+    """If the step η/B on the device were not refreshed, the replay under a new η would
+    not equal the reference: the schedule test above can fail."""
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
+    order = np.random.default_rng(5).permutation(M)
+    ws = fast._Workspace(
+        host_cupy, params.sizes, M, B, X.dtype, "relu", "cross_entropy", batch_slices(M, B)
+    )
+    p, ref = params, params
+    for _ in range(2):  # warm-up, then capture + launch, at η = 0.05
+        p = ws.epoch(X, Y, p, order, 0.05, cuda_graph=True)[0]
+        ref = run_epoch(X, Y, ref, order, B, 0.05)[0]
+    assert host_cupy.captures == 1
+    ws.step = ws.step.view(_StaleStep)
+    p = ws.epoch(X, Y, p, order, 0.01, cuda_graph=True)[0]  # replays with η/B = 0.05/B
+    ref = run_epoch(X, Y, ref, order, B, 0.01)[0]
+    assert max(relative_error(p.W[l], ref.W[l]) for l in params.layers) > 1e-4
+
+
+@needs_host_compiler
+def test_the_raw_kernel_launch_checks_contiguity_and_dtype_at_the_call(host_cupy):
+    K = cupy_kernels.CupyKernels(host_cupy, (5, 4, 3), 6, np.float64, "relu", "cross_entropy")
+    Z, Y, D = (np.zeros((6, 3)) for _ in range(3))
+    out = np.zeros(1)
+    K.output(Z, Y, D, out)  # fine
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        K.output(np.zeros((3, 6)).T, Y, D, out)
+    with pytest.raises(ValueError, match="Y must be"):
+        K.output(Z, Y.astype(np.float32), D, out)
+
+
+@needs_host_compiler
+def test_a_call_that_a_graph_cannot_hold_is_refused_during_capture(host_cupy):
+    """The stand-in's capture is strict: a call whose result the caller would use (as
+    ``row_loss.mean()`` did) cannot be recorded, and an allocation is counted."""
+    stream = host_cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        stream.begin_capture()
+        try:
+            with pytest.raises(RuntimeError, match="not capturable"):
+                host_cupy.mean(np.ones(3))
+            host_cupy.empty(4)
+        finally:
+            g = stream.end_capture()
+    assert host_cupy.capture_allocations == 1 and g.calls == []

@@ -1,4 +1,150 @@
-"""The benchmark, ``python -m mlp_core bench``, and the book's Part III experiments."""
+"""The benchmark, ``python -m mlp_core bench``, and the book's Part III experiments.
 
-from .harness import *  # noqa: F403
-from .harness import __all__  # noqa: F401
+One room, one idea per module:
+
+=============  ==============================================================================
+timing         a call's seconds (device synchronised), its spread, CUDA events, GPU warm-up
+problems       the sizes, their data and parameters, an epoch's FLOPs
+contenders     one epoch of each contender (loop, NumPy/CuPy batched and fast, scikit-learn,
+               PyTorch eager and CUDA-graph, the GEMM floor), set up as a :class:`Runner`
+machine        what a result was measured on (CPU, caches, BLAS, GPU, versions, load)
+harness        the run: every contender interleaved on every size and dtype, the records
+report         the text table and the JSON file
+experiments    the book's chapters 12 and 13: GEMM rate, copy bandwidth, intensity, roofline,
+               speed against the batch size, loop against batched, recorded results
+cli            ``python -m mlp_core bench``: :func:`add_parser`, :func:`run_from_args`
+=============  ==============================================================================
+"""
+
+from .cli import add_parser, main, run_from_args
+from .contenders import (
+    CONTENDERS,
+    GPU_CONTENDERS,
+    LABELS,
+    Runner,
+    Skip,
+    epoch_batched,
+    epoch_gemm_floor,
+    epoch_loop,
+    epoch_sklearn,
+    epoch_sklearn_first,
+    epoch_torch,
+    setup_contender,
+)
+from .experiments import (
+    GPU_COPY_BYTES,
+    GPU_GEMM_N,
+    call_overhead,
+    copy_bandwidth,
+    crossover_batch,
+    default_copy_bytes,
+    epoch_bytes,
+    gemm_rate,
+    load_recorded,
+    loop_vs_batched,
+    matmul_intensity,
+    recorded_label,
+    recorded_table,
+    roofline,
+    speed_vs_batch,
+    time_breakdown,
+    timing_with_and_without_sync,
+)
+from .harness import run_bench
+from .machine import (
+    POOL_SETTINGS,
+    blas_info,
+    command_line,
+    cpu_cores,
+    cpu_model,
+    last_level_cache_bytes,
+    load_average,
+    machine_info,
+)
+from .problems import (
+    DEFAULT_SIZES,
+    DTYPES,
+    LEARNING_RATE,
+    SEED,
+    SIZES,
+    BenchSize,
+    Problem,
+    epoch_flops,
+    make_problem,
+    synthetic_data,
+)
+from .report import check_writable, format_table, record_spread, write_json
+from .timing import (
+    UNSTABLE_RATIO,
+    clock,
+    cuda_event_timer,
+    median,
+    spread,
+    time_call,
+    warm_up_for,
+)
+
+__all__ = [
+    "call_overhead",
+    "epoch_bytes",
+    "time_breakdown",
+    "BenchSize",
+    "CONTENDERS",
+    "DEFAULT_SIZES",
+    "DTYPES",
+    "GPU_CONTENDERS",
+    "GPU_COPY_BYTES",
+    "GPU_GEMM_N",
+    "LABELS",
+    "LEARNING_RATE",
+    "POOL_SETTINGS",
+    "Problem",
+    "Runner",
+    "SEED",
+    "SIZES",
+    "Skip",
+    "UNSTABLE_RATIO",
+    "add_parser",
+    "blas_info",
+    "check_writable",
+    "clock",
+    "command_line",
+    "copy_bandwidth",
+    "cpu_cores",
+    "cpu_model",
+    "crossover_batch",
+    "cuda_event_timer",
+    "default_copy_bytes",
+    "epoch_batched",
+    "epoch_flops",
+    "epoch_gemm_floor",
+    "epoch_loop",
+    "epoch_sklearn",
+    "epoch_sklearn_first",
+    "epoch_torch",
+    "format_table",
+    "record_spread",
+    "gemm_rate",
+    "last_level_cache_bytes",
+    "load_average",
+    "load_recorded",
+    "loop_vs_batched",
+    "machine_info",
+    "main",
+    "make_problem",
+    "matmul_intensity",
+    "median",
+    "recorded_label",
+    "recorded_table",
+    "roofline",
+    "run_bench",
+    "run_from_args",
+    "setup_contender",
+    "speed_vs_batch",
+    "spread",
+    "synthetic_data",
+    "time_call",
+    "timing_with_and_without_sync",
+    "warm_up_for",
+    "write_json",
+]

@@ -1,0 +1,198 @@
+"""The report: the results as a text table and as JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from ..core.errors import ConfigError
+from .machine import POOL_SETTINGS
+from .timing import UNSTABLE_RATIO, spread
+
+_COLUMNS = (
+    "size",
+    "dtype",
+    "contender",
+    "s/epoch",
+    "examples/s",
+    "GFLOP/s",
+    "% GEMM",
+    "max/min",
+    "×loop",
+    "×np-book",
+    "×sklearn",
+    "×torch",
+    "×torch-graph",
+)
+
+
+def _fmt_ratio(x, unstable=False):
+    if x is None:
+        return "—"
+    return (f"{x:.3g}" if x < 100 else f"{x:.0f}") + ("!" if unstable else "")
+
+
+def format_table(result: dict) -> str:
+    """The results as a text table: one row per (size, dtype, contender); ratios are
+    speed-ups (the other's seconds per epoch over this row's), "—" where not measured."""
+    rows = []
+    spreads = {id(r): record_spread(r) for r in result["records"]}
+    flagged = {
+        (r["size"], r["dtype"], r["contender"])
+        for r in result["records"]
+        if (spreads[id(r)] or {}).get("unstable")
+    }
+    refs = {"torch": ("torch-cuda", "torch-cpu"), "torch-graph": ("torch-cuda-graph",)}
+
+    def unstable_ref(r, key):
+        names = refs.get(key, (key,))
+        return any((r["size"], r["dtype"], n) in flagged for n in names)
+
+    for r in result["records"]:
+        mark = "*" if r["extrapolated"] else ""
+        floor = "gemm-cupy" if r["device"] == "gpu" else "gemm-numpy"
+        pct = "—" if r.get("pct_gemm") is None else f"{r['pct_gemm']:.0f}%"
+        if pct != "—" and (r["size"], r["dtype"], floor) in flagged:
+            pct += "!"
+        s = r["speedup"]
+        sp = spreads[id(r)]
+        spread_cell = (
+            "—" if sp is None else f"{sp['max_over_min']:.2g}" + ("!" if sp["unstable"] else "")
+        )
+        rows.append(
+            (
+                r["size"],
+                r["dtype"],
+                r["label"] + mark,
+                f"{r['seconds']:.4g}",
+                f"{r['examples_per_s']:.3g}",
+                f"{r['gflops']:.3g}",
+                pct,
+                spread_cell,
+                *(
+                    _fmt_ratio(s.get(k), unstable_ref(r, k))
+                    for k in ("loop", "numpy-batched", "sklearn", "torch", "torch-graph")
+                ),
+            )
+        )
+    # a column of ratios against a contender that did not run says nothing: drop it
+    keep = [
+        i
+        for i, c in enumerate(_COLUMNS)
+        if not c.startswith("×") or any(row[i] != "—" for row in rows)
+    ]
+    columns = [_COLUMNS[i] for i in keep]
+    rows = [tuple(row[i] for i in keep) for row in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
+    left = 3
+
+    def line(cells):
+        return "  ".join(
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    out = [line(columns), line(["-" * w for w in widths])]
+    prev = None
+    for row in rows:
+        if prev is not None and row[:2] != prev:
+            out.append("")
+        out.append(line(row))
+        prev = row[:2]
+    meta = result["meta"]
+    notes = [
+        "",
+        f"CPU: {meta['cpu']} ({meta['cores']} cores); "
+        f"GPU: {meta['gpu']['name'] if meta.get('gpu') else 'none used'}; "
+        f"medians of {result['settings']['repeats']} interleaved repeats after "
+        f"{result['settings']['warmup']} warm-up.",
+    ]
+    if any(r["extrapolated"] for r in result["records"]):
+        extra = {r["note"] for r in result["records"] if r["extrapolated"]}
+        notes.append("* extrapolated: " + "; ".join(sorted(extra)))
+    notes.append(
+        "% GEMM: this row's GFLOP/s over the GEMMs-only floor of its device, "
+        "measured in the same run. ×X: X's seconds per epoch / this row's (medians). "
+        "max/min: the slowest timed epoch over the fastest; '!' marks a contender above "
+        f"{UNSTABLE_RATIO:g} (its median is not a stable figure: quote its spread) and "
+        "every ratio taken against it."
+    )
+    pools = meta.get("thread_pools")
+    if pools is not None and any(pools.get(k) != v for k, v in POOL_SETTINGS.items()):
+        notes.append(
+            "thread pools not told to sleep between contenders (set "
+            + " ".join(f"{k}={v}" for k, v in POOL_SETTINGS.items())
+            + " before starting Python): a spinning pool of one contender can slow the next."
+        )
+    before = meta.get("load_average_before")
+    if before and before[0] > 0.5:
+        notes.append(f"load average before the run: {before[0]:.2f} (the machine was not idle).")
+    for s in result["skipped"]:
+        notes.append(f"skipped: {s['contender']} ({s['size']}, {s['dtype']}): {s['reason']}")
+    return "\n".join(out + notes)
+
+
+def record_spread(r: dict) -> dict | None:
+    """A record's spread (:func:`timing.spread`, scaled to an epoch), computed from its
+    timed seconds where an older recording did not store it; None without times."""
+    if r.get("spread") is not None:
+        return r["spread"]
+    if not r.get("times"):
+        return None
+    scale = r.get("scale", 1.0)
+    return {
+        k: (v * scale if k in ("min", "q1", "median", "q3", "max") else v)
+        for k, v in spread(r["times"]).items()
+    }
+
+
+def check_writable(path) -> None:
+    """Prove, before a long run, that ``path`` can be written: create and remove a
+    temporary file beside it. Raises :class:`ConfigError` saying why not."""
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise ConfigError(f"--json {path!r}: the folder {folder!r} does not exist.")
+    if os.path.isdir(path):
+        raise ConfigError(f"--json {path!r} is a folder; give a file name.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mlp-bench-probe-", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise ConfigError(f"--json {path!r}: cannot write in {folder!r} ({err}).") from None
+
+
+def write_json(result: dict, path) -> str:
+    """Write the results as JSON (atomically: a temporary file beside ``path``, renamed
+    over it; removed again if anything fails); returns the path."""
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=os.path.basename(path) + ".",
+        suffix=".tmp",
+        dir=os.path.dirname(os.path.abspath(path)),
+    )
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(result, f, indent=1, default=_json_default)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

@@ -1,0 +1,205 @@
+"""The benchmark's run and command line, made honest: spread and flags, the load read
+before the run, the JSON proven writable first (with a fallback), refused arguments,
+MLP_CORE_DEVICE, and contenders walking the library's batches."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mlp_core import bench
+from mlp_core.bench import contenders, harness
+from mlp_core.core.errors import ConfigError
+from mlp_core.core.gradcheck import relative_error
+from mlp_core.core.params import init_params
+
+TINY = bench.BenchSize("tiny-run", 53, (9, 7, 4), 16)  # 53 = 3·16 + 5: a short last batch
+FAST = ("numpy-batched", "numpy-fast", "gemm-numpy")
+
+
+def run_tiny(**kw):
+    kw.setdefault("contenders", FAST)
+    return bench.run_bench(sizes=[TINY], dtypes=["float64"], repeats=4, pause=0.0, **kw)
+
+
+def test_spread_quartiles_and_the_flag():
+    s = bench.spread([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert (s["min"], s["q1"], s["median"], s["q3"], s["max"]) == (1.0, 2.0, 3.0, 4.0, 5.0)
+    assert s["max_over_min"] == 5.0 and s["unstable"]
+    steady = bench.spread([1.0, 1.1, 1.9])
+    assert not steady["unstable"]  # 1.9 < 2
+    assert bench.spread([0.5])["q1"] == 0.5
+
+
+def test_every_record_has_its_spread_and_the_table_flags_a_bimodal_contender():
+    result = run_tiny()
+    for r in result["records"]:
+        sp = r["spread"]
+        assert sp["min"] <= sp["q1"] <= sp["median"] <= sp["q3"] <= sp["max"]
+        assert sp["median"] == pytest.approx(r["seconds"])
+        assert r["timer"].startswith("perf_counter")
+    # make one contender bimodal (as the recorded PyTorch CPU times were) and re-report
+    rec = next(r for r in result["records"] if r["contender"] == "numpy-fast")
+    rec["spread"] = bench.spread([0.024, 0.025, 0.106, 0.104])
+    table = bench.format_table(result)
+    fast_line = next(line for line in table.splitlines() if line.split()[2:4] == ["NumPy", "fast"])
+    assert "4.4!" in fast_line
+    assert "'!' marks a contender above 2" in table
+
+
+def test_load_is_read_before_the_run(monkeypatch):
+    calls = []
+    monkeypatch.setattr(harness, "load_average", lambda: calls.append("load") or [0.1, 0, 0])
+    real = harness.setup_contender
+
+    def setup(*a, **k):
+        calls.append("setup")
+        return real(*a, **k)
+
+    monkeypatch.setattr(harness, "setup_contender", setup)
+    result = run_tiny()
+    assert calls[0] == "load" and "setup" in calls
+    assert result["meta"]["load_average_before"] == [0.1, 0, 0]
+    assert set(result["meta"]["thread_pools"]) == set(bench.POOL_SETTINGS)
+
+
+@pytest.mark.parametrize("lr", [-0.1, 0.0, float("nan"), float("inf")])
+def test_a_learning_rate_that_is_not_positive_and_finite_is_refused(lr):
+    with pytest.raises(ConfigError, match="learning rate"):
+        run_tiny(lr=lr)
+    assert bench.main(["--quick", "--lr", str(lr)]) == 2
+
+
+def test_quick_refuses_an_explicit_repeats_sizes_or_dtypes(capsys):
+    for extra in (["--repeats", "7"], ["--sizes", "tiny"], ["--dtypes", "float64"]):
+        assert bench.main(["--quick", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "quick sets" in err and extra[0] in err
+    with pytest.raises(ConfigError, match="--repeats"):
+        bench.run_bench(quick=True, repeats=7)
+
+
+def test_the_device_follows_MLP_CORE_DEVICE(monkeypatch):
+    seen = []
+    real = harness.backend.resolve_device
+    monkeypatch.setattr(harness.backend, "resolve_device", lambda d=None: seen.append(d) or real(d))
+    monkeypatch.setenv("MLP_CORE_DEVICE", "cpu")
+    run_tiny()
+    assert seen == [None]  # None: resolve_device reads MLP_CORE_DEVICE
+    monkeypatch.setenv("MLP_CORE_DEVICE", "nonsense")
+    with pytest.raises(ConfigError, match="MLP_CORE_DEVICE"):
+        run_tiny()
+
+
+def test_json_is_proven_writable_before_the_run(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(bench.cli, "run_bench", lambda **k: ran.append(k))
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    try:
+        if not os.access(readonly, os.W_OK):  # root ignores the mode: checked below instead
+            assert bench.main(["--quick", "--json", str(readonly / "x.json")]) == 2
+            assert not ran, "the benchmark ran although its results could not be written"
+            assert list(readonly.iterdir()) == []
+    finally:
+        readonly.chmod(0o700)
+    with pytest.raises(ConfigError, match="is a folder"):
+        bench.check_writable(tmp_path)
+
+    def no_room(*a, **k):  # a full or read-only disk, even for root
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(bench.report.tempfile, "mkstemp", no_room)
+        assert bench.main(["--quick", "--json", str(tmp_path / "x.json")]) == 2
+    assert not ran, "the benchmark ran although its results could not be written"
+    bench.check_writable(tmp_path / "fine.json")
+    assert list(tmp_path.iterdir()) == [readonly]  # the probe file is gone
+
+
+def test_a_failed_write_goes_to_a_fallback_file_and_exits_non_zero(tmp_path, monkeypatch):
+    target = tmp_path / "out.json"
+    real = bench.report.write_json
+
+    def fail_once(result, path):
+        if os.fspath(path) == str(target):
+            raise OSError(28, "No space left on device")
+        return real(result, path)
+
+    monkeypatch.setattr(bench.cli, "write_json", fail_once)
+    monkeypatch.setattr(bench.cli.tempfile, "gettempdir", lambda: str(tmp_path))
+    err = io.StringIO()
+    monkeypatch.setattr(bench.cli.sys, "stderr", err)
+    assert bench.main(["--quick", "--json", str(target)], out=io.StringIO()) == 1
+    fallback = [p for p in tmp_path.iterdir() if p.name.startswith("mlp-core-bench-")]
+    assert len(fallback) == 1 and str(fallback[0]) in err.getvalue()
+    assert json.loads(fallback[0].read_text())["settings"]["quick"] is True
+    assert not target.exists()
+
+
+def test_write_json_leaves_no_temporary_file_behind(tmp_path):
+    result = run_tiny()
+    bench.write_json(result, tmp_path / "a.json")
+    with pytest.raises(TypeError):  # json cannot serialise a set key: fails mid-write
+        bench.write_json(dict(result, bad={frozenset(): 1}), tmp_path / "b.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_loop_and_torch_walk_the_librarys_batches(monkeypatch):
+    """Both contenders call batching.batch_slices (a short last batch included) and the
+    loop's epoch still equals the book's batched epoch."""
+    seen = []
+    real = contenders.batch_slices
+    monkeypatch.setattr(contenders, "batch_slices", lambda m, B: seen.append((m, B)) or real(m, B))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((13, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 13)]
+    params = init_params((5, 4, 3), seed=1)
+    order = rng.permutation(13)
+    looped = bench.epoch_loop(X, Y, params, order, 4, 0.1)
+    batched = bench.epoch_batched(X, Y, params, order, 4, 0.1)
+    assert seen == [(13, 4)]
+    for l in params.layers:
+        assert relative_error(looped.W[l], batched.W[l]) < 1e-12
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Linear(5, 3).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    bench.epoch_torch(
+        model,
+        opt,
+        torch.nn.CrossEntropyLoss(),
+        torch.from_numpy(X),
+        torch.from_numpy(Y.argmax(1)),
+        torch.from_numpy(order),
+        4,
+    )
+    assert seen[-1] == (13, 4)
+
+
+def test_copy_bandwidth_is_threaded_and_above_the_cache():
+    llc = bench.last_level_cache_bytes()
+    assert bench.default_copy_bytes() >= max(2**28, 8 * (llc or 0))
+    assert bench.default_copy_bytes(xp=object()) == bench.GPU_COPY_BYTES == 2**30
+    assert bench.copy_bandwidth(2**20, repeats=1, threads=3) > 0
+
+
+def test_the_command_restarts_once_with_sleeping_thread_pools():
+    calls = []
+    run = ["/x/mlp_core/__main__.py", "bench", "--quick"]
+    bench.cli.reexec_with_sleeping_pools(run, {"PATH": "/bin"}, lambda *a: calls.append(a))
+    ((exe, argv, env),) = calls
+    assert argv[1:] == ["-m", "mlp_core", "bench", "--quick"]
+    assert all(env[k] == v for k, v in bench.POOL_SETTINGS.items()) and env["PATH"] == "/bin"
+    # not again: once restarted, when the user set them, or when called from Python
+    for argv, environ in [
+        (run, env),
+        (run, {"OPENBLAS_THREAD_TIMEOUT": "8", "OMP_WAIT_POLICY": "active"}),
+        (["pytest", "tests"], {}),
+    ]:
+        bench.cli.reexec_with_sleeping_pools(argv, environ, lambda *a: calls.append(a))
+    assert len(calls) == 1
