@@ -41,7 +41,7 @@ import numpy as np
 
 from ..core import batched, single
 from ..core.activations import ACTIVATIONS, relu_prime, sigmoid_prime, tanh_prime
-from ..core.backend import gpu_available, is_gpu_array, to_numpy, xp_for_device
+from ..core.backend import get_xp, gpu_available, is_gpu_array, to_device, to_numpy
 from ..core.errors import ConfigError
 from ..core.params import Params, init_params
 from ..training import sgd_step as library_sgd_step
@@ -782,7 +782,7 @@ def _observation(name, mistake, parts, problem):
 def _devices():
     xps = [np]
     if gpu_available():
-        xps.append(xp_for_device("gpu"))
+        xps.append(get_xp(to_device(np.zeros(1), "gpu")))
     return xps
 
 
