@@ -25,6 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from .test_browser import CHROMIUM_ARGS, NOT_FOUND_MSG, find_chromium
@@ -39,6 +40,8 @@ UI_BUDGET_MS = 120_000
 WIDGET_CHAPTER = "01-notation.ipynb"
 SLIDER_LABEL = "m (examples)"
 
+# The notebook on show (JupyterLab keeps other tabs in the DOM, hidden).
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 # What a page may log that is not an error of the book: none so far.
 BENIGN = ()
 
@@ -75,6 +78,14 @@ def lab(tmp_path_factory):
     )
     stub = student_notebook(tmp / "student")
     shutil.copytree(stub.parent, served / "student")
+    # as a student opens them fresh: no outputs, no execution counts (so that a numbered
+    # prompt below means the cell ran in this kernel)
+    for path in served.rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(nb, path)
     settings = tmp / "settings"
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
@@ -160,8 +171,13 @@ def open_notebook(browser, lab, path: str):
     errors: list[str] = []
     page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.goto(f"{base}/lab/tree/{path}?token={token}", timeout=UI_BUDGET_MS)
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=UI_BUDGET_MS)
+    # a workspace of its own, reset: only this notebook is open in the page
+    workspace = "".join(c if c.isalnum() else "-" for c in path)
+    page.goto(
+        f"{base}/lab/workspaces/{workspace}/tree/{path}?reset&token={token}",
+        timeout=UI_BUDGET_MS,
+    )
+    page.wait_for_selector(f"{PANEL} .jp-Cell", timeout=UI_BUDGET_MS)
     wait_kernel_idle(page)
     return page, errors
 
@@ -169,32 +185,64 @@ def open_notebook(browser, lab, path: str):
 def wait_kernel_idle(page):
     page.wait_for_function(
         """() => {
-            const s = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
+            const s = document.querySelector(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
             return s && s.getAttribute('data-status') === 'idle';
         }""",
         timeout=UI_BUDGET_MS,
     )
 
 
-def run_all(page, name):
-    """Run > Run All Cells, then wait until every code cell has run (a numbered prompt)
-    and the kernel is idle."""
+def wait_kernel_connected(lab):
+    """Until the server's kernel is idle with the page's websocket connected to it."""
+    base, token, _, _ = lab
+    deadline = time.monotonic() + UI_BUDGET_MS / 1000
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=10) as r:
+                kernels = json.load(r)
+        except OSError as exc:  # e.g. a 500 while a kernel is still starting: ask again
+            kernels = [str(exc)]
+        if any(
+            isinstance(k, dict) and k["execution_state"] == "idle" and k["connections"] >= 1
+            for k in kernels
+        ):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"no kernel connected and idle within {UI_BUDGET_MS / 1000:.0f} s: {kernels}"
+            )
+        time.sleep(0.5)  # polling interval of a condition wait
+
+
+def run_all(page, lab, name):
+    """Run every cell as a student does, Shift+Enter from the first cell (Ctrl+Enter on
+    the last, which would otherwise add a cell), then wait until every code cell shows a
+    numbered prompt and the kernel is idle."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    wait_kernel_connected(lab)
+    cells = page.locator(f"{PANEL} .jp-Notebook .jp-Cell")
+    n = cells.count()
+    cells.first.locator(".jp-InputPrompt").first.click()
+    page.keyboard.press("Escape")  # command mode
+    for _ in range(n - 1):
+        page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Control+Enter")
     try:
         page.wait_for_function(
-            """() => {
-                const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            """(panel) => {
+                const prompts = [
+                    ...document.querySelectorAll(panel + ' .jp-CodeCell .jp-InputPrompt')];
                 return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
             }""",
+            arg=PANEL,
             timeout=RUN_BUDGET_MS,
         )
     except PlaywrightTimeout:
         shot(page, f"{name}-timeout")
         prompts = page.eval_on_selector_all(
-            ".jp-CodeCell .jp-InputPrompt", "ps => ps.map(p => p.textContent)"
+            f"{PANEL} .jp-CodeCell .jp-InputPrompt", "ps => ps.map(p => p.textContent)"
         )
         pytest.fail(f"{name}: not every cell ran within {RUN_BUDGET_MS / 1000:.0f} s: {prompts}")
     wait_kernel_idle(page)
@@ -212,8 +260,8 @@ def shot(page, name):
 def test_widget_chapter_runs_and_its_slider_updates_the_output(browser, lab):
     page, errors = open_notebook(browser, lab, WIDGET_CHAPTER)
     try:
-        run_all(page, "01")
-        slider = page.locator(
+        run_all(page, lab, "01")
+        slider = page.locator(PANEL).locator(
             ".widget-slider", has=page.locator(".widget-label", has_text=SLIDER_LABEL)
         )
         slider.first.wait_for(timeout=UI_BUDGET_MS)
@@ -260,8 +308,10 @@ def test_a_student_stub_shows_the_checker_message(browser, lab):
     _, _, _, name = lab
     page, errors = open_notebook(browser, lab, f"student/{name}")
     try:
-        run_all(page, "student")
-        message = page.locator(".jp-OutputArea-output", has_text="not written yet").first
+        run_all(page, lab, "student")
+        message = (
+            page.locator(PANEL).locator(".jp-OutputArea-output", has_text="not written yet").first
+        )
         message.wait_for(timeout=UI_BUDGET_MS)
         message.scroll_into_view_if_needed()
         shot(page, "student-stub")
