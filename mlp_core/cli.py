@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bench
+from . import bench, distributed
 from .core import data as datasets
 from .core.activations import HIDDEN_ACTIVATIONS
 from .core.backend import DEVICES, resolve_device, to_device
@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_train(args, out=sys.stdout) -> float:
     """Train as the arguments say; print the table; return the held-out accuracy."""
+    trainer = train
+    if distributed.world_size() > 1:  # under mpiexec: data-parallel; only rank 0 prints, saves
+        trainer, out = distributed.cli_setup(args, out)
     if args.save:
         check_save_path(args.save)
     device = resolve_device(args.device)
@@ -183,7 +186,7 @@ def run_train(args, out=sys.stdout) -> float:
         )
 
     start = time.perf_counter()
-    params, history = train(
+    params, history = trainer(
         params,
         X_tr,
         Y_tr,
