@@ -136,7 +136,7 @@ def check_agreement(comm, **facts) -> None:
     :class:`ConfigError` together, naming the disagreeing fact, when they differ."""
     summary = {k: v if not hasattr(v, "dtype") else fingerprint(v=v) for k, v in facts.items()}
     everyone = comm.allgather(summary)
-    for key in sorted(summary):
+    for key in summary:  # in the caller's order: the plainest facts first
         values = [s[key] for s in everyone]
         if any(v != values[0] for v in values):
             seen = ", ".join(f"rank {r}: {v!r}" for r, v in enumerate(values))

@@ -198,16 +198,16 @@ def train_distributed(
         comm,
         sizes=params.sizes,
         dtype=str(X.dtype),
-        X=X,
-        Y=Y,
-        X_val=X_val if X_val is not None else "none",
-        Y_val=Y_val if Y_val is not None else "none",
         seed=seed,
         batch_size=batch_size,
         epochs=int(epochs),
         lr=float(lr),
         activation=activation,
         loss=loss,
+        X=X,
+        Y=Y,
+        X_val=X_val if X_val is not None else "none",
+        Y_val=Y_val if Y_val is not None else "none",
     )
     params = broadcast_params(comm, params, device_of(X))
     reduce = allreducer(comm, X)
