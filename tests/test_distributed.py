@@ -214,3 +214,40 @@ def test_cli_under_mpiexec_prints_and_saves_what_one_process_does(tmp_path):
     for l in W1:
         assert relative(W3[l], W1[l]) < 1e-12 and relative(b3[l], b1[l]) < 1e-12
     assert meta1 == meta3
+
+
+# ---- the benchmark's model and its record ----
+
+
+def test_ring_model_is_the_alpha_beta_formula():
+    from mlp_core.bench import allreduce
+
+    assert allreduce.ring_allreduce_seconds(1e6, 1, 1e-6, 1e9) == 0.0
+    # P = 4: 2·3/4 · 1e6 B / 1e9 B/s + 2·3 · 1 µs = 1.5 ms + 6 µs
+    assert allreduce.ring_allreduce_seconds(1e6, 4, 1e-6, 1e9) == pytest.approx(1.506e-3)
+
+
+def test_recorded_allreduce_benchmark_covers_p_1_to_4_with_the_model():
+    import json
+
+    from mlp_core.bench import allreduce
+
+    path = HERE.parent / "book" / "data" / "allreduce-cpu.json"
+    result = json.loads(path.read_text())
+    assert [block["P"] for block in result["per_P"]] == [1, 2, 3, 4]
+    assert {"cpu", "date", "command"} <= set(result["machine"])
+    for block in result["per_P"][1:]:
+        for r in block["rows"]:
+            model = allreduce.ring_allreduce_seconds(
+                r["bytes"], r["P"], block["alpha_s"], block["beta_bytes_per_s"]
+            )
+            assert r["model_s"] == pytest.approx(model)
+            assert r["ratio"] == pytest.approx(r["allreduce_s"] / r["compute_s"])
+    assert "all-reduce ms" in allreduce.format_table(result)
+
+
+def test_bench_cli_offers_the_allreduce_benchmark():
+    from mlp_core.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--allreduce", "--ranks", "1,2"])
+    assert args.allreduce and args.ranks == "1,2"
