@@ -21,6 +21,7 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..core import backend
 from ..core.backend import device_of, get_xp, to_numpy
 from ..core.batched import backward, forward
 from ..core.batching import batch_slices, epoch_order
@@ -30,6 +31,9 @@ from ..core.params import Params
 from ..core.validate import whole_number
 from ..training import History, accuracy, check_training_data, is_one_hot, sgd_step
 from .comm import allreducer, check_agreement, one_fails_all_fail, world
+
+# The rank of a process among those on its own node: MPICH/Hydra, Open MPI.
+LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK")
 
 
 def rank_rows(m_b: int, P: int, rank: int) -> tuple[int, int]:
@@ -252,6 +256,16 @@ def train_distributed(
     return params, history
 
 
+def use_local_gpu(environ=None) -> None:
+    """On a node with several GPUs, the node's rank r uses GPU r mod (their number), so
+    that NCCL sees one rank per GPU (a no-op without a usable GPU or a local rank)."""
+    environ = os.environ if environ is None else environ
+    cp = backend._cupy()  # through the backend, the one module that imports CuPy
+    local = next((environ[v] for v in LOCAL_RANK_VARIABLES if v in environ), None)
+    if cp is not None and local is not None and local.isdigit():
+        cp.cuda.Device(int(local) % cp.cuda.runtime.getDeviceCount()).use()
+
+
 def cli_setup(args, out):
     """What ``python -m mlp_core train`` changes under ``mpiexec``: the data-parallel
     trainer, and on ranks other than 0 no output, no progress bar and no saved file.
@@ -259,6 +273,8 @@ def cli_setup(args, out):
     Returns ``(trainer, out)``; ``args`` is updated in place.
     """
     comm = world()
+    if getattr(args, "device", None) != "cpu":
+        use_local_gpu()
     if comm.rank != 0:
         args.save, args.progress = None, False
         out = open(os.devnull, "w")  # lives as long as the process
