@@ -8,12 +8,14 @@ launcher's environment instead.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import sys
 from contextlib import contextmanager
 
 import numpy as np
 
+from ..core import backend
 from ..core.backend import is_gpu_array, to_numpy
 from ..core.errors import ConfigError, TrainingDiverged
 
@@ -79,19 +81,15 @@ class NcclAllreduce:
 
     route = "NCCL"
 
-    def __init__(self, comm):
-        from cupy.cuda import nccl
-
+    def __init__(self, comm, nccl):
         self.nccl = nccl
         uid = nccl.get_unique_id() if comm.rank == 0 else None
         uid = comm.bcast(uid, root=0)
         self.comm = nccl.NcclCommunicator(comm.size, uid, comm.rank)
 
     def __call__(self, buf):
-        import cupy
-
         kind = {np.float32: self.nccl.NCCL_FLOAT32, np.float64: self.nccl.NCCL_FLOAT64}
-        stream = cupy.cuda.get_current_stream()
+        stream = backend._cupy().cuda.get_current_stream()
         self.comm.allReduce(
             buf.data.ptr,
             buf.data.ptr,
@@ -106,15 +104,21 @@ class NcclAllreduce:
 def allreducer(comm, like):
     """The all-reduce for buffers like ``like``: NCCL for CuPy arrays where
     ``cupy.cuda.nccl`` is available, the host route otherwise."""
-    if is_gpu_array(like):
-        try:
-            from cupy.cuda import nccl
+    nccl = nccl_module() if is_gpu_array(like) else None
+    return NcclAllreduce(comm, nccl) if nccl is not None else HostAllreduce(comm)
 
-            if nccl.available:
-                return NcclAllreduce(comm)
-        except (ImportError, AttributeError):
-            pass
-    return HostAllreduce(comm)
+
+def nccl_module():
+    """CuPy's NCCL binding (``cupy.cuda.nccl``, reached through the CuPy module that
+    :mod:`mlp_core.core.backend` loaded) when NCCL is available, else ``None``."""
+    cp = backend._cupy()
+    if cp is None:
+        return None
+    try:
+        nccl = importlib.import_module(cp.__name__ + ".cuda.nccl")
+    except ImportError:
+        return None
+    return nccl if getattr(nccl, "available", False) else None
 
 
 def fingerprint(**facts) -> str:
