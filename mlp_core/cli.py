@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bench
+from . import bench, distributed
 from .core import data as datasets
 from .core.activations import HIDDEN_ACTIVATIONS
 from .core.backend import DEVICES, resolve_device, to_device
@@ -197,8 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_train(args, out=None) -> float:
     """Train as the arguments say; print the table (to ``out``, default stdout); return
-    the held-out accuracy."""
+    the held-out accuracy. Under ``mpiexec`` with more than one rank the training is
+    data-parallel (:mod:`mlp_core.distributed`), and only rank 0 prints and saves."""
     out = sys.stdout if out is None else out
+    trainer = train
+    if distributed.world_size() > 1:
+        trainer, out = distributed.cli_setup(args, out)
     if args.save is not None:
         check_save_path(args.save)
     device = resolve_device(args.device)
@@ -246,7 +250,7 @@ def run_train(args, out=None) -> float:
         )
 
     start = time.perf_counter()
-    params, history = train(
+    params, history = trainer(
         params,
         X_tr,
         Y_tr,

@@ -12,6 +12,8 @@ harness        the run: every contender interleaved on every size and dtype, the
 report         the text table and the JSON file
 experiments    the book's chapters 12 and 13: GEMM rate, copy bandwidth, intensity, roofline,
                speed against the batch size, loop against batched, recorded results
+allreduce      chapter 14: compute against all-reduce time per step under ``mpiexec``, with
+               the ring model's prediction (``python -m mlp_core bench --allreduce``)
 cli            ``python -m mlp_core bench``: :func:`add_parser`, :func:`run_from_args`
 =============  ==============================================================================
 """

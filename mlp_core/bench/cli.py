@@ -9,6 +9,7 @@ import tempfile
 
 from ..core import backend
 from ..core.errors import MlpCoreError
+from . import allreduce
 from .contenders import CONTENDERS
 from .harness import run_bench
 from .machine import POOL_SETTINGS
@@ -27,6 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_arguments(b)
+    allreduce.add_arguments(b)  # --allreduce, --ranks: the data-parallel benchmark (ch. 14)
     return b
 
 
@@ -69,6 +71,8 @@ def run_from_args(args, out=None) -> int:
     and removed beside it). If writing the results still fails, they go to a fallback
     file in the temporary folder, the error says where, and the exit status is 1."""
     out = out or sys.stdout
+    if getattr(args, "allreduce", False):
+        return allreduce.run_from_args(args, out)
     reexec_with_sleeping_pools()
     if args.json:
         check_writable(args.json)

@@ -1,0 +1,253 @@
+"""Data-parallel SGD on MPI equals one process (mlp_core.distributed, chapter 14).
+
+The MPI tests launch real ranks with ``mpiexec -n P`` (P = 1..4, oversubscribed on a small
+machine), each under a timeout, and compare what rank 0 wrote with ``mc.train(...,
+fast=False)`` in this process: float64 to 1e-12 relative, float32 to 1e-5. Two planted
+mistakes (no division by m_b; an average of the ranks' means over uneven parts) must fail
+that same comparison. They skip, with the reason, only where mpi4py is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import mlp_core as mc
+from mlp_core import distributed
+from mlp_core.core.batched import backprop
+from mlp_core.core.batching import batch_slices, epoch_order
+from mlp_core.core.io import load_params
+from mlp_core.core.params import Params
+
+HERE = pathlib.Path(__file__).resolve().parent
+WORKER = HERE / "distributed" / "worker.py"
+TOL = {"float64": 1e-12, "float32": 1e-5}
+
+
+def find_mpiexec():
+    local = pathlib.Path(sys.executable).parent / "mpiexec"
+    return str(local) if local.exists() else shutil.which("mpiexec")
+
+
+MPIEXEC = find_mpiexec()
+HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and MPIEXEC is not None
+requires_mpi = pytest.mark.skipif(
+    not HAVE_MPI, reason="mpi4py or mpiexec not installed (pip install 'mlp_core[mpi]')"
+)
+
+
+def mpiexec(P, *args, timeout=90):
+    """Run ``mpiexec -n P python ARGS`` with a timeout; returns the CompletedProcess."""
+    flags = []
+    version = subprocess.run([MPIEXEC, "--version"], capture_output=True, text=True, timeout=30)
+    if "Open MPI" in version.stdout + version.stderr:  # as root, and more ranks than cores
+        flags = ["--oversubscribe", "--allow-run-as-root"]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [MPIEXEC, *flags, "-n", str(P), sys.executable, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=HERE.parent,
+    )
+
+
+def run_worker(tmp_path, P, *flags):
+    out = tmp_path / f"P{P}.npz"
+    proc = mpiexec(P, WORKER, out, *flags)
+    assert proc.returncode == 0, proc.stderr
+    return dict(np.load(out))
+
+
+def relative(a, b) -> float:
+    """max |a − b| / max |b| (0 when both are zero)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.abs(b).max()
+    return float(np.abs(a - b).max() / scale) if scale else float(np.abs(a).max())
+
+
+def params_from(saved, prefix, L):
+    return Params(
+        {l: saved[f"{prefix}W{'0' if prefix else ''}_{l}"] for l in range(1, L + 1)},
+        {l: saved[f"{prefix}b{'0' if prefix else ''}_{l}"] for l in range(1, L + 1)},
+    )
+
+
+def single_process(saved, epochs=2, batch_size=10, lr=0.5, seed=3):
+    """What one process computes from the worker's data and initial parameters."""
+    X, Y = saved["X"], saved["Y"]
+    L = sum(k.startswith("W0_") for k in saved)
+    W0 = {l: saved[f"W0_{l}"] for l in range(1, L + 1)}
+    b0 = {l: saved[f"b0_{l}"] for l in range(1, L + 1)}
+    params = Params(W0, b0)
+    order = epoch_order(X.shape[0], np.random.default_rng(seed))
+    first = order[slice(*batch_slices(X.shape[0], batch_size)[0])]
+    dW, db = backprop(X[first], Y[first], params)
+    trained, history = mc.train(
+        params, X, Y, X_val=X[:7], Y_val=Y[:7], epochs=epochs, batch_size=batch_size,
+        lr=lr, seed=seed, progress=False, fast=False,
+    )  # fmt: skip
+    return dW, db, trained, history
+
+
+def worst_difference(saved):
+    """The largest relative difference, over every compared array, from one process."""
+    dW, db, trained, history = single_process(saved)
+    diffs = []
+    for l in trained.layers:
+        diffs += [relative(saved[f"dW_{l}"], dW[l]), relative(saved[f"db_{l}"], db[l])]
+        diffs += [relative(saved[f"W_{l}"], trained.W[l]), relative(saved[f"b_{l}"], trained.b[l])]
+    for key, values in history.as_dict().items():
+        diffs.append(relative(saved[f"history_{key}"], values))
+    return max(diffs)
+
+
+# ---- without MPI: the split and the buffer ----
+
+
+@pytest.mark.parametrize("m_b", [0, 1, 2, 3, 7, 10, 23])
+@pytest.mark.parametrize("P", [1, 2, 3, 4])
+def test_rank_rows_cover_the_batch_in_nearly_equal_blocks(m_b, P):
+    blocks = [distributed.rank_rows(m_b, P, r) for r in range(P)]
+    assert blocks[0][0] == 0 and blocks[-1][1] == m_b
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))  # contiguous, no overlap
+    sizes = [stop - start for start, stop in blocks]
+    assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 0
+
+
+def test_buffer_holds_every_local_sum_once():
+    sizes = (6, 5, 4, 3)
+    layout = distributed.buffer_layout(sizes)
+    assert distributed.buffer_size(sizes) == (6 * 5 + 5) + (5 * 4 + 4) + (4 * 3 + 3) + 1
+    covered = np.zeros(distributed.buffer_size(sizes), dtype=int)
+    for _, _, where, _ in layout:
+        covered[where] += 1
+    assert (covered == 1).all()
+
+
+def test_local_sums_of_two_blocks_add_up_to_the_batch_gradient():
+    """In one process: the sums of two uneven blocks, added and divided once, are the
+    batch gradient; the average of the two blocks' means is not (negative control)."""
+    rng = np.random.default_rng(0)
+    sizes, m = (6, 5, 4, 3), 7
+    X = rng.standard_normal((m, 6))
+    Y = np.eye(3)[rng.integers(0, 3, m)]
+    params = mc.init_params(sizes, seed=1)
+    dW, db = backprop(X, Y, params)
+    n = distributed.buffer_size(sizes)
+    parts = [distributed.local_sums(X[s], Y[s], params, "relu", "cross_entropy", np.empty(n))
+             for s in (slice(0, 5), slice(5, 7))]  # fmt: skip
+    gW, gb, _ = distributed.global_mean(parts[0] + parts[1], m, params)
+    means = [p / k for p, k in zip(parts, (5, 2))]
+    bW, _, _ = distributed.global_mean(means[0] + means[1], 2, params)
+    for l in params.layers:
+        assert relative(gW[l], dW[l]) < 1e-13 and relative(gb[l], db[l]) < 1e-13
+    assert max(relative(bW[l], dW[l]) for l in params.layers) > 1e-3
+
+
+def test_world_size_reads_the_launchers_environment():
+    assert distributed.world_size({}) == 1
+    assert distributed.world_size({"PMI_SIZE": "3"}) == 3
+    assert distributed.world_size({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
+
+
+# ---- with MPI: real ranks ----
+
+
+@requires_mpi
+@pytest.mark.parametrize("P", [1, 2, 3, 4])
+def test_ranks_equal_one_process(tmp_path, P):
+    """Gradients of the first step, parameters after two epochs and the history; batches
+    of 10, 10 and 3 rows (uneven blocks for P = 3, 4; an empty block for P = 4)."""
+    for dtype in ("float64", "float32"):
+        saved = run_worker(tmp_path, P, "--dtype", dtype)
+        assert worst_difference(saved) < TOL[dtype], (P, dtype)
+
+
+@requires_mpi
+@pytest.mark.parametrize("bug", ["no-division", "mean-of-means"])
+def test_planted_mistakes_fail_the_equality(tmp_path, bug):
+    saved = run_worker(tmp_path, 3, "--bug", bug)
+    assert worst_difference(saved) > 1e-3
+
+
+@requires_mpi
+def test_a_failing_rank_ends_every_rank_quickly(tmp_path):
+    start = time.perf_counter()
+    proc = mpiexec(3, WORKER, tmp_path / "x.npz", "--fail-rank", "1", "--fail-step", "3")
+    assert time.perf_counter() - start < 30
+    assert proc.returncode != 0
+    assert "error on MPI rank 1 of 3: RuntimeError: planted failure in step 3" in proc.stderr
+    assert not (tmp_path / "x.npz").exists()
+
+
+@requires_mpi
+@pytest.mark.parametrize("what", ["seed", "dtype", "sizes"])
+def test_ranks_that_disagree_are_refused_at_start(tmp_path, what):
+    proc = mpiexec(2, WORKER, tmp_path / "x.npz", "--mismatch", what)
+    assert proc.returncode == 2, proc.stderr
+    assert f"the 2 MPI ranks disagree on {what}" in proc.stderr
+
+
+@requires_mpi
+def test_cli_under_mpiexec_prints_and_saves_what_one_process_does(tmp_path):
+    flags = ["-m", "mlp_core", "train", "--dtype", "float64", "--hidden", "16", "--epochs", "3"]
+    one = subprocess.run(
+        [sys.executable, *flags, "--save", tmp_path / "one.npz"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    three = mpiexec(3, *flags, "--save", tmp_path / "three.npz")
+    assert one.returncode == 0 and three.returncode == 0, three.stderr
+    table = [line for line in one.stdout.splitlines() if not line.startswith(("final", "saved"))]
+    assert [line for line in three.stdout.splitlines()][: len(table)] == table  # rank 0 only
+    W1, b1, meta1 = load_params(tmp_path / "one.npz")
+    W3, b3, meta3 = load_params(tmp_path / "three.npz")
+    for l in W1:
+        assert relative(W3[l], W1[l]) < 1e-12 and relative(b3[l], b1[l]) < 1e-12
+    assert meta1 == meta3
+
+
+# ---- the benchmark's model and its record ----
+
+
+def test_ring_model_is_the_alpha_beta_formula():
+    from mlp_core.bench import allreduce
+
+    assert allreduce.ring_allreduce_seconds(1e6, 1, 1e-6, 1e9) == 0.0
+    # P = 4: 2·3/4 · 1e6 B / 1e9 B/s + 2·3 · 1 µs = 1.5 ms + 6 µs
+    assert allreduce.ring_allreduce_seconds(1e6, 4, 1e-6, 1e9) == pytest.approx(1.506e-3)
+
+
+def test_recorded_allreduce_benchmark_covers_p_1_to_4_with_the_model():
+    import json
+
+    from mlp_core.bench import allreduce
+
+    path = HERE.parent / "book" / "data" / "allreduce-cpu.json"
+    result = json.loads(path.read_text())
+    assert [block["P"] for block in result["per_P"]] == [1, 2, 3, 4]
+    assert {"cpu", "date", "command"} <= set(result["machine"])
+    for block in result["per_P"][1:]:
+        for r in block["rows"]:
+            model = allreduce.ring_allreduce_seconds(
+                r["bytes"], r["P"], block["alpha_s"], block["beta_bytes_per_s"]
+            )
+            assert r["model_s"] == pytest.approx(model)
+            assert r["ratio"] == pytest.approx(r["allreduce_s"] / r["compute_s"])
+    assert "all-reduce ms" in allreduce.format_table(result)
+
+
+def test_bench_cli_offers_the_allreduce_benchmark():
+    from mlp_core.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--allreduce", "--ranks", "1,2"])
+    assert args.allreduce and args.ranks == "1,2"
