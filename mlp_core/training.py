@@ -119,6 +119,85 @@ def run_epoch(
     return params, losses
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The checked settings of a training run (what :func:`check_settings` returns)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+
+    def __iter__(self):
+        return iter((self.epochs, self.batch_size, self.lr, self.seed))
+
+
+def check_settings(X, Y, params: Params, X_val, Y_val, epochs, batch_size, lr, seed) -> Settings:
+    """Check a training run's data and settings once, before any step (every trainer's
+    rules: :func:`train` and :func:`mlp_core.distributed.train_distributed`).
+
+    B larger than N becomes B = N (full-batch descent). Raises the MlpCoreError that
+    names the first bad input or setting.
+    """
+    check_batch(X, params, Y)
+    if (X_val is None) != (Y_val is None):
+        raise ConfigError(
+            "X_val and Y_val go together: pass both (the held-out examples and their "
+            "one-hot targets) or neither."
+        )
+    if X_val is not None:
+        check_batch(X_val, params, Y_val, name_X="X_val", name_Y="Y_val")
+    batch_slices(X.shape[0], batch_size)
+    batch_size = min(positive_whole(batch_size, "batch_size"), X.shape[0])
+    epochs = positive_whole(epochs, "epochs")
+    seed = check_seed(seed)
+    if not (
+        isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)
+    ):
+        raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
+    return Settings(epochs, batch_size, float(lr), seed)
+
+
+def _smaller_steps(lr: float) -> str:
+    return (
+        f"the steps are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, or "
+        f"check the inputs are scaled."
+    )
+
+
+def check_batch_losses(losses: np.ndarray, epoch: int, lr: float) -> None:
+    """Raise :class:`TrainingDiverged` when a batch loss of the epoch is NaN or Inf."""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        raise TrainingDiverged(
+            f"the loss became {losses[bad[0]]} in epoch {epoch}, batch {bad[0] + 1} of "
+            f"{losses.size} (learning rate {lr}): {_smaller_steps(lr)}"
+        )
+
+
+def check_divergence(J: float, J_0: float, epoch: int, lr: float, batches: int) -> None:
+    """Raise :class:`TrainingDiverged` when the epoch's mean loss J is not finite, or is
+    "far above" the starting loss J_0: larger in size than DIVERGENCE_FACTOR (J_0 + 1).
+
+    Every loss is ≥ 0, so a large negative J (the rounding error of huge logits) is
+    divergence too. A non-finite J with finite batch losses means the epoch's last step
+    diverged (no batch loss sees it).
+    """
+    if not math.isfinite(J):
+        raise TrainingDiverged(
+            f"the loss became {J} in epoch {epoch}, after batch {batches} of {batches}, the "
+            f"epoch's last step (learning rate {lr}): {_smaller_steps(lr)}"
+        )
+    limit = DIVERGENCE_FACTOR * (J_0 + 1.0)
+    if abs(J) > limit:
+        rounding = " (a loss below zero is the rounding error of huge logits)" if J < 0 else ""
+        raise TrainingDiverged(
+            f"the loss went from {J_0:.4g} to {J:.4g} by epoch {epoch} (learning rate {lr}), "
+            f"beyond {DIVERGENCE_FACTOR:g} × ({J_0:.4g} + 1) = {limit:.4g} in size{rounding}: "
+            f"{_smaller_steps(lr)}"
+        )
+
+
 def train(
     params: Params,
     X,
@@ -193,24 +272,8 @@ def train(
     ConfigError
         Bad settings (epochs, batch size, learning rate, seed).
     """
-    check_batch(X, params, Y)
-    if (X_val is None) != (Y_val is None):
-        raise ConfigError(
-            "X_val and Y_val go together: pass both (the held-out examples and their "
-            "one-hot targets) or neither."
-        )
-    if X_val is not None:
-        check_batch(X_val, params, Y_val, name_X="X_val", name_Y="Y_val")
-    batch_slices(X.shape[0], batch_size)
-    batch_size = positive_whole(batch_size, "batch_size")
-    batch_size = min(batch_size, X.shape[0])  # B > m is full-batch descent: B = m
-    epochs = positive_whole(epochs, "epochs")
-    seed = check_seed(seed)
-    if not (
-        isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)
-    ):
-        raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
-    lr = float(lr)
+    settings = check_settings(X, Y, params, X_val, Y_val, epochs, batch_size, lr, seed)
+    epochs, batch_size, lr, seed = settings
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
     if fast is None:
@@ -229,7 +292,6 @@ def train(
     classify = get_loss(loss).classification or is_one_hot(Y)
     with np.errstate(over="ignore", invalid="ignore"):
         J_0, _ = evaluate(X, Y, params, activation, loss, False)
-    limit = DIVERGENCE_FACTOR * (J_0 + 1.0)
     history = History()
     bar = tqdm(
         range(1, epochs + 1),
@@ -242,36 +304,10 @@ def train(
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             params, losses = run(X, Y, params, order, batch_size, lr, activation, loss)
         losses = to_numpy(losses)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            raise TrainingDiverged(
-                f"the loss became {losses[bad[0]]} in epoch {epoch}, batch {bad[0] + 1} of "
-                f"{losses.size} (learning rate {lr}): the steps are too large. Try a smaller "
-                f"learning rate, e.g. lr={lr / 10:g}, or check the inputs are scaled."
-            )
+        check_batch_losses(losses, epoch, lr)
         with np.errstate(over="ignore", invalid="ignore"):
             train_loss, train_acc = evaluate(X, Y, params, activation, loss, classify)
-        if not math.isfinite(train_loss):
-            # the last step of the epoch can diverge too; no batch loss sees it
-            raise TrainingDiverged(
-                f"the loss became {train_loss} in epoch {epoch}, after batch {losses.size} "
-                f"of {losses.size}, the epoch's last step (learning rate {lr}): the steps "
-                f"are too large. Try a smaller learning rate, e.g. lr={lr / 10:g}, or check "
-                f"the inputs are scaled."
-            )
-        if abs(train_loss) > limit:  # every loss is ≥ 0: a large negative J is rounding
-            raise TrainingDiverged(
-                f"the loss went from {J_0:.4g} to {train_loss:.4g} by epoch {epoch} (learning "
-                f"rate {lr}), beyond {DIVERGENCE_FACTOR:g} × ({J_0:.4g} + 1) = {limit:.4g} in "
-                f"size"
-                + (
-                    " (a loss below zero is the rounding error of huge logits)"
-                    if train_loss < 0
-                    else ""
-                )
-                + f": the steps are too large. Try a smaller learning rate, e.g. "
-                f"lr={lr / 10:g}, or check the inputs are scaled."
-            )
+        check_divergence(train_loss, J_0, epoch, lr, losses.size)
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)
         history.train_acc.append(train_acc)

@@ -209,10 +209,11 @@ def test_cli_under_mpiexec_prints_and_saves_what_one_process_does(tmp_path):
     assert one.returncode == 0 and three.returncode == 0, three.stderr
     table = [line for line in one.stdout.splitlines() if not line.startswith(("final", "saved"))]
     assert [line for line in three.stdout.splitlines()][: len(table)] == table  # rank 0 only
-    W1, b1, meta1 = load_params(tmp_path / "one.npz")
-    W3, b3, meta3 = load_params(tmp_path / "three.npz")
-    for l in W1:
-        assert relative(W3[l], W1[l]) < 1e-12 and relative(b3[l], b1[l]) < 1e-12
+    one_params, meta1 = load_params(tmp_path / "one.npz")
+    three_params, meta3 = load_params(tmp_path / "three.npz")
+    for l in one_params.layers:
+        assert relative(three_params.W[l], one_params.W[l]) < 1e-12
+        assert relative(three_params.b[l], one_params.b[l]) < 1e-12
     assert meta1 == meta3
 
 

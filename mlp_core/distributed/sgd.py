@@ -15,7 +15,6 @@ and takes the step η (m_b/B) ∂J/∂θ of :func:`mlp_core.training.run_epoch`.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 
 import numpy as np
@@ -25,11 +24,17 @@ from ..core import backend
 from ..core.backend import device_of, get_xp, to_numpy
 from ..core.batched import backward, forward
 from ..core.batching import batch_slices, epoch_order
-from ..core.errors import ConfigError, TrainingDiverged
 from ..core.losses import get_loss
 from ..core.params import Params
-from ..core.validate import whole_number
-from ..training import History, accuracy, check_training_data, is_one_hot, sgd_step
+from ..core.validate import is_one_hot
+from ..training import (
+    History,
+    accuracy,
+    check_batch_losses,
+    check_divergence,
+    check_settings,
+    sgd_step,
+)
 from .comm import allreducer, check_agreement, one_fails_all_fail, world
 
 # The rank of a process among those on its own node: MPICH/Hydra, Open MPI.
@@ -187,17 +192,9 @@ def train_distributed(
     dtype, seed or settings; an exception on one rank ends all ranks (``MPI_Abort``).
     """
     comm = world() if comm is None else comm
-    check_training_data(X, Y, params)
-    if (X_val is None) != (Y_val is None):
-        raise ConfigError("X_val and Y_val go together: pass both or neither.")
-    if X_val is not None:
-        check_training_data(X_val, Y_val, params, "X_val", "Y_val")
-    batch_slices(X.shape[0], batch_size)
-    batch_size = whole_number(batch_size)
-    if whole_number(epochs) is None or epochs < 1:
-        raise ConfigError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
-    if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr > 0):
-        raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
+    epochs, batch_size, lr, seed = check_settings(
+        X, Y, params, X_val, Y_val, epochs, batch_size, lr, seed
+    )
     check_agreement(
         comm,
         sizes=params.sizes,
@@ -218,6 +215,8 @@ def train_distributed(
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
     classify = get_loss(loss).classification or is_one_hot(Y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        J_0, _ = evaluate_distributed(comm, reduce, X, Y, params, activation, loss, False)
     history = History()
     quiet = True if comm.rank != 0 else (None if progress is None else not progress)
     bar = tqdm(range(1, int(epochs) + 1), desc="epochs", unit="epoch", disable=quiet)
@@ -232,13 +231,8 @@ def train_distributed(
                     comm, reduce, X, Y, params, activation, loss, classify
                 )
             losses = to_numpy(losses)
-            bad = np.flatnonzero(~np.isfinite(np.append(losses, J)))
-            if bad.size:
-                raise TrainingDiverged(
-                    f"the loss became non-finite in epoch {epoch}, batch {bad[0] + 1} of "
-                    f"{losses.size} (learning rate {lr}): the steps are too large. Try a "
-                    f"smaller learning rate, e.g. lr={lr / 10:g}, or check the inputs are scaled."
-                )
+            check_batch_losses(losses, epoch, lr)
+            check_divergence(J, J_0, epoch, lr, losses.size)  # mc.train's rules, every rank
             history.epoch.append(epoch)
             history.train_loss.append(J)
             history.train_acc.append(acc)
