@@ -367,3 +367,19 @@ def test_column_sums_is_the_library_bias_gradient(monkeypatch):
     monkeypatch.setattr(figures, "bias_gradient", lambda d: d.sum(axis=0))  # the sum, no 1/m
     shown = " ".join(texts(diagrams.column_sums(D, l=1)))
     assert f"{D.sum(axis=0)[0]:+.2f}" in shown
+
+
+def test_draw_product_highlights_one_example(problem):
+    X, Y, params = problem
+    fig = diagrams.draw_product(
+        [("A^{0}", X), "@", ("W^{1}", params.W[1])], highlight={0: ("row", 3), 2: ("col", 1)}
+    )
+    a, w = matrices(fig)
+    row, col = [p for p in fig.axes[0].patches if p.get_label() == "highlight"]
+    assert row.get_height() == pytest.approx(a.get_height() / 7)
+    assert row.get_y() == pytest.approx(a.get_y() + a.get_height() * (7 - 4) / 7)
+    assert col.get_width() == pytest.approx(w.get_width() / 4)
+    assert col.get_x() == pytest.approx(w.get_x() + w.get_width() / 4)
+    for bad in ({1: ("row", 0)}, {0: ("row", 7)}, {0: ("diag", 0)}):
+        with pytest.raises(ConfigError):
+            diagrams.draw_product([("A^{0}", X), "@", ("W^{1}", params.W[1])], highlight=bad)

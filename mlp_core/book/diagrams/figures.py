@@ -30,18 +30,49 @@ from ._style import (
 )
 
 
-def draw_product(terms, *, values=True, title=None, symbols=None, row_title=None) -> Figure:
+def draw_product(
+    terms, *, values=True, title=None, symbols=None, row_title=None, highlight=None
+) -> Figure:
     """A row of matrices and operators drawn to scale, e.g. (A^0)^T @ Δ^1 = ∂J/∂W^1.
 
     ``terms``: items ``(label, array)`` (mathtext without ``$``; optionally a third entry,
     the role 'data', 'param', 'error', 'grad' or 'target') or operator strings ("@", "=",
     "+", "⊙", "≈", "·", "1/m", or any text). ``symbols``: {term index: "(h_0, m)"}, the
     symbolic shape shown before the numbers. Matrices are vertically centred.
+    ``highlight``: {term index: ("row", i) or ("col", i)} outlines row or column i (0-based)
+    of those matrices, e.g. the example that another figure draws as a column.
     """
     symbols = symbols or {}
     items = [_as_item(t, symbols.get(k)) for k, t in enumerate(terms)]
-    return _layout(
+    fig = _layout(
         [items], values=values, title=title, row_titles=[row_title] if row_title else None
+    )
+    if highlight:
+        rects = [p for p in fig.axes[0].patches if p.get_label().startswith("matrix:")]
+        by_term = dict(zip([k for k, it in enumerate(items) if isinstance(it, _Mat)], rects))
+        for k, (kind, i) in highlight.items():
+            if k not in by_term or kind not in ("row", "col"):
+                raise ConfigError(
+                    f"highlight: {k!r} must be the index of a matrix term and the value "
+                    f"('row', i) or ('col', i); got {(kind, i)!r}"
+                )
+            it, r = items[k], by_term[k]
+            n = it.rows if kind == "row" else it.cols
+            if not 0 <= int(i) < n:
+                raise ConfigError(f"highlight: {kind} {i} of term {k} must be in 0..{n - 1}")
+            _outline(fig.axes[0], r, kind, int(i), n)
+    return fig
+
+
+def _outline(ax, rect, kind, i, n):
+    """A black outline around row or column i of n of a drawn matrix."""
+    x, y, w, h = rect.get_x(), rect.get_y(), rect.get_width(), rect.get_height()
+    if kind == "row":
+        box = (x - 0.03, y + h - (i + 1) * h / n), w + 0.06, h / n
+    else:
+        box = (x + i * w / n, y - 0.03), w / n, h + 0.06
+    ax.add_patch(
+        Rectangle(*box, fill=False, edgecolor="black", lw=2.2, zorder=4, label="highlight")
     )
 
 
@@ -88,39 +119,11 @@ def outer_vs_batch(
 
 def _outline_example(fig, i, m):
     """Outline column i of (A^{l-1})^T and row i of Δ^l: the example the top row draws."""
-    ax = fig.axes[0]
-    rects = [p for p in ax.patches if p.get_label().startswith("matrix:")]
     if not 0 <= i < m:
         raise ConfigError(f"highlight must be in 0..{m - 1}, got {i}")
-    At, D = rects[3], rects[4]
-    x, y, w, h = At.get_x(), At.get_y(), At.get_width(), At.get_height()
-    cw = w / m
-    ax.add_patch(
-        Rectangle(
-            (x + i * cw, y - 0.03),
-            cw,
-            h + 0.06,
-            fill=False,
-            edgecolor="black",
-            lw=2.2,
-            zorder=4,
-            label="highlight",
-        )
-    )
-    x, y, w, h = D.get_x(), D.get_y(), D.get_width(), D.get_height()
-    rh = h / m
-    ax.add_patch(
-        Rectangle(
-            (x - 0.03, y + h - (i + 1) * rh),
-            w + 0.06,
-            rh,
-            fill=False,
-            edgecolor="black",
-            lw=2.2,
-            zorder=4,
-            label="highlight",
-        )
-    )
+    rects = [p for p in fig.axes[0].patches if p.get_label().startswith("matrix:")]
+    _outline(fig.axes[0], rects[3], "col", i, m)
+    _outline(fig.axes[0], rects[4], "row", i, m)
 
 
 def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> Figure:
