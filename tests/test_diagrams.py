@@ -8,12 +8,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mlp_core.book import diagrams, plots  # noqa: E402
+from mlp_core.book import diagrams  # noqa: E402
 from mlp_core.core.batched import backward, forward  # noqa: E402
 from mlp_core.core.data import one_hot  # noqa: E402
 from mlp_core.core.errors import ConfigError  # noqa: E402
 from mlp_core.core.params import init_params  # noqa: E402
-from mlp_core.training import History  # noqa: E402
 
 M, SIZES = 7, (5, 4, 3)
 
@@ -215,8 +214,13 @@ def test_forward_and_backward_shapes(problem):
     assert "matrix:\\partial J/\\partial W^{2}" in labels
     t = texts(fig)
     assert "$(h_{1}, C)$ = (4, 3)" in t and "$(n, h_{1})$ = (5, 4)" in t
-    # rows: A^2 − Y = Δ^2; (A^1)^T Δ^2 = dW^2; Δ^2 (W^2)^T ⊙ σ'(Z^1) = Δ^1; (A^0)^T Δ^1 = dW^1
-    assert len(labels) == 3 + 3 + 4 + 3
+    # rows: A^2 − Y = Δ^2; (A^1)^T Δ^2 = dW^2; 1^T Δ^2 = db^2; Δ^2 (W^2)^T ⊙ σ'(Z^1) = Δ^1;
+    # (A^0)^T Δ^1 = dW^1; 1^T Δ^1 = db^1
+    assert len(labels) == 3 + 3 + 3 + 4 + 3 + 3
+    assert "matrix:\\partial J/\\partial b^{1}" in labels
+    assert "$(h_{1},)$ = (4,)" in t and "$(1, m)$ = (1, 7)" in t
+    fig = diagrams.backward_shapes(params, X, Y, biases=False)
+    assert len(matrices(fig)) == 3 + 3 + 4 + 3
 
 
 def test_shape_table_exact():
@@ -267,25 +271,90 @@ def test_shape_table_html():
         assert s in html
 
 
-def test_plots():
-    h = History(
-        epoch=[1, 2, 3],
-        train_loss=[1.0, 0.5, 0.3],
-        train_acc=[0.5, 0.7, 0.8],
-        val_loss=[1.1, 0.6, 0.4],
-        val_acc=[0.4, 0.6, 0.7],
-    )
-    fig = plots.learning_curves(h, title="t")
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
-    fig = plots.learning_curves([("a", h), ("b", h)])
-    assert len(fig.axes[1].lines) == 4
-    X = np.random.default_rng(0).random((30, 64))
-    labels = np.arange(30) % 10
-    fig = plots.digits_grid(X, labels, predictions=labels, k=20)
-    assert sum(len(ax.images) for ax in fig.axes) == 20
-    from mlp_core.core.data import xor
+def test_one_signed_key_everywhere(problem):
+    """Every heatmap uses the book's one diverging map, the key is drawn under the figure,
+    and cells large enough carry their sign as + or − (readable without colour)."""
+    X, Y, params = problem
+    D = forward(X, params).A[2] - Y
+    figs = [
+        diagrams.error_matrix(D, highlight_row=0),
+        diagrams.column_sums(D, l=2),
+        diagrams.backward_shapes(params, X, Y),
+        diagrams.draw_product([("W", params.W[1]), "@", ("b", params.b[1])]),
+    ]
+    for fig in figs:
+        images = [im for ax in fig.axes for im in ax.images]
+        assert images and {im.get_cmap().name for im in images} == {diagrams.SIGNED_CMAP}
+        assert diagrams.VALUES_KEY in [t.get_text() for t in fig.texts]
+    signs = [t for t in figs[0].axes[0].texts if t.get_gid() == "sign"]
+    assert len(signs) == np.count_nonzero(D) * 1 + np.count_nonzero(D[0])
+    for t in signs:
+        assert t.get_text() in {"+", "−"}
+    # no key under a figure that draws no values
+    assert diagrams.VALUES_KEY not in [t.get_text() for t in diagrams.network_stack((5, 4)).texts]
 
-    ds = xor(40)
-    params = init_params((2, 5, 2), seed=0)
-    fig = plots.decision_boundary(params, ds.X, ds.labels, grid=30)
-    assert len(fig.axes[0].collections) >= 2
+
+def test_labels_legible_at_page_width(problem):
+    """Every text is at least ~10 CSS px when the figure is shown 800 px wide (or at its
+    natural size, if narrower)."""
+    X, Y, params = problem
+    D = forward(X, params).A[2] - Y
+    for fig in [
+        diagrams.error_matrix(D, highlight_row=1),
+        diagrams.column_sums(D, l=1),
+        diagrams.outer_vs_batch(X[0], D[0], X, D, l=2, L=2),
+        diagrams.rows_from_columns(X, k=3),
+        diagrams.backward_shapes(params, X, Y),
+    ]:
+        width_px = fig.get_size_inches()[0] * fig.dpi
+        shrink = min(1.0, 800 / width_px)
+        for t in [t for ax in fig.axes for t in ax.texts] + list(fig.texts):
+            if t.get_gid() == "sign" or not t.get_text():
+                continue
+            px = t.get_fontsize() / 72 * fig.dpi * shrink
+            assert px >= 9.5, (t.get_text(), px)
+
+
+def test_outer_vs_batch_output_width_and_highlight(problem):
+    X, Y, params = problem
+    cache = forward(X, params)
+    _, _, delta = backward(Y, params, cache)
+    fig = diagrams.outer_vs_batch(
+        cache.A[1][2], delta[2][2], cache.A[1], delta[2], l=2, L=2, highlight=2
+    )
+    t = texts(fig)
+    assert "$(m, C)$ = (7, 3)" in t and "$(h_{1}, C)$ = (4, 3)" in t
+    hl = [p for p in fig.axes[0].patches if p.get_label() == "highlight"]
+    rects = matrices(fig)
+    assert len(hl) == 2
+    col, row = hl
+    assert col.get_width() == pytest.approx(rects[3].get_width() / 7)
+    assert row.get_height() == pytest.approx(rects[4].get_height() / 7)
+    with pytest.raises(ConfigError):
+        diagrams.outer_vs_batch(X[0], delta[1][0], X, delta[1], highlight=7)
+
+
+def test_column_sums_is_the_library_bias_gradient(monkeypatch):
+    """column_sums shows what mlp_core's bias_gradient returns (a wrong library shows)."""
+    from mlp_core.book.diagrams import figures
+
+    D = np.arange(28.0).reshape(7, 4) - 10
+    monkeypatch.setattr(figures, "bias_gradient", lambda d: d.sum(axis=0))  # the sum, no 1/m
+    shown = " ".join(texts(diagrams.column_sums(D, l=1)))
+    assert f"{D.sum(axis=0)[0]:+.2f}" in shown
+
+
+def test_draw_product_highlights_one_example(problem):
+    X, Y, params = problem
+    fig = diagrams.draw_product(
+        [("A^{0}", X), "@", ("W^{1}", params.W[1])], highlight={0: ("row", 3), 2: ("col", 1)}
+    )
+    a, w = matrices(fig)
+    row, col = [p for p in fig.axes[0].patches if p.get_label() == "highlight"]
+    assert row.get_height() == pytest.approx(a.get_height() / 7)
+    assert row.get_y() == pytest.approx(a.get_y() + a.get_height() * (7 - 4) / 7)
+    assert col.get_width() == pytest.approx(w.get_width() / 4)
+    assert col.get_x() == pytest.approx(w.get_x() + w.get_width() / 4)
+    for bad in ({1: ("row", 0)}, {0: ("row", 7)}, {0: ("diag", 0)}):
+        with pytest.raises(ConfigError):
+            diagrams.draw_product([("A^{0}", X), "@", ("W^{1}", params.W[1])], highlight=bad)

@@ -1,6 +1,7 @@
 """Widget callbacks are plain functions; each widget carries a static PNG for the book."""
 
 import base64
+import math
 
 import matplotlib
 
@@ -112,3 +113,16 @@ def test_shapes_explorer_static_html_shows_the_table_and_the_figure():
     assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "application/vnd.jupyter.widget-view+json" in data
     plt.close("all")
+
+
+def test_learning_curves_explorer_offers_what_chapter_11_asks_for():
+    """Ch. 11 asks for the largest η at B = 8 and at B = 256, and Ex. 11.4 for η ≈ 4.5."""
+    live = widgets.learning_curves_explorer(batch_size=256, lr=0.1, epochs=1)
+    controls = live.widget.children[0].children
+    bs, eta = controls[0], controls[1]
+    values = [v for _, v in bs.options]
+    assert 8 in values and 256 in values and "full" in values
+    assert bs.value == 256
+    assert eta.max >= math.log10(4.5) and eta.min <= -2
+    k = round((math.log10(4.5) - eta.min) / eta.step)
+    assert abs(10 ** (eta.min + k * eta.step) - 4.5) < 0.05  # a slider position near 4.5
