@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 
+import mlp_core.core.io
 from mlp_core import bench
 from mlp_core.bench import contenders, harness
 from mlp_core.core.errors import ConfigError
@@ -117,7 +118,7 @@ def test_json_is_proven_writable_before_the_run(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as m:
-        m.setattr(bench.report.tempfile, "mkstemp", no_room)
+        m.setattr(mlp_core.core.io, "_create_tmp", no_room)
         assert bench.main(["--quick", "--json", str(tmp_path / "x.json")]) == 2
     assert not ran, "the benchmark ran although its results could not be written"
     bench.check_writable(tmp_path / "fine.json")

@@ -9,7 +9,8 @@ import tempfile
 
 import numpy as np
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, ParamsFileError
+from ..core.io import check_save_path
 from .machine import POOL_SETTINGS
 from .timing import UNSTABLE_RATIO, spread
 
@@ -150,20 +151,13 @@ def record_spread(r: dict) -> dict | None:
 
 
 def check_writable(path) -> None:
-    """Prove, before a long run, that ``path`` can be written: create and remove a
-    temporary file beside it. Raises :class:`ConfigError` saying why not."""
-    path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise ConfigError(f"--json {path!r}: the folder {folder!r} does not exist.")
-    if os.path.isdir(path):
-        raise ConfigError(f"--json {path!r} is a folder; give a file name.")
+    """Prove, before a long run, that ``--json`` ``path`` can be written (the rule is
+    :func:`mlp_core.core.io.check_save_path`'s: a temporary file is created and removed
+    beside it). Raises :class:`ConfigError` saying why not."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".mlp-bench-probe-", dir=folder)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as err:
-        raise ConfigError(f"--json {path!r}: cannot write in {folder!r} ({err}).") from None
+        check_save_path(path, option="--json", example="bench.json")
+    except ParamsFileError as err:
+        raise ConfigError(str(err)) from None
 
 
 def write_json(result: dict, path) -> str:

@@ -159,34 +159,39 @@ def remove_stale_temporaries(path) -> list[Path]:
     return removed
 
 
-def check_save_path(path) -> None:
+def check_save_path(path, *, option: str = "path", example: str = "model.npz") -> None:
     """Prove that ``path`` can be written before long work: create and remove a temporary
     file beside it (a missing or read-only folder, a folder given as the path, ``/proc``
-    or ``/sys`` all fail here, with a ParamsFileError that says why)."""
+    or ``/sys`` all fail here, with a ParamsFileError that says why).
+
+    The one writable-path rule of the package: the CLI's ``--save`` and the benchmark's
+    ``--json`` use it too. ``option`` names the argument in the message and ``example``
+    is the file name its advice suggests.
+    """
     if path is None or str(path) == "":
-        raise ParamsFileError("path: the save path is empty; give a file name such as 'model.npz'.")
+        raise ParamsFileError(f"{option}: the path is empty; give a file name such as {example!r}.")
     path = _target(path)
     directory = path.parent
     if not directory.is_dir():
         raise ParamsFileError(
-            f"path: the directory {str(directory)!r} of {str(path)!r} does not exist. "
+            f"{option}: the directory {str(directory)!r} of {str(path)!r} does not exist. "
             f"Fix: Path({str(directory)!r}).mkdir(parents=True, exist_ok=True)."
         )
     if path.is_dir():
         raise ParamsFileError(
-            f"path: {str(path)!r} is a folder; give a file name, e.g. {str(path / 'model.npz')!r}."
+            f"{option}: {str(path)!r} is a folder; give a file name, e.g. {str(path / example)!r}."
         )
     if path.exists() and not path.is_file():
         raise ParamsFileError(
-            f"path: {str(path)!r} exists and is not a regular file (a FIFO, a device?); "
+            f"{option}: {str(path)!r} exists and is not a regular file (a FIFO, a device?); "
             f"give the name of a file to write."
         )
     try:
         fd, tmp = _create_tmp(path)
     except OSError as exc:
         raise ParamsFileError(
-            f"path: cannot write in {str(directory)!r} ({exc.strerror or exc}); choose a "
-            f"writable folder, e.g. --save ./model.npz."
+            f"{option}: cannot write in {str(directory)!r} ({exc.strerror or exc}); choose a "
+            f"writable folder, e.g. ./{example}."
         ) from None
     os.close(fd)
     os.unlink(tmp)
