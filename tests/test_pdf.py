@@ -53,6 +53,11 @@ def pdf_build():
     OUT.mkdir(parents=True)
     config = yaml.safe_load((ROOT / "_config.yml").read_text("utf-8"))
     config.setdefault("execute", {})["exclude_patterns"] = ["*.ipynb"]
+    # jupyter-book puts local extensions on sys.path relative to the config file, which
+    # this copy moves: give their folders as absolute paths
+    local = config.get("sphinx", {}).get("local_extensions") or {}
+    for name, folder in local.items():
+        local[name] = str((ROOT / folder).resolve())
     config_file = OUT / "_config.yml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "utf-8")
     cmd = [jupyter_book(), "build", str(ROOT), "--builder", "pdflatex"]

@@ -7,7 +7,9 @@
  *    "Search Ctrl+K" but is named "Search") is named by its visible text, so that the name
  *    a speech-input user says and the name a screen reader reads agree; in an icon-only
  *    control (the colour-mode button) the icons' titles are hidden from the name
- *    computation (they would be its "visible text": Light, Dark, System Settings).
+ *    computation (they would be its "visible text": Light, Dark, System Settings). The
+ *    toggles of hidden code cells (<summary aria-label="Toggle hidden content"> showing
+ *    "Show code cell source") are named by their visible text the same way.
  * 2. Scrollable regions (WCAG 2.1.1, axe "scrollable-region-focusable"): an element
  *    that scrolls (wide tables and outputs) but holds nothing focusable gets
  *    tabindex="0", so it can be scrolled from the keyboard.
@@ -38,7 +40,7 @@
 
   function alignLabels(root) {
     var controls = root.querySelectorAll(
-      "button[aria-label], a[aria-label], [role='button'][aria-label]"
+      "button[aria-label], a[aria-label], [role='button'][aria-label], summary[aria-label]"
     );
     controls.forEach(function (el) {
       var label = el.getAttribute("aria-label");
