@@ -76,6 +76,8 @@ def synthetic_book(root: Path) -> Path:
     shutil.copy2(ROOT / "_config.yml", root / "_config.yml")
     (root / "book" / "_static").mkdir()
     (root / "book" / "_static" / "book.css").write_text("/* test */\n")
+    # the extensions the real _config.yml loads from the book's own folder
+    shutil.copytree(ROOT / "book" / "_ext", root / "book" / "_ext")
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nparts:\n"
         "  - caption: Part\n    numbered: true\n    chapters:\n"
