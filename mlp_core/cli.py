@@ -13,9 +13,7 @@ interrupted); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ from .core import data as datasets
 from .core.activations import HIDDEN_ACTIVATIONS
 from .core.backend import DEVICES, resolve_device, to_device
 from .core.errors import ConfigError, DataError, MlpCoreError
-from .core.io import check_save_path, save_params
+from .core.io import check_save_path, rescue_name, save_params, write_or_rescue
 from .core.losses import LOSSES
 from .core.params import default_init, init_params
 from .core.validate import whole_number
@@ -287,29 +285,18 @@ def run_train(args, out=None) -> float:
     return acc
 
 
-def fallback_path() -> Path:
-    """Where parameters go when their ``--save`` path fails after training."""
-    name = f"mlp_core-rescued-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
-    return Path(tempfile.gettempdir()) / name
-
-
 def save_or_rescue(path, params, meta, out=None) -> Path:
-    """Save to ``path``; if that fails, save to :func:`fallback_path` (then the current
-    folder) and raise :class:`SavedElsewhere` naming both. Trained parameters are never
-    lost to a failing disk."""
-    try:
-        written = save_params(path, params, meta)
-    except (MlpCoreError, OSError) as exc:
-        for rescue in (fallback_path(), Path.cwd() / fallback_path().name):
-            try:
-                save_params(rescue, params, meta)
-            except (MlpCoreError, OSError):
-                continue
-            raise SavedElsewhere(
-                f"could not save to {str(path)!r} ({exc}); the trained parameters were "
-                f"saved to {str(rescue)!r} instead."
-            ) from exc
-        raise
+    """Save to ``path``; if that fails, save to a rescue file (:func:`write_or_rescue`) and
+    raise :class:`SavedElsewhere` naming both. Trained parameters are never lost to a
+    failing disk."""
+    written, error = write_or_rescue(
+        lambda p: save_params(p, params, meta), path, rescue_name("mlp_core-rescued", ".npz")
+    )
+    if error is not None:
+        raise SavedElsewhere(
+            f"could not save to {str(path)!r} ({error}); the trained parameters were "
+            f"saved to {str(written)!r} instead."
+        ) from error
     link = f" (through the symlink {str(path)!r})" if Path(path).is_symlink() else ""
     print(f"saved parameters to {written}{link}", file=sys.stdout if out is None else out)
     return written

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -135,7 +136,7 @@ def test_a_failed_write_goes_to_a_fallback_file_and_exits_non_zero(tmp_path, mon
         return real(result, path)
 
     monkeypatch.setattr(bench.cli, "write_json", fail_once)
-    monkeypatch.setattr(bench.cli.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
     err = io.StringIO()
     monkeypatch.setattr(bench.cli.sys, "stderr", err)
     assert bench.main(["--quick", "--json", str(target)], out=io.StringIO()) == 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 from ..core import backend
 from ..core.errors import MlpCoreError
+from ..core.io import rescue_name, write_or_rescue
 from . import allreduce
 from .contenders import CONTENDERS
 from .harness import run_bench
@@ -92,23 +92,20 @@ def run_from_args(args, out=None) -> int:
     if not args.json:
         return 0
     try:
-        print(f"wrote {write_json(result, args.json)}", file=out)
-        return 0
+        written, error = write_or_rescue(
+            lambda p: write_json(result, p), args.json, rescue_name("mlp-core-bench", ".json")
+        )
     except OSError as err:
-        fallback = os.path.join(tempfile.gettempdir(), f"mlp-core-bench-{os.getpid()}.json")
-        try:
-            write_json(result, fallback)
-        except OSError as err2:
-            print(
-                f"error: could not write {args.json} ({err}) nor {fallback} ({err2})",
-                file=sys.stderr,
-            )
-            return 1
+        print(f"error: could not write {args.json} ({err}), nor a rescue file", file=sys.stderr)
+        return 1
+    if error is not None:
         print(
-            f"error: could not write {args.json} ({err}); the results are in {fallback}",
+            f"error: could not write {args.json} ({error}); the results are in {written}",
             file=sys.stderr,
         )
         return 1
+    print(f"wrote {written}", file=out)
+    return 0
 
 
 def reexec_with_sleeping_pools(argv=None, environ=None, execve=os.execve) -> None:
