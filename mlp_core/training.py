@@ -24,7 +24,7 @@ from .core.batching import batch_slices, epoch_order
 from .core.errors import ConfigError, TrainingDiverged
 from .core.losses import get_loss
 from .core.params import Params
-from .core.validate import check_batch, check_seed, is_one_hot, positive_whole
+from .core.validate import check_batch, check_seed, check_whole, is_one_hot
 from .fast import run_epoch_fast
 from .fast import supports as fast_supports
 
@@ -148,8 +148,8 @@ def check_settings(X, Y, params: Params, X_val, Y_val, epochs, batch_size, lr, s
     if X_val is not None:
         check_batch(X_val, params, Y_val, name_X="X_val", name_Y="Y_val")
     batch_slices(X.shape[0], batch_size)
-    batch_size = min(positive_whole(batch_size, "batch_size"), X.shape[0])
-    epochs = positive_whole(epochs, "epochs")
+    batch_size = min(check_whole(batch_size, "batch_size"), X.shape[0])
+    epochs = check_whole(epochs, "epochs")
     seed = check_seed(seed)
     if not (
         isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)

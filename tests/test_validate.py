@@ -462,10 +462,10 @@ def test_whole_number(value, expected):
     assert validate.whole_number(value) == expected
 
 
-def test_positive_whole_and_check_seed():
-    assert validate.positive_whole(4.0, "epochs") == 4
+def test_check_whole_and_check_seed():
+    assert validate.check_whole(4.0, "epochs") == 4
     with pytest.raises(ConfigError, match="epochs must be a whole number ≥ 1"):
-        validate.positive_whole(0, "epochs")
+        validate.check_whole(0, "epochs")
     assert validate.check_seed(3.0) == 3 and validate.check_seed(None) is None
     with pytest.raises(ConfigError, match="seed"):
         validate.check_seed(-1)

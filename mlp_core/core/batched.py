@@ -91,7 +91,13 @@ def mean_loss(X, Y, params: Params, activation="relu", loss="cross_entropy", cac
     if cache is None:
         check_batch(X, params, Y)
         cache = forward(X, params, activation, loss, check=False)
-    return get_loss(loss).value(cache.Z[params.L], Y)
+    return cache_loss(cache, Y, loss)
+
+
+def cache_loss(cache: Cache, Y, loss="cross_entropy"):
+    """J = (1/m) Σ_i ℓ_i of the batch whose forward pass is ``cache``, from Z^L (stable):
+    a 0-d array on the arrays' device (eq. ``eq-mean-loss``). No checks: Y is (m, C)."""
+    return get_loss(loss).value(cache.Z[len(cache.Z)], Y)
 
 
 def backward(Y, params: Params, cache: Cache, activation="relu"):
@@ -141,6 +147,6 @@ def loss_and_gradients(X, Y, params: Params, activation="relu", loss="cross_entr
     if check:
         check_batch(X, params, Y)
     cache = forward(X, params, activation, loss, check=False)
-    J = get_loss(loss).value(cache.Z[params.L], Y)
+    J = cache_loss(cache, Y, loss)
     dW, db, _ = backward(Y, params, cache, activation)
     return J, dW, db

@@ -24,6 +24,13 @@ def batch_slices(m: int, batch_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + B, m)) for s in range(0, m, B)]
 
 
+def step_size(lr: float, m_b: int, batch_size: int) -> float:
+    """η m_b / B: the step of a batch of m_b rows in an epoch of batches of B (eq.
+    ``eq-minibatch-step``). A full batch steps η; a short last batch steps less, so that
+    every example moves the parameters by the same amount."""
+    return lr * m_b / batch_size
+
+
 def epoch_order(m: int, rng: np.random.Generator) -> np.ndarray:
     """A fresh permutation of the m row indices, drawn on the host from ``rng``."""
     return rng.permutation(m)

@@ -29,7 +29,7 @@ from .errors import MlpCoreError, ParamsFileError, ShapeError
 from .params import Params
 from .validate import check_layer_keys, check_params, whole_number
 
-__all__ = ["save_params", "load_params", "FORMAT_VERSION"]
+__all__ = ["save_params", "load_params", "atomic_write", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _FORMAT_NAME = "mlp_core.params"
@@ -255,23 +255,32 @@ def save_params(path, params: Params, meta: dict | None = None) -> Path:
     meta_json = _meta_json(meta, sizes, dtype)
 
     check_save_path(path)
-    path = _target(path)
-    directory = path.parent
-    remove_stale_temporaries(path)
-
     arrays = {}
     for l in range(1, len(sizes)):
         arrays[f"W{l}"] = W_host[l]
         arrays[f"b{l}"] = b_host[l]
     arrays["meta"] = np.array(meta_json)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
+
+def atomic_write(path, write) -> Path:
+    """The package's one atomic writer: ``write(f)`` into a new temporary file beside
+    ``path`` (binary, created with mode 0o666 so the process umask applies), fsynced, then
+    renamed over ``path``. Readers see the old file or the new one, never half of one; a
+    failure or an interrupt removes the temporary file and leaves ``path`` as it was. A
+    symlink ``path`` is written through. Returns the file written.
+
+    ``save_params``, the benchmark's ``--json`` and the recordings all write through here.
+    """
+    path = _target(path)
+    remove_stale_temporaries(path)
     try:
         fd, tmp_name = _create_tmp(path)
     except OSError as exc:
         raise ParamsFileError(f"path: cannot write {str(path)!r} ({exc}).") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
@@ -283,7 +292,7 @@ def save_params(path, params: Params, meta: dict | None = None) -> Path:
         if isinstance(exc, OSError):
             raise ParamsFileError(f"path: writing {str(path)!r} failed ({exc}).") from exc
         raise
-    _fsync_directory(directory)
+    _fsync_directory(path.parent)
     return path
 
 

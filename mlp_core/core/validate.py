@@ -336,29 +336,64 @@ def is_one_hot(Y) -> bool:
     return bool(xp.all((Y == 0) | (Y == 1)) and xp.all(Y.sum(axis=1) == 1))
 
 
-def positive_whole(value, name: str, example: str = "") -> int:
-    """``value`` as an int ≥ 1 (3, 3.0 and np.int64(3) are fine), else a ConfigError."""
+#: The largest seed: every consumer of a seed (NumPy's generators, scikit-learn's
+#: ``random_state`` in the stratified split) accepts 0 … 2**32 − 1.
+MAX_SEED = 2**32 - 1
+
+
+def check_whole(value, name: str, at_least: int = 1, at_most: int | None = None, example=""):
+    """``value`` as an int in [at_least, at_most] (3, 3.0 and np.int64(3) are whole
+    numbers; True, 2.5, "3", NaN are not), else a ConfigError naming ``name``.
+
+    The one home of "a whole number ≥ k": batch sizes, epochs, layer widths, sample
+    counts, class counts and the CLI's options all pass through here.
+    """
     k = whole_number(value)
-    if k is None or k < 1:
+    if k is None or k < at_least or (at_most is not None and k > at_most):
+        bound = f"≥ {at_least}" if at_most is None else f"in {at_least} … {at_most}"
         raise ConfigError(
-            f"{name} must be a whole number ≥ 1, got {value!r}."
+            f"{name} must be a whole number {bound}, got {value!r}."
             + (f" {example}" if example else "")
         )
     return k
 
 
-def check_seed(seed):
-    """A seed NumPy's ``default_rng`` accepts: a whole number ≥ 0 (returned as an int),
-    None, or a Generator or SeedSequence (returned as they are)."""
+def check_seed(seed, name: str = "seed"):
+    """A seed: a whole number in 0 … 2**32 − 1 (returned as an int), None, or a NumPy
+    Generator or SeedSequence (returned as they are)."""
     if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return seed
     k = whole_number(seed)
-    if k is None or k < 0:
+    if k is None or not 0 <= k <= MAX_SEED:
         raise ConfigError(
-            f"seed must be a whole number ≥ 0 (or None for a fresh random start), got "
-            f"{seed!r}; e.g. seed=0. The same seed gives the same run."
+            f"{name} must be a whole number in 0 … 2**32 − 1 = {MAX_SEED} (or None for a "
+            f"fresh random start), got {seed!r}; e.g. {name}=0. The same seed gives the "
+            f"same run."
         )
     return k
+
+
+def check_lr(lr, name: str = "lr") -> float:
+    """The learning rate η: a finite real number > 0, returned as a Python float (a NumPy
+    float64 scalar would silently widen float32 parameters)."""
+    if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)) or not (
+        math.isfinite(lr) and lr > 0
+    ):
+        raise ConfigError(
+            f"{name} (the learning rate η) must be a finite number > 0, got {lr!r}; "
+            f"e.g. {name}=0.1."
+        )
+    return float(lr)
+
+
+def check_fraction(value, name: str) -> float:
+    """A share strictly between 0 and 1 (the held-out fraction, say), as a float."""
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)) or not (0 < value < 1):
+        raise ConfigError(
+            f"{name} must be a number strictly between 0 and 1, got {value!r}; e.g. "
+            f"{name}=0.2 keeps a fifth of the examples apart."
+        )
+    return float(value)
 
 
 def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
