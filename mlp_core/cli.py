@@ -24,8 +24,8 @@ from . import bench, distributed
 from .core import data as datasets
 from .core.activations import HIDDEN_ACTIVATIONS
 from .core.backend import DEVICES, resolve_device, to_device
-from .core.errors import ConfigError, DataError, MlpCoreError
-from .core.io import check_save_path, rescue_name, save_params, write_or_rescue
+from .core.errors import ConfigError, DataError, MlpCoreError, ParamsFileError
+from .core.io import check_writable, rescue_name, save_params, write_or_rescue
 from .core.losses import LOSSES
 from .core.params import default_init, init_params
 from .core.validate import whole_number
@@ -202,7 +202,10 @@ def run_train(args, out=None) -> float:
     if distributed.world_size() > 1:
         trainer, out = distributed.cli_setup(args, out)
     if args.save is not None:
-        check_save_path(args.save)
+        try:
+            check_writable(args.save)
+        except ParamsFileError as err:
+            raise ParamsFileError(f"--save: {err}") from None
     device = resolve_device(args.device)
     dtype = np.dtype(args.dtype)
     ds = load_dataset(args)

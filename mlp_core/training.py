@@ -32,9 +32,6 @@ from .fast import supports as fast_supports
 #: ``DIVERGENCE_FACTOR * (J_0 + 1)`` in size, J_0 the loss of the parameters it started from.
 DIVERGENCE_FACTOR = 10.0
 
-#: The dtypes the fast epoch has kernels for; others train with the formulas.
-FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 @dataclass
 class History:
@@ -277,12 +274,8 @@ def train(
     rng = np.random.default_rng(seed)
     xp = get_xp(X)
     if fast is None:
-        fast = (
-            fast_supports(activation, loss)
-            and not is_gpu_array(X)
-            and np.dtype(params.dtype) in FAST_DTYPES
-        )
-    elif fast and np.dtype(params.dtype) not in FAST_DTYPES:
+        fast = fast_supports(activation, loss, params.dtype) and not is_gpu_array(X)
+    elif fast and not fast_supports("relu", "cross_entropy", params.dtype):
         raise ConfigError(
             f"fast=True needs float32 or float64; the parameters are {params.dtype}. Pass "
             f"fast=False (the formulas, any float dtype), or cast everything: "

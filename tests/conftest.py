@@ -21,9 +21,9 @@ NO_GPU_REASON = "no usable CUDA device (CuPy missing or no GPU)"
 
 # The array namespaces the suite runs on: NumPy always, CuPy where a GPU can be used.
 if GPU:  # pragma: no cover - exercised only on a CUDA machine
-    from mlp_core.core.backend import _cupy
+    from mlp_core.core.backend import gpu_xp
 
-    xp_params = [numpy, _cupy()]
+    xp_params = [numpy, gpu_xp()]
 else:
     xp_params = [numpy]
 

@@ -123,7 +123,7 @@ def test_round_trip_on_every_device(device, dtype):
     d = to_device(a, device)
     assert backend.device_of(d) == device
     assert d.dtype == dtype and d.shape == a.shape
-    assert get_xp(d) is (np if device == "cpu" else backend._cupy())
+    assert get_xp(d) is (np if device == "cpu" else backend.gpu_xp())
     back = to_numpy(d)
     assert isinstance(back, np.ndarray)
     np.testing.assert_array_equal(back, a)
@@ -137,7 +137,7 @@ def test_synchronize_is_a_noop_on_cpu():
 
 @requires_gpu
 def test_synchronize_on_gpu():  # pragma: no cover - GPU only
-    xp = backend._cupy()
+    xp = backend.gpu_xp()
     a = xp.ones((512, 512))
     (a @ a).sum()
     assert synchronize(xp) is None

@@ -287,12 +287,12 @@ def test_a_fifo_named_npz_is_refused_without_hanging(tmp_path):
 
 
 def test_save_proves_the_folder_writable_before_work(tmp_path):
-    from mlp_core.core.io import check_save_path
+    from mlp_core.core.io import check_writable
 
     for bad in ("/proc/model.npz", "/sys/model.npz", ""):
-        with pytest.raises(ParamsFileError, match="path"):
-            check_save_path(bad)
-    check_save_path(tmp_path / "ok.npz")
+        with pytest.raises(ParamsFileError, match="cannot write|empty"):
+            check_writable(bad)
+    check_writable(tmp_path / "ok.npz")
     assert listing(tmp_path) == []  # the probe file was removed
 
 

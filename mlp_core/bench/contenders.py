@@ -197,11 +197,11 @@ def _no_sync():
 
 
 def _cupy_sync():
-    backend.synchronize(backend._cupy())
+    backend.synchronize(backend.gpu_xp())
 
 
 def _cupy_timer():
-    return cuda_event_timer(backend._cupy())
+    return cuda_event_timer(backend.gpu_xp())
 
 
 def _setup_loop(p: Problem, loop_examples=None):
@@ -378,7 +378,7 @@ def _torch_graph_epoch(torch, model, optimizer, loss_fn, X, labels, order, batch
 
 def _setup_gemm(p: Problem, gpu: bool):
 
-    xp = backend._cupy() if gpu else np
+    xp = backend.gpu_xp() if gpu else np
     sizes, B = p.size.sizes, min(p.size.batch, p.m)
     rng = np.random.default_rng(1)
 

@@ -137,7 +137,7 @@ def run_bench(
                     time.sleep(pause)
                     try:
                         if r.device == "gpu" and rnd >= warmup and gpu_warmup_s > 0:
-                            gpu_spin(backend._cupy(), gpu_warmup_s)
+                            gpu_spin(backend.gpu_xp(), gpu_warmup_s)
                         t = r.timer(r.run) if r.timer is not None else clock(r.run, r.sync)
                     except Exception as err:  # noqa: BLE001 - report, go on with the rest
                         failed[r.name] = f"failed: {type(err).__name__}: {err}"
@@ -242,7 +242,7 @@ def _add_ratios(block: list) -> None:
 
 def _free_memory():
     fast.clear_workspaces()
-    cp = backend._cupy()
+    cp = backend.gpu_xp()
     if cp is not None:
         cp.get_default_memory_pool().free_all_blocks()
     torch = sys.modules.get("torch")

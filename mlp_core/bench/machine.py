@@ -147,7 +147,7 @@ def machine_info(use_gpu: bool = False, load_before=None) -> dict:
         blas=blas_info(),
         gpu=None,
     )
-    cp = backend._cupy() if use_gpu else None
+    cp = backend.gpu_xp() if use_gpu else None
     if cp is not None:
         props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
         name = props["name"]

@@ -10,7 +10,7 @@ import tempfile
 import numpy as np
 
 from ..core.errors import ConfigError, ParamsFileError
-from ..core.io import check_save_path
+from ..core.io import check_writable as check_path_writable
 from .machine import POOL_SETTINGS
 from .timing import UNSTABLE_RATIO, spread
 
@@ -152,12 +152,12 @@ def record_spread(r: dict) -> dict | None:
 
 def check_writable(path) -> None:
     """Prove, before a long run, that ``--json`` ``path`` can be written (the rule is
-    :func:`mlp_core.core.io.check_save_path`'s: a temporary file is created and removed
+    :func:`mlp_core.core.io.check_writable`'s: a temporary file is created and removed
     beside it). Raises :class:`ConfigError` saying why not."""
     try:
-        check_save_path(path, option="--json", example="bench.json")
+        check_path_writable(path, example="bench.json")
     except ParamsFileError as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(f"--json: {err}") from None
 
 
 def write_json(result: dict, path) -> str:

@@ -22,8 +22,9 @@ DEVICES = ("cpu", "gpu", "auto")
 
 
 @functools.lru_cache(maxsize=1)
-def _cupy():
-    """CuPy if it imports *and* a CUDA device can be used, else ``None``.
+def gpu_xp():
+    """CuPy, the namespace of GPU arrays, if it imports *and* a CUDA device can be used;
+    else ``None``. The one way the rest of the package reaches CuPy.
 
     ``import cupy`` succeeds on machines without a driver or a GPU, so we also allocate
     a tiny array and run a kernel on it: only then does a GPU count as present.
@@ -41,7 +42,7 @@ def _cupy():
 
 def gpu_available() -> bool:
     """True when CuPy imports and a CUDA device can actually run a kernel."""
-    return _cupy() is not None
+    return gpu_xp() is not None
 
 
 def resolve_device(device: str | None = None) -> str:
@@ -91,7 +92,7 @@ def get_xp(*arrays):
     """
     for a in arrays:
         if is_gpu_array(a):
-            return _cupy() or __import__("cupy")
+            return gpu_xp() or __import__("cupy")
     return np
 
 
@@ -105,7 +106,7 @@ def to_device(a, device: str | None = None):
     (a no-op when it is already there)."""
     if resolve_device(device) == "cpu":
         return to_numpy(a)
-    return _cupy().asarray(a)
+    return gpu_xp().asarray(a)
 
 
 def to_numpy(a):
@@ -122,5 +123,5 @@ def synchronize(xp=None) -> None:
     """
     if xp is not None and xp is not np:
         xp.cuda.Device().synchronize()
-    elif xp is None and _cupy() is not None:
-        _cupy().cuda.Device().synchronize()
+    elif xp is None and gpu_xp() is not None:
+        gpu_xp().cuda.Device().synchronize()

@@ -58,7 +58,8 @@ def _check_params(W, b) -> tuple[list[int], np.dtype]:
     return [int(h) for h in params.sizes], params.dtype
 
 
-def _json_default(obj):
+def json_default(obj):
+    """``json.dumps(..., default=json_default)``: NumPy scalars and arrays as numbers and lists."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -86,12 +87,12 @@ def _meta_json(meta, sizes, dtype) -> str:
         loss=meta.get("loss"),
     )
     try:
-        return json.dumps(full, default=_json_default, sort_keys=True)
+        return json.dumps(full, default=json_default, sort_keys=True)
     except (TypeError, ValueError) as exc:
         bad = []
         for k, v in full.items():
             try:
-                json.dumps(v, default=_json_default)
+                json.dumps(v, default=json_default)
             except (TypeError, ValueError):
                 bad.append(k)
         raise ParamsFileError(
@@ -187,38 +188,37 @@ def write_or_rescue(write, path, name: str) -> tuple[Path, BaseException | None]
         raise
 
 
-def check_save_path(path, *, option: str = "path", example: str = "model.npz") -> None:
+def check_writable(path, example: str = "model.npz") -> None:
     """Prove that ``path`` can be written before long work: create and remove a temporary
     file beside it (a missing or read-only folder, a folder given as the path, ``/proc``
-    or ``/sys`` all fail here, with a ParamsFileError that says why).
+    or ``/sys`` all fail here, with a ParamsFileError that says why and what to do).
 
-    The one writable-path rule of the package: the CLI's ``--save`` and the benchmark's
-    ``--json`` use it too. ``option`` names the argument in the message and ``example``
-    is the file name its advice suggests.
+    The package's one writable-path rule; ``example`` is the file name its advice suggests.
+    A caller with an option name (the CLI's ``--save``) puts it in front of the message.
     """
     if path is None or str(path) == "":
-        raise ParamsFileError(f"{option}: the path is empty; give a file name such as {example!r}.")
+        raise ParamsFileError(f"the path is empty; give a file name such as {example!r}.")
     path = _target(path)
     directory = path.parent
     if not directory.is_dir():
         raise ParamsFileError(
-            f"{option}: the directory {str(directory)!r} of {str(path)!r} does not exist. "
+            f"the directory {str(directory)!r} of {str(path)!r} does not exist. "
             f"Fix: Path({str(directory)!r}).mkdir(parents=True, exist_ok=True)."
         )
     if path.is_dir():
         raise ParamsFileError(
-            f"{option}: {str(path)!r} is a folder; give a file name, e.g. {str(path / example)!r}."
+            f"{str(path)!r} is a folder; give a file name, e.g. {str(path / example)!r}."
         )
     if path.exists() and not path.is_file():
         raise ParamsFileError(
-            f"{option}: {str(path)!r} exists and is not a regular file (a FIFO, a device?); "
+            f"{str(path)!r} exists and is not a regular file (a FIFO, a device?); "
             f"give the name of a file to write."
         )
     try:
         fd, tmp = _create_tmp(path)
     except OSError as exc:
         raise ParamsFileError(
-            f"{option}: cannot write in {str(directory)!r} ({exc.strerror or exc}); choose a "
+            f"cannot write in {str(directory)!r} ({exc.strerror or exc}); choose a "
             f"writable folder, e.g. ./{example}."
         ) from None
     os.close(fd)
@@ -254,7 +254,7 @@ def save_params(path, params: Params, meta: dict | None = None) -> Path:
     sizes, dtype = _check_params(W_host, b_host)
     meta_json = _meta_json(meta, sizes, dtype)
 
-    check_save_path(path)
+    check_writable(path)
     arrays = {}
     for l in range(1, len(sizes)):
         arrays[f"W{l}"] = W_host[l]

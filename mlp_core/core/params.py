@@ -8,14 +8,13 @@ the same seed gives the same starting point on the CPU and on the GPU.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .backend import default_device, device_of, get_xp, to_device
 from .errors import ConfigError
-from .validate import check_float_dtype, check_seed, whole_number
+from .validate import check_fits_in_memory, check_float_dtype, check_seed, whole_number
 
 INIT_SCHEMES = ("he", "xavier")
 
@@ -94,25 +93,6 @@ def default_init(activation: str) -> str:
     return "he" if activation == "relu" else "xavier"
 
 
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def _check_fits_in_memory(sizes) -> None:
-    """Refuse a network whose float64 draw would not fit in this machine's memory (it
-    would end in a MemoryError at best, the kernel's out-of-memory killer at worst)."""
-    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    need, have = 8 * count, _physical_memory()
-    if have is not None and need > have // 2:
-        raise ConfigError(
-            f"sizes {sizes} give {count:,} parameters ({need >> 30:,} GiB in float64), more "
-            f"than half of this machine's {have >> 30:,} GiB of memory; use smaller widths."
-        )
-
-
 def init_params(
     sizes, seed: int = 0, dtype=np.float64, device: str | None = None, scheme: str = "he"
 ) -> Params:
@@ -142,7 +122,8 @@ def init_params(
         )
     sizes = tuple(whole_number(h) for h in sizes)
     dtype = check_float_dtype(dtype)
-    _check_fits_in_memory(sizes)
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    check_fits_in_memory(8 * count, f"sizes {sizes} give {count:,} parameters, which in float64")
     seed = check_seed(seed)
     device = default_device(device)
     if scheme not in INIT_SCHEMES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -416,6 +417,28 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
             why = "the network computes in real floating point"
         raise ConfigError(f"{name} must be np.float32 or np.float64, got {dt}: {why}.")
     return dt
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_fits_in_memory(nbytes: int, what: str, fix: str = "use smaller sizes") -> None:
+    """Refuse, before allocating, what would take more than half of this machine's memory
+    (it would end in a MemoryError at best, the kernel's out-of-memory killer at worst).
+
+    ``what`` says what would be allocated and is followed by "need N GiB"; ``fix`` says
+    what to do instead.
+    """
+    have = _physical_memory()
+    if have is not None and nbytes > have // 2:
+        raise ConfigError(
+            f"{what} need {nbytes >> 30:,} GiB, more than half of this machine's "
+            f"{have >> 30:,} GiB of memory; {fix}."
+        )
 
 
 def check_same_shape(a, b, name_a: str = "a", name_b: str = "b") -> None:

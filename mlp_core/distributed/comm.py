@@ -89,7 +89,7 @@ class NcclAllreduce:
 
     def __call__(self, buf):
         kind = {np.float32: self.nccl.NCCL_FLOAT32, np.float64: self.nccl.NCCL_FLOAT64}
-        stream = backend._cupy().cuda.get_current_stream()
+        stream = backend.gpu_xp().cuda.get_current_stream()
         self.comm.allReduce(
             buf.data.ptr,
             buf.data.ptr,
@@ -111,7 +111,7 @@ def allreducer(comm, like):
 def nccl_module():
     """CuPy's NCCL binding (``cupy.cuda.nccl``, reached through the CuPy module that
     :mod:`mlp_core.core.backend` loaded) when NCCL is available, else ``None``."""
-    cp = backend._cupy()
+    cp = backend.gpu_xp()
     if cp is None:
         return None
     try:

@@ -254,7 +254,7 @@ def use_local_gpu(environ=None) -> None:
     """On a node with several GPUs, the node's rank r uses GPU r mod (their number), so
     that NCCL sees one rank per GPU (a no-op without a usable GPU or a local rank)."""
     environ = os.environ if environ is None else environ
-    cp = backend._cupy()  # through the backend, the one module that imports CuPy
+    cp = backend.gpu_xp()  # through the backend, the one module that imports CuPy
     local = next((environ[v] for v in LOCAL_RANK_VARIABLES if v in environ), None)
     if cp is not None and local is not None and local.isdigit():
         cp.cuda.Device(int(local) % cp.cuda.runtime.getDeviceCount()).use()

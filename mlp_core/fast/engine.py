@@ -73,6 +73,7 @@ from .kernels import Kernels
 from .numpy_kernels import NumpyKernels
 
 FAST_ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
+FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 FAST_LOSSES = ("cross_entropy", "binary_cross_entropy", "squared_error")
 
 # Workspaces (preallocated buffers, and captured CUDA graphs) for the last few shapes.
@@ -188,10 +189,13 @@ def epoch_body(K: Kernels, ws: _Workspace, W: dict, b: dict, losses, step) -> No
             K.sgd(b[l], gb[l], step)  # b ← b − (η/B) 1^T Δ^l
 
 
-def supports(activation, loss) -> bool:
-    """True when the fast path has kernels for this activation and loss: the built-in
-    ones, looked up by name *and* identity (a user's own ``Activation("relu", ...)`` with
-    a different σ must not be silently replaced by the built-in ReLU kernel)."""
+def supports(activation, loss, dtype=None) -> bool:
+    """True when the fast path has kernels for this activation, loss and dtype: the
+    built-in activations and losses, looked up by name *and* identity (a user's own
+    ``Activation("relu", ...)`` with a different σ must not be silently replaced by the
+    built-in ReLU kernel), in float32 or float64 (``dtype=None`` skips the dtype)."""
+    if dtype is not None and np.dtype(dtype) not in FAST_DTYPES:
+        return False
     try:
         act, los = get_hidden_activation(activation), get_loss(loss)
     except ConfigError:
