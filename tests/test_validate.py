@@ -546,3 +546,23 @@ def test_check_plain_refuses_matrices_and_masked_arrays_only(kind):
     fix = r"A = np\.asarray\(A\)" if kind == "matrix" else r"A = A\.filled\(0\.0\)"
     with pytest.raises(DataError, match=fix):
         validate.check_plain(bad, "A")
+
+
+@pytest.mark.parametrize(
+    "bad", ["labels", "transposed", "rows", "int", "nan", "not a distribution", "float32"]
+)
+def test_mean_loss_checks_Y_against_a_cache(prob, bad):
+    X, Y, params = prob
+    cache = forward(X, params)
+    Yb = {
+        "labels": Y.argmax(axis=1).astype(float),
+        "transposed": np.eye(M)[:C],
+        "rows": Y[:-1],
+        "int": Y.astype(int),
+        "nan": np.where(Y == 1, np.nan, 0.0),
+        "not a distribution": 2 * Y,
+        "float32": Y.astype(np.float32),
+    }[bad]
+    with pytest.raises(MlpCoreError):
+        mean_loss(X, Yb, params, cache=cache)
+    assert float(mean_loss(X, Y, params, cache=cache)) == float(mean_loss(X, Y, params))
