@@ -46,21 +46,10 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A labelled data set in the book's notation.
-
-    Attributes
-    ----------
-    X : ndarray, shape (m, n)
-        Row i is example i.
-    labels : ndarray of int64, shape (m,)
-        Class of each example, in 0..C-1.
-    C : int
-        Number of classes (width of the output layer, h_L = C).
-    name : str
-        A short name for titles and logs.
-    image_shape : tuple or None
-        The (rows, cols) of one example seen as an image, e.g. (8, 8) for the digits,
-        so ``X[i].reshape(image_shape)`` can be plotted; None for non-image data.
+    """A labelled data set in the book's notation: X (m, n), row i is example i; labels
+    (m,) int64, the class of each example in 0..C-1; C classes (h_L = C); a short name for
+    titles and logs; image_shape, the (rows, cols) of one example seen as an image ((8, 8)
+    for the digits, so ``X[i].reshape(image_shape)`` can be plotted), None otherwise.
     """
 
     X: np.ndarray
@@ -336,9 +325,7 @@ def _integer_labels(labels, name: str = "labels") -> np.ndarray:
         raise LabelError(f"{name} must be 1-D of shape (m,); found shape {a.shape}.")
     if a.size == 0:
         raise LabelError(f"{name} is empty (m = 0); there is nothing to encode.")
-    if a.dtype.kind == "b":
-        return a.astype(np.int64)
-    if a.dtype.kind in "iu":
+    if a.dtype.kind in "biu":
         return a.astype(np.int64)
     if a.dtype.kind == "f":
         bad = ~np.isfinite(a) | (a != np.round(a))

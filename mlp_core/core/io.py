@@ -186,8 +186,10 @@ def atomic_write(path, write) -> Path:
     failure or an interrupt removes the temporary file and leaves ``path`` as it was. A
     symlink ``path`` is written through. Returns the file written.
 
-    ``save_params``, the benchmark's ``--json`` and the recordings all write through here.
+    ``save_params``, the benchmark's ``--json`` and the recordings all write through here,
+    after :func:`check_writable`'s checks (no folder, FIFO or device is replaced).
     """
+    check_writable(path)
     path = _target(_path(path))
     _remove_stale_temporaries(path)
     try:
@@ -232,7 +234,6 @@ def save_params(path, params: Params, meta: dict | None = None) -> Path:
         for name, d in (("W", params.W), ("b", params.b))
     }
     arrays["meta"] = np.array(_meta_json(meta, params))
-    check_writable(path)
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -305,30 +306,6 @@ def _read_arrays(path: Path, where: str) -> dict:
         ) from None
 
 
-def _read_meta(raw, where: str) -> dict:
-    """The file's meta, with its format version and sizes checked."""
-    if raw is None:
-        raise ParamsFileError(
-            f"{where} has no 'meta' entry; it was not written by save_params. Save the "
-            f"parameters again with save_params."
-        )
-    try:
-        meta = json.loads(str(raw))
-        version = meta.get("format_version")
-    except (json.JSONDecodeError, AttributeError):
-        raise ParamsFileError(f"{where} has an unreadable 'meta' entry; it is corrupt.") from None
-    if version != FORMAT_VERSION:
-        raise ParamsFileError(
-            f"{where} has format_version {version!r}; this mlp_core reads version "
-            f"{FORMAT_VERSION}. Upgrade mlp_core, or save the parameters again."
-        )
-    try:
-        meta["sizes"] = list(check_sizes(meta.get("sizes"), "its meta['sizes']"))
-    except ConfigError as exc:
-        raise ParamsFileError(f"{where} is corrupt: {exc}") from None
-    return meta
-
-
 def load_params(path, expected_sizes=None) -> tuple[Params, dict]:
     """The parameters and the meta of a file written by :func:`save_params`.
 
@@ -339,8 +316,25 @@ def load_params(path, expected_sizes=None) -> tuple[Params, dict]:
     path = _path(path)
     where = f"the parameters file {_shown(path)}"
     arrays = _read_arrays(path, where)
-    meta = _read_meta(arrays.pop("meta", None), where)
-    sizes = meta["sizes"]
+    if "meta" not in arrays:
+        raise ParamsFileError(
+            f"{where} has no 'meta' entry; it was not written by save_params. Save the "
+            f"parameters again with save_params."
+        )
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        version = meta.get("format_version")
+    except (json.JSONDecodeError, AttributeError):
+        raise ParamsFileError(f"{where} has an unreadable 'meta' entry; it is corrupt.") from None
+    if version != FORMAT_VERSION:
+        raise ParamsFileError(
+            f"{where} has format_version {version!r}; this mlp_core reads version "
+            f"{FORMAT_VERSION}. Upgrade mlp_core, or save the parameters again."
+        )
+    try:
+        sizes = meta["sizes"] = list(check_sizes(meta.get("sizes"), "its meta['sizes']"))
+    except ConfigError as exc:
+        raise ParamsFileError(f"{where} is corrupt: {exc}") from None
     L = len(sizes) - 1
     names = {f"{k}{l}" for l in range(1, L + 1) for k in "Wb"}
     if set(arrays) != names:
