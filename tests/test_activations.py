@@ -15,7 +15,7 @@ from mlp_core.core.activations import (
     softmax,
 )
 from mlp_core.core.batched import backprop, forward
-from mlp_core.core.errors import ConfigError, MlpCoreError
+from mlp_core.core.errors import ConfigError
 from mlp_core.core.losses import LOSSES, get_loss
 from mlp_core.core.single import backprop_single
 
@@ -166,10 +166,3 @@ def test_softmax_refused_as_hidden_activation():
         backprop(X, Y, params, activation="softmax")
     with pytest.raises(ConfigError, match="hidden activation"):
         backprop_single(X[0].reshape(-1, 1), Y[0].reshape(-1, 1), params, "softmax")
-
-
-def test_config_error_is_a_value_error():
-    with pytest.raises(ValueError):
-        get_activation("nope")
-    with pytest.raises(MlpCoreError):
-        get_loss("nope")

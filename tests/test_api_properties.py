@@ -252,3 +252,172 @@ def test_load_params_refuses_junk_bytes(tmp_path, bad):
 def load_params_no_hang(p):
     with no_hang():
         return mc.load_params(p)
+
+
+# ----------------------------------------------- targets, array types, one example, data, files
+
+
+def refusal(f):
+    """The MlpCoreError that ``f()`` raises, or None when it returns (any other exception,
+    or a hang, fails the test)."""
+    with no_hang():
+        try:
+            f()
+        except mc.MlpCoreError as exc:
+            return exc
+    return None
+
+
+def corrupt_targets(Y, loss, kind, i, scale):
+    """Y with row i made into targets the loss cannot learn from."""
+    Y = Y.copy()
+    if loss == "binary_cross_entropy":
+        Y[i, 0] = -scale if kind == "negative" else 1 + scale
+    elif kind == "negative":
+        Y[i] = 0
+        Y[i, 0], Y[i, -1] = 1 + scale, -scale  # still sums to 1
+    elif kind == "zero row":
+        Y[i] = 0
+    else:  # a one-hot row times a factor other than 1
+        Y[i] *= 1 + scale
+    return Y
+
+
+@given(
+    st.sampled_from(["cross_entropy", "binary_cross_entropy"]),
+    st.sampled_from(["negative", "zero row", "scaled"]),
+    st.integers(0, 6),
+    st.sampled_from([0.5, 1.0, 2.0, 1e3]),
+    st.sampled_from([np.float64, np.float32]),
+)
+@SETTINGS
+def test_targets_that_do_not_fit_the_loss_are_refused_everywhere(loss, kind, i, scale, dtype):
+    """Cross-entropy needs rows that are distributions, binary cross-entropy entries in
+    [0, 1]; other targets would give wrong gradients or a loss below zero, silently."""
+    rng = np.random.default_rng(i)
+    params = mc.init_params((5, 4, 3), seed=i, dtype=dtype)
+    X = rng.normal(size=(7, 5)).astype(dtype)
+    Y = mc.data.one_hot(rng.integers(0, 3, size=7), 3, dtype=dtype)
+    bad = corrupt_targets(Y, loss, kind, i, scale)
+    x, y = X[i].reshape(-1, 1), bad[i].reshape(-1, 1)
+    calls = {
+        "backprop": lambda: mc.backprop(X, bad, params, "tanh", loss),
+        "mean_loss": lambda: mc.mean_loss(X, bad, params, "tanh", loss),
+        "mean_loss(cache=)": lambda: mc.mean_loss(
+            X, bad, params, "tanh", loss, cache=mc.batched.forward(X, params, "tanh", loss)
+        ),
+        "gradients_loop": lambda: mc.gradients_loop(X, bad, params, "tanh", loss),
+        "gradient_errors": lambda: mc.gradient_errors(X, bad, params, "tanh", loss),
+        "loss_single": lambda: mc.single.loss_single(x, y, params, "tanh", loss),
+        "backprop_single": lambda: mc.single.backprop_single(x, y, params, "tanh", loss),
+    }
+    for name, f in calls.items():
+        err = refusal(f)
+        assert isinstance(err, mc.LabelError) and "cross-entropy needs" in str(err), (name, err)
+    assert refusal(lambda: mc.backprop(X, Y, params, "tanh", loss)) is None
+
+
+ENTRY_POINTS = {
+    "backprop": ("XY", lambda X, Y, x, y, p: mc.backprop(X, Y, p)),
+    "mean_loss": ("XY", lambda X, Y, x, y, p: mc.mean_loss(X, Y, p)),
+    "predict": ("X", lambda X, Y, x, y, p: mc.predict(X, p)),
+    "gradients_loop": ("XY", lambda X, Y, x, y, p: mc.gradients_loop(X, Y, p)),
+    "backprop_single": ("xy", lambda X, Y, x, y, p: mc.single.backprop_single(x, y, p)),
+}
+
+
+@given(
+    st.sampled_from(["X", "Y", "W1", "W2", "b1", "x", "y"]),
+    st.sampled_from(["matrix", "masked"]),
+    st.sampled_from(sorted(ENTRY_POINTS)),
+)
+@SETTINGS
+def test_matrices_and_masked_arrays_are_refused_with_the_fix(where, kind, entry):
+    """np.matrix and np.ma would reach NumPy's internals (keepdims, broadcasting) or use
+    the values under a mask."""
+    uses, f = ENTRY_POINTS[entry]
+    if where[0] not in uses + "Wb" or (kind == "matrix" and where[0] == "b"):
+        return  # that entry point has no such argument; a 1-D bias cannot be a matrix
+    rng = np.random.default_rng(0)
+    params = mc.init_params((5, 4, 3), seed=0)
+    X = rng.normal(size=(7, 5))
+    Y = mc.data.one_hot(rng.integers(0, 3, size=7), 3)
+    arrays = {"X": X, "Y": Y, "x": X[:1].T.copy(), "y": Y[:1].T.copy()}
+    arrays.update({f"W{l}": params.W[l] for l in params.layers})
+    arrays.update({f"b{l}": params.b[l] for l in params.layers})
+    a = arrays[where]
+    wrapped = np.asmatrix(a) if kind == "matrix" else np.ma.masked_array(a, mask=a > 0.5)
+    if where[0] in "Wb":
+        {"W": params.W, "b": params.b}[where[0]][int(where[1])] = wrapped
+    else:
+        arrays[where] = wrapped
+    err = refusal(lambda: f(arrays["X"], arrays["Y"], arrays["x"], arrays["y"], params))
+    assert isinstance(err, mc.DataError) and ("np.asarray" in str(err) or ".filled" in str(err))
+
+
+@given(
+    st.sampled_from(["x", "y", "W", "b"]),
+    st.sampled_from([np.nan, np.inf, -np.inf]),
+    st.integers(0, 2),
+    st.sampled_from(["forward_single", "loss_single", "backprop_single"]),
+)
+@SETTINGS
+def test_the_one_example_functions_refuse_nan_like_the_batched_ones(where, value, k, entry):
+    if entry == "forward_single" and where == "y":
+        return  # a forward pass takes no target
+    x, y = np.random.default_rng(k).normal(size=(5, 1)), np.eye(3)[:, [k]]
+    params = mc.init_params((5, 4, 3), seed=k)
+    {"x": x, "y": y, "W": params.W[2], "b": params.b[1]}[where].flat[k] = value
+    args = (x, params) if entry == "forward_single" else (x, y, params)
+    err = refusal(lambda: getattr(mc.single, entry)(*args))
+    assert isinstance(err, mc.DataError) and "NaN or Inf" in str(err), err
+
+
+@given(
+    st.sampled_from(["spirals", "xor"]),
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from([None, "0.1", True, -0.0, 0, 2]),
+    ),
+    st.one_of(st.integers(-(2**33), 2**33), st.sampled_from([None, 1.5, "0", np.int64(3)])),
+    st.sampled_from([np.float64, np.float32]),
+)
+@SETTINGS
+def test_the_toy_data_sets_return_finite_points_or_refuse(name, noise, seed, dtype):
+    ds = call(getattr(mc.data, name), 12, noise=noise, seed=seed, dtype=dtype)
+    if ds is not None:
+        assert ds.X.shape == (12, 2) and np.isfinite(ds.X).all()
+
+
+@given(st.sampled_from(["xor", "spirals", "one_hot"]), st.integers(12, 18))
+@SETTINGS
+def test_what_cannot_fit_in_memory_is_refused_before_it_is_allocated(name, digits):
+    n = 10**digits
+    calls = {
+        "xor": lambda: mc.data.xor(n),
+        "spirals": lambda: mc.data.spirals(n),
+        "one_hot": lambda: mc.data.one_hot(np.array([0, 1, 2]), C=n),
+    }
+    err = refusal(calls[name])
+    assert isinstance(err, mc.ConfigError) and "GiB, more than half" in str(err), err
+
+
+@given(
+    st.one_of(
+        st.sampled_from([None, 3, 2.5, b"m.npz", ["m.npz"], object()]),
+        st.integers(1, 320).map(lambda k: "n" * k),
+    )
+)
+@SETTINGS
+def test_save_and_load_take_any_valid_name_and_refuse_the_rest_readably(tmp_path_factory, name):
+    """Any name the file system takes is saved and loaded back (the temporary file's name
+    stays short); anything else is a ParamsFileError of a readable length."""
+    folder = tmp_path_factory.mktemp("names")
+    params = mc.init_params((5, 4, 3), seed=0)
+    valid = isinstance(name, str) and len(name) <= 255
+    path = folder / name if isinstance(name, str) else name
+    for f in (lambda: mc.save_params(path, params), lambda: mc.load_params(path)):
+        err = refusal(f)
+        assert (err is None) == valid, err
+        assert err is None or (isinstance(err, mc.ParamsFileError) and len(str(err)) < 400)
+    assert [p.name for p in folder.iterdir()] == ([name] if valid else [])

@@ -6,6 +6,7 @@ import struct
 import numpy as np
 import pytest
 
+from mlp_core.core import validate
 from mlp_core.core.data import (
     Dataset,
     load_digits,
@@ -16,7 +17,7 @@ from mlp_core.core.data import (
     train_test_split,
     xor,
 )
-from mlp_core.core.errors import DataError, LabelError, MlpCoreError, ShapeError
+from mlp_core.core.errors import ConfigError, DataError, LabelError, ShapeError
 
 M, N, C = 7, 5, 3
 
@@ -63,7 +64,7 @@ def test_load_digits_shape_range_and_labels():
 
 def test_load_digits_float32_and_refuses_int_dtype():
     assert load_digits(np.float32).X.dtype == np.float32
-    with pytest.raises(DataError, match="dtype"):
+    with pytest.raises(ConfigError, match="dtype"):
         load_digits(np.int64)
 
 
@@ -129,7 +130,7 @@ def test_read_idx_refuses_bad_magic_and_unknown_type(tmp_path):
 
 def test_read_idx_refuses_extra_bytes_and_missing_file(tmp_path):
     data = idx_bytes(np.zeros((M, N), dtype=np.uint8))
-    with pytest.raises(DataError, match="more than its header"):
+    with pytest.raises(DataError, match=r"corrupt: .* 35 data bytes, but 36 data bytes follow"):
         read_idx(write(tmp_path / "x.idx", data + b"\x00"))
     with pytest.raises(DataError, match="never downloads"):
         read_idx(tmp_path / "nope.idx")
@@ -179,9 +180,9 @@ def test_spirals_deterministic_per_seed():
 
 
 def test_spirals_refuses_too_few_points():
-    with pytest.raises(DataError, match="m must"):
+    with pytest.raises(ConfigError, match="m must be a whole number ≥ 3, got 2.*each of its"):
         spirals(2, C=3)
-    with pytest.raises(DataError, match="C must"):
+    with pytest.raises(ConfigError, match="C must be a whole number ≥ 2.*spiral arms"):
         spirals(10, C=1)
 
 
@@ -242,7 +243,7 @@ def test_one_hot_refuses_out_of_range_and_empty():
     assert "value 3 at index 3" in str(e.value)
     with pytest.raises(LabelError, match="empty"):
         one_hot(np.array([], dtype=np.int64))
-    with pytest.raises(LabelError, match="C must"):
+    with pytest.raises(ConfigError, match="C must be a whole number ≥ 1"):
         one_hot(np.array([0, 1]), 0)
 
 
@@ -266,7 +267,7 @@ def test_train_test_split_stratified_and_deterministic():
 
 def test_train_test_split_refusals():
     X = np.zeros((M, N))
-    with pytest.raises(DataError, match="test_fraction"):
+    with pytest.raises(ConfigError, match="test_fraction"):
         train_test_split(X, np.zeros(M, dtype=int), test_fraction=1.5)
     with pytest.raises(ShapeError, match="labels"):
         train_test_split(X, np.zeros(M + 1, dtype=int))
@@ -274,13 +275,7 @@ def test_train_test_split_refusals():
         train_test_split(X, np.array([0, 0, 0, 0, 1, 1, 2]))  # class 2 has one member
 
 
-def test_errors_are_value_errors():
-    for cls in (ShapeError, DataError, LabelError):
-        assert issubclass(cls, MlpCoreError) and issubclass(cls, ValueError)
-    assert issubclass(LabelError, DataError)
-
-
-# ----------------------------------------------------------------- issue 9: IDX, whole numbers
+# ----------------------------------------------------------------- IDX sizes, whole numbers
 
 
 @pytest.mark.parametrize(
@@ -288,8 +283,7 @@ def test_errors_are_value_errors():
     [((2**32 - 1,) * 3, 16), ((2**16,) * 4, 0), ((2**16,) * 4, 16), ((2**31, 2**31, 4), 0)],
 )
 def test_idx_header_whose_sizes_overflow_is_refused(tmp_path, dims, data):
-    """Before: the product of the sizes wrapped around in int64 (2^64 → 0) and, with no
-    data bytes, a raw reshape ValueError followed."""
+    """The product of the sizes must not wrap around (2^64 → 0 in int64)."""
     p = tmp_path / "big.idx"
     header = bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
     p.write_bytes(header + bytes(data))
@@ -299,5 +293,39 @@ def test_idx_header_whose_sizes_overflow_is_refused(tmp_path, dims, data):
 
 def test_synthetic_sets_take_whole_numbers_of_any_type():
     assert spirals(np.int64(9), C=3.0).m == 9 and xor(8.0).m == 8
-    with pytest.raises(DataError):
+    with pytest.raises(ConfigError, match="m must be a whole number"):
         xor(8.5)
+
+
+@pytest.mark.parametrize("make", [spirals, xor])
+@pytest.mark.parametrize("noise", [np.nan, -0.1, np.inf, 1e300, "0.1"])
+def test_toy_sets_refuse_noise_that_is_not_a_standard_deviation(make, noise):
+    with pytest.raises(ConfigError, match="noise must be a finite number ≥ 0"):
+        make(40, noise=noise)
+
+
+@pytest.mark.parametrize("make", [spirals, xor])
+def test_toy_sets_take_zero_noise_and_check_their_seed(make):
+    assert np.isfinite(make(40, noise=0.0).X).all() and np.isfinite(make(40, noise=-0.0).X).all()
+    with pytest.raises(ConfigError, match="seed must be a whole number in 0"):
+        make(40, seed=-1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: xor(10**8), lambda: spirals(10**8), lambda: one_hot(np.arange(3), C=10**8)],
+    ids=["xor", "spirals", "one_hot"],
+)
+def test_what_would_not_fit_in_memory_is_refused_first(make, monkeypatch):
+    """On a machine of 2 GiB, 10^8 points (X and its temporaries), or 3 × 10^8 one-hot
+    entries, take more than half of it."""
+    monkeypatch.setattr(validate, "_physical_memory", lambda: 2 << 30)
+    with pytest.raises(ConfigError, match="GiB, more than half of this machine's 2 GiB"):
+        make()
+
+
+def test_one_hot_refuses_masked_labels_and_integer_dtypes():
+    with pytest.raises(DataError, match="masked"):
+        one_hot(np.ma.masked_array([0, 1, 2], mask=[0, 1, 0]))
+    with pytest.raises(ConfigError, match="np.float32 or np.float64"):
+        one_hot(np.array([0, 1]), dtype=np.int64)

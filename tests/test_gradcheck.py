@@ -9,7 +9,7 @@ import pytest
 from conftest import make_problem
 
 from mlp_core.core.batched import backprop
-from mlp_core.core.errors import DataError, MlpCoreError, ShapeError
+from mlp_core.core.errors import ConfigError, DataError, MlpCoreError, ShapeError
 from mlp_core.core.gradcheck import gradient_errors, gradients_agree, relative_error
 
 
@@ -23,7 +23,7 @@ def test_relative_error_values():
 
 
 def test_relative_error_refuses_a_column_against_a_flat_vector():
-    """Before: (3, 1) against (3,) of the same values broadcast to (3, 3) and gave 0.46."""
+    """(3, 1) against (3,) would broadcast to (3, 3) and compare the wrong numbers."""
     v = np.array([1.0, 2.0, 3.0])
     with pytest.raises(ShapeError, match=r"\(3, 1\).*\(3,\).*reshape"):
         relative_error(v.reshape(3, 1), v)
@@ -66,3 +66,17 @@ def test_gradient_errors_checks_its_data_as_backprop_does():
     X[0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         gradient_errors(X, Y, params)
+
+
+@pytest.mark.parametrize("eps", [0, -1e-6, float("nan"), float("inf"), "1e-6", None, True])
+def test_the_step_eps_must_be_a_finite_positive_number(eps):
+    X, Y, params = make_problem()
+    with pytest.raises(ConfigError, match=r"eps \(the step ε of the centred difference\)"):
+        gradient_errors(X, Y, params, eps=eps)
+    assert gradients_agree(gradient_errors(X, Y, params, eps=1e-5))
+
+
+def test_relative_error_refuses_masked_arrays():
+    a = np.arange(3.0)
+    with pytest.raises(DataError, match="masked"):
+        relative_error(np.ma.masked_array(a, mask=[0, 1, 0]), a)

@@ -11,7 +11,8 @@ import threading
 import numpy as np
 import pytest
 
-from mlp_core.core.errors import MlpCoreError, ParamsFileError, ShapeError
+from mlp_core.core import io
+from mlp_core.core.errors import DataError, MlpCoreError, ParamsFileError, ShapeError
 from mlp_core.core.io import FORMAT_VERSION, load_params, save_params
 from mlp_core.core.params import Params
 
@@ -111,10 +112,10 @@ def test_refuses_non_contiguous_or_zero_based_keys(tmp_path):
 def test_refuses_nan_and_inf(tmp_path):
     W, b = make_params()
     W[2][1, 1] = np.nan
-    assert_refused(tmp_path, ParamsFileError, r"W2 contains 1 NaN or Inf", W, b)
+    assert_refused(tmp_path, DataError, r"W2 contains 1 NaN or Inf", W, b)
     W, b = make_params()
     b[1][0] = np.inf
-    assert_refused(tmp_path, ParamsFileError, r"b1 contains 1 NaN or Inf", W, b)
+    assert_refused(tmp_path, DataError, r"b1 contains 1 NaN or Inf", W, b)
 
 
 def test_refuses_mixed_dtypes_and_bad_meta(tmp_path):
@@ -133,7 +134,7 @@ def test_refused_save_keeps_existing_good_file(tmp_path):
     before = p.read_bytes()
     Wbad = dict(W)
     Wbad[1] = np.full_like(W[1], np.nan)
-    with pytest.raises(ParamsFileError):
+    with pytest.raises(DataError):
         save_params(p, Params(Wbad, b), {})
     assert p.read_bytes() == before
     assert listing(tmp_path) == ["m.npz"]
@@ -228,11 +229,7 @@ def test_shapes_that_do_not_chain_in_file_refused(tmp_path):
         load_params(p)
 
 
-def test_param_errors_are_value_errors():
-    assert issubclass(ParamsFileError, MlpCoreError) and issubclass(ParamsFileError, ValueError)
-
-
-# ------------------------------------------------------------ issue 9: files and faults
+# ------------------------------------------------------------------- files and faults
 
 
 def write_with_meta(path, arrays, meta):
@@ -241,8 +238,7 @@ def write_with_meta(path, arrays, meta):
 
 @pytest.mark.parametrize("sizes", [4, "5,4,3", [5], [4, 3], [5, 4, 3, 2], [5, -4, 3], None])
 def test_meta_sizes_that_are_not_the_stored_layers_are_refused(tmp_path, sizes):
-    """Before: sizes [4, 3] on a two-layer file silently dropped layer 2; a number or a
-    string gave a raw TypeError."""
+    """Sizes [4, 3] on a two-layer file must not drop layer 2 silently."""
     W, b = make_params()
     p = tmp_path / "m.npz"
     arrays = {f"{k}{l}": d[l] for k, d in (("W", W), ("b", b)) for l in (1, 2)}
@@ -331,9 +327,10 @@ def test_stale_temporaries_of_dead_saves_are_removed_live_ones_kept(tmp_path):
         text=True,
         check=True,
     )
-    stale = tmp_path / f".m.npz.{int(dead.stdout)}.0123abcd.tmp"
-    live = tmp_path / f".m.npz.{os.getpid()}.89abcdef.tmp"
-    other = tmp_path / ".other.npz.1.0123abcd.tmp"
+    prefix = io._tmp_prefix(p)
+    stale = tmp_path / f"{prefix}.{int(dead.stdout)}.0123abcd.tmp"
+    live = tmp_path / f"{prefix}.{os.getpid()}.89abcdef.tmp"
+    other = tmp_path / f"{io._tmp_prefix(tmp_path / 'other.npz')}.1.0123abcd.tmp"
     for f in (stale, live, other):
         f.write_bytes(b"x" * 10)
     save_params(p, Params(*make_params()))
@@ -382,3 +379,27 @@ def test_a_save_killed_half_way_keeps_the_old_file_and_the_next_save_cleans_up(t
     assert meta["epoch"] == 1
     save_params(p, Params(*make_params(seed=4)))
     assert listing(tmp_path) == ["m.npz"]
+
+
+@pytest.mark.parametrize("path", [3, None, b"m.npz", ["m.npz"], Params({}, {})], ids=repr)
+def test_save_and_load_refuse_what_is_not_a_path(tmp_path, path):
+    for f in (lambda: save_params(path, Params(*make_params())), lambda: load_params(path)):
+        with pytest.raises(ParamsFileError, match=r"the path must be a file name \(a str or"):
+            f()
+
+
+def test_a_name_as_long_as_the_file_system_allows_is_saved(tmp_path):
+    p = tmp_path / ("m" * 251 + ".npz")  # 255 bytes, the usual NAME_MAX
+    W, b = make_params()
+    save_params(p, Params(W, b))
+    np.testing.assert_array_equal(load_params(p)[0].W[1], W[1])
+    assert listing(tmp_path) == [p.name]
+
+
+def test_a_name_too_long_gets_a_short_message_that_says_so(tmp_path):
+    p = tmp_path / ("m" * 296 + ".npz")
+    for f in (lambda: save_params(p, Params(*make_params())), lambda: load_params(p)):
+        with pytest.raises(ParamsFileError, match="name is too long") as info:
+            f()
+        assert len(str(info.value)) < 300 and "…" in str(info.value)
+    assert listing(tmp_path) == []

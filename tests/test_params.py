@@ -8,8 +8,8 @@ from conftest import requires_gpu
 
 from mlp_core import backend
 from mlp_core.core.backend import to_numpy
-from mlp_core.core.errors import ConfigError
-from mlp_core.core.params import Params, init_params
+from mlp_core.core.errors import ConfigError, ShapeError
+from mlp_core.core.params import Params, init_params, parameter_count
 
 SIZES = (5, 4, 6, 3)
 
@@ -161,3 +161,32 @@ def test_params_properties_follow_the_book():
     assert p.L == 3 and list(p.layers) == [1, 2, 3] and p.sizes == SIZES
     assert p.count() == sum(a * b + b for a, b in zip(SIZES[:-1], SIZES[1:]))
     assert p.device == "cpu" and p.xp is np and p.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "sizes", [{5: "a", 3: "b"}, {"W": 1, "b": 2}, {5, 3}, "53", b"\x05\x03"], ids=repr
+)
+def test_init_params_refuses_sizes_that_are_not_a_sequence_of_widths(sizes):
+    with pytest.raises(ConfigError, match=r"sizes .*e\.g\. \(64, 32, 10\)"):
+        init_params(sizes)
+
+
+def test_init_params_given_a_network_says_how_to_wrap_one():
+    p = init_params(SIZES)
+    for given in (p.W, p.b):  # a dict of arrays: not the widths
+        with pytest.raises(ConfigError, match=r"mc\.Params\(W, b\)"):
+            init_params(given)
+
+
+@pytest.mark.parametrize("keys", [(1, 3), (0, 1), (2, 3), (1, 2.5)])
+def test_params_keyed_other_than_1_to_L_say_so_wherever_they_are_read(keys):
+    p = init_params((5, 4, 3), seed=0)
+    bad = Params(dict(zip(keys, p.W.values())), dict(zip(keys, p.b.values())))
+    for read in (lambda q: q.sizes, lambda q: q.count(), lambda q: q.to("cpu").sizes):
+        with pytest.raises(ShapeError, match=r"keyed by|integer layer indices"):
+            read(bad)
+
+
+def test_count_is_the_number_of_scalars():
+    p = init_params(SIZES, seed=0)
+    assert p.count() == sum(p.W[l].size + p.b[l].size for l in p.layers) == parameter_count(SIZES)

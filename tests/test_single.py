@@ -10,7 +10,7 @@ import pytest
 from conftest import M, make_problem
 
 from mlp_core.core.errors import DataError, LabelError, MlpCoreError, ShapeError
-from mlp_core.core.params import init_params
+from mlp_core.core.params import Params, init_params
 from mlp_core.core.single import backprop_single, forward_single, gradients_loop, loss_single
 
 
@@ -23,12 +23,11 @@ def test_single_example_refuses_a_dtype_mix():
         gradients_loop(np.zeros((0, 5)), np.zeros((0, 3)), p)
 
 
-# ----------------------------------------------- issue 9: the loop checks as backprop does
+# ----------------------------------------------------- the loop checks as backprop does
 
 
 @pytest.mark.parametrize("rows, error", [(M + 2, ShapeError), (M - 2, ShapeError)])
 def test_gradients_loop_refuses_Y_with_other_rows(rows, error):
-    """Before: more rows were silently ignored, fewer gave an IndexError."""
     X, Y, params = make_problem()
     Y2 = np.zeros((rows, Y.shape[1]))
     Y2[:, 0] = 1
@@ -37,7 +36,6 @@ def test_gradients_loop_refuses_Y_with_other_rows(rows, error):
 
 
 def test_gradients_loop_refuses_labels_with_the_one_hot_advice():
-    """Before: a misleading message about column vectors."""
     X, _, params = make_problem()
     with pytest.raises(LabelError, match="one_hot"):
         gradients_loop(X, np.zeros(M), params)
@@ -76,3 +74,47 @@ def test_one_example_pass_shapes_follow_the_book():
     assert [dW[l].shape for l in params.layers] == [(5, 4), (4, 3)]
     assert [db[l].shape for l in params.layers] == [(4,), (3,)]
     assert loss_single(x, y, params) == pytest.approx(-np.log(a[2][y.argmax(), 0]))
+
+
+def test_check_false_runs_the_formulas_unchecked():
+    X, Y, params = make_problem()
+    x, y = X[0].reshape(-1, 1), Y[0].reshape(-1, 1)
+    x_nan = x.copy()
+    x_nan[1] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        backprop_single(x_nan, y, params)
+    dW, _ = backprop_single(x_nan, y, params, check=False)
+    assert np.isnan(dW[1][1]).all()  # garbage in, garbage out: the caller's choice
+    for f in (backprop_single, loss_single):
+        np.testing.assert_equal(f(x, y, params, check=False), f(x, y, params))
+    np.testing.assert_equal(forward_single(x, params, check=False), forward_single(x, params))
+
+
+def count_size_reads(monkeypatch):
+    """A counter of reads of ``Params.sizes`` (every shape check reads it)."""
+    reads = []
+    sizes = Params.sizes.fget
+    monkeypatch.setattr(Params, "sizes", property(lambda p: reads.append(1) or sizes(p)))
+    return reads
+
+
+def test_gradients_loop_checks_once_not_once_per_example(monkeypatch):
+    reads = count_size_reads(monkeypatch)
+    per_m = {}
+    for m in (M, 3 * M):
+        X, Y, params = make_problem(m)
+        reads.clear()
+        gradients_loop(X, Y, params)
+        per_m[m] = len(reads)
+    assert per_m[M] == per_m[3 * M] > 0, per_m
+
+
+@pytest.mark.parametrize(
+    "y", [[[0.0], [0.0], [0.0]], [[2.0], [0.0], [0.0]], [[1.5], [-0.5], [0.0]]]
+)
+def test_one_example_targets_must_fit_the_loss(y):
+    X, _, params = make_problem()
+    x = X[0].reshape(-1, 1)
+    for f in (backprop_single, loss_single):
+        with pytest.raises(LabelError, match="probability distribution"):
+            f(x, np.array(y), params)

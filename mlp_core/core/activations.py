@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .backend import get_xp
 from .errors import ConfigError
+from .validate import check_choice
 
 
 def relu(Z):
@@ -87,19 +88,13 @@ ACTIVATIONS = {
     "softmax": Activation("softmax", softmax, None),
 }
 
-HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
+#: The activations with an elementwise σ', which a hidden layer needs.
+HIDDEN_ACTIVATIONS = tuple(name for name, a in ACTIVATIONS.items() if a.sigma_prime is not None)
 
 
 def get_activation(name: str | Activation) -> Activation:
     """Look up an activation by name; an unknown name lists the valid ones."""
-    if isinstance(name, Activation):
-        return name
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown activation {name!r}; valid names are: {', '.join(ACTIVATIONS)}"
-        ) from None
+    return name if isinstance(name, Activation) else check_choice(name, ACTIVATIONS, "activation")
 
 
 def get_hidden_activation(name: str | Activation) -> Activation:

@@ -4,9 +4,9 @@ This is the only module that imports :mod:`cupy`. The rest of the library asks
 :func:`get_xp` for the namespace of the arrays it was given, so one function body runs
 on both devices.
 
-The device is chosen by the arrays themselves, or, when creating arrays, by the
-environment variable ``MLP_CORE_DEVICE`` (``cpu``, ``gpu`` or ``auto``; default ``auto``:
-the GPU when one can be used, else the CPU).
+The device is chosen by the arrays themselves, or, when creating or moving arrays, by
+:func:`resolve_device`: an argument, else the environment variable ``MLP_CORE_DEVICE``
+(``cpu``, ``gpu`` or ``auto``), else the CPU.
 """
 
 from __future__ import annotations
@@ -46,13 +46,17 @@ def gpu_available() -> bool:
 
 
 def resolve_device(device: str | None = None) -> str:
-    """Turn ``'cpu' | 'gpu' | 'auto' | None`` into ``'cpu'`` or ``'gpu'``.
+    """The one device rule: ``'cpu' | 'gpu' | 'auto' | None`` becomes ``'cpu'`` or ``'gpu'``.
 
-    ``None`` reads ``MLP_CORE_DEVICE`` (default ``'auto'``). Asking for ``'gpu'`` where no
-    GPU can be used is an error rather than a silent fall-back to the CPU.
+    ``None`` means ``MLP_CORE_DEVICE`` if it is set, else ``'cpu'``. New parameters then
+    sit where data already are: :func:`mlp_core.data.load_digits`, scikit-learn and every
+    common data loader return NumPy arrays, so ``mc.train(mc.init_params(sizes), X, Y)``
+    works on a laptop with a GPU too. The GPU is used when asked for, as an argument or in
+    ``MLP_CORE_DEVICE``: ``'auto'`` takes it where one can be used (else the CPU), and
+    ``'gpu'`` where none can be used is an error, never a silent fall-back to the CPU.
     """
     if device is None:
-        device = os.environ.get("MLP_CORE_DEVICE", "auto")
+        device = os.environ.get("MLP_CORE_DEVICE") or "cpu"
     device = str(device).strip().lower()
     if device not in DEVICES:
         raise ConfigError(
@@ -69,14 +73,6 @@ def resolve_device(device: str | None = None) -> str:
             "(--device cpu on the command line)."
         )
     return device
-
-
-def default_device(device: str | None = None) -> str:
-    """The device for *new* arrays: ``device`` if given, else ``MLP_CORE_DEVICE`` if set,
-    else ``'cpu'`` (so that new parameters sit beside the host data the library loads)."""
-    if device is None:
-        device = os.environ.get("MLP_CORE_DEVICE") or "cpu"
-    return resolve_device(device)
 
 
 def is_gpu_array(a) -> bool:
@@ -102,8 +98,8 @@ def device_of(a) -> str:
 
 
 def to_device(a, device: str | None = None):
-    """``a`` on ``device``: a host array copied to the GPU, or a GPU array brought back
-    (a no-op when it is already there)."""
+    """``a`` on ``device`` (:func:`resolve_device`): a host array copied to the GPU, or a
+    GPU array brought back (a no-op when it is already there)."""
     if resolve_device(device) == "cpu":
         return to_numpy(a)
     return gpu_xp().asarray(a)
@@ -121,7 +117,6 @@ def synchronize(xp=None) -> None:
     CuPy launches kernels asynchronously: a clock read without this measures only the
     time to *queue* the work, not to do it.
     """
+    xp = gpu_xp() if xp is None else xp
     if xp is not None and xp is not np:
         xp.cuda.Device().synchronize()
-    elif xp is None and gpu_xp() is not None:
-        gpu_xp().cuda.Device().synchronize()

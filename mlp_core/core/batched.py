@@ -6,7 +6,7 @@ each matrix-vector product into one matrix-matrix product. There is no Python lo
 examples here, only over the L layers.
 
 Shapes: X = A[0] is (m, n); Z[l], A[l] and delta[l] are (m, h_l); Y is (m, C).
-J = (1/m) Σ_i L_i is the mean loss, and *both* gradients carry the 1/m.
+J = (1/m) Σ_i ℓ_i is the mean loss, and *both* gradients carry the 1/m.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .activations import get_hidden_activation
 from .losses import get_loss, output_activation, output_error
 from .params import Params
-from .validate import check_batch
+from .validate import check_batch, check_params, check_targets
 
 
 @dataclass
@@ -82,15 +82,20 @@ def mean_loss(X, Y, params: Params, activation="relu", loss="cross_entropy", cac
     params : Params
     activation, loss : str or object
     cache : Cache, optional
-        A forward pass of X already done (then X, Y and params are not checked again).
+        A forward pass of X already done: then X and params are not checked again, and Y
+        is checked against the cache's output Z^L.
 
     Returns
     -------
     A 0-d array on the arrays' device.
     """
+    targets = get_loss(loss).targets
     if cache is None:
-        check_batch(X, params, Y)
+        check_batch(X, params, Y, targets=targets)
         cache = forward(X, params, activation, loss, check=False)
+    else:
+        check_params(params)
+        check_targets(Y, params, cache.Z[params.L].shape[0], targets=targets)
     return cache_loss(cache, Y, loss)
 
 
@@ -145,7 +150,7 @@ def loss_and_gradients(X, Y, params: Params, activation="relu", loss="cross_entr
     Shapes as in :func:`backprop`; J is a 0-d array on the arrays' device.
     """
     if check:
-        check_batch(X, params, Y)
+        check_batch(X, params, Y, targets=get_loss(loss).targets)
     cache = forward(X, params, activation, loss, check=False)
     J = cache_loss(cache, Y, loss)
     dW, db, _ = backward(Y, params, cache, activation)

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
-from .validate import whole_number
+from .validate import check_whole
 
 
 def batch_slices(m: int, batch_size: int) -> list[tuple[int, int]]:
     """``(start, stop)`` pairs cutting m rows into batches of B (the last may be smaller)."""
-    B = whole_number(batch_size)
-    if B is None or B < 1:
-        raise ConfigError(
-            f"batch_size must be a whole number ≥ 1 (the number of rows per step), got "
-            f"{batch_size!r}; e.g. batch_size=32, or batch_size=m for full-batch descent."
-        )
+    B = check_whole(
+        batch_size,
+        "batch_size",
+        example="It is the number of rows per step, e.g. batch_size=32, or batch_size=m for "
+        "full-batch descent.",
+    )
     return [(s, min(s + B, m)) for s in range(0, m, B)]
 
 

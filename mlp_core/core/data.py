@@ -18,7 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, LabelError, ShapeError
-from .validate import check_seed, is_one_hot, whole_number
+from .validate import (
+    check_fits_in_memory,
+    check_float_dtype,
+    check_fraction,
+    check_plain,
+    check_real,
+    check_seed,
+    check_whole,
+    is_one_hot,
+)
 
 __all__ = [
     "Dataset",
@@ -37,21 +46,10 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A labelled data set in the book's notation.
-
-    Attributes
-    ----------
-    X : ndarray, shape (m, n)
-        Row i is example i.
-    labels : ndarray of int64, shape (m,)
-        Class of each example, in 0..C-1.
-    C : int
-        Number of classes (width of the output layer, h_L = C).
-    name : str
-        A short name for titles and logs.
-    image_shape : tuple or None
-        The (rows, cols) of one example seen as an image, e.g. (8, 8) for the digits,
-        so ``X[i].reshape(image_shape)`` can be plotted; None for non-image data.
+    """A labelled data set in the book's notation: X (m, n), row i is example i; labels
+    (m,) int64, the class of each example in 0..C-1; C classes (h_L = C); a short name for
+    titles and logs; image_shape, the (rows, cols) of one example seen as an image ((8, 8)
+    for the digits, so ``X[i].reshape(image_shape)`` can be plotted), None otherwise.
     """
 
     X: np.ndarray
@@ -61,13 +59,7 @@ class Dataset:
     image_shape: tuple[int, int] | None = None
 
     def __post_init__(self):
-        if self.X.ndim != 2:
-            raise ShapeError(f"Dataset X must be 2-D (m, n); found shape {self.X.shape}.")
-        if self.labels.shape != (self.X.shape[0],):
-            raise ShapeError(
-                f"Dataset labels must have shape (m,) = ({self.X.shape[0]},) to match X "
-                f"{self.X.shape}; found {self.labels.shape}."
-            )
+        _check_labelled(self.X, self.labels)
 
     @property
     def m(self) -> int:
@@ -91,15 +83,13 @@ class Dataset:
         )
 
 
-def _float_dtype(dtype, name: str = "dtype") -> np.dtype:
-    """Return np.dtype(dtype), refusing anything that is not floating point."""
-    dt = np.dtype(dtype)
-    if dt.kind != "f":
-        raise DataError(
-            f"{name} must be a floating-point type (np.float64 or np.float32); found {dt}. "
-            f"The network computes gradients in floating point."
+def _check_labelled(X, labels) -> None:
+    """X is (m, n) and labels is (m,): one label per row."""
+    if X.ndim != 2 or labels.shape != (X.shape[0],):
+        raise ShapeError(
+            f"X must be 2-D (m, n) and labels (m,), one label per row of X; found shapes "
+            f"{X.shape} and {labels.shape}."
         )
-    return dt
 
 
 # --------------------------------------------------------------------------- digits
@@ -113,7 +103,7 @@ def load_digits(dtype=np.float64) -> Dataset:
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 
-    dt = _float_dtype(dtype)
+    dt = check_float_dtype(dtype)
     bunch = _sk_load_digits()
     X = (np.asarray(bunch.data, dtype=np.float64) / 16.0).astype(dt)
     labels = np.asarray(bunch.target, dtype=np.int64)
@@ -195,17 +185,11 @@ def read_idx(path) -> np.ndarray:
     dt = _IDX_TYPES[code]
     expected = math.prod(shape) * dt.itemsize  # a Python int: no overflow
     found = len(raw) - header_len
-    if found < expected:
+    if found != expected:
         raise DataError(
-            f"{where} is truncated: the header says shape {shape} of {dt.name} "
-            f"({expected} data bytes) but only {found} data bytes follow. "
-            f"Copy or download the file again."
-        )
-    if found > expected:
-        raise DataError(
-            f"{where} has {found - expected} bytes more than its header says (shape {shape} "
-            f"of {dt.name} is {expected} data bytes, found {found}). The header and data "
-            f"disagree; the file is corrupt."
+            f"{where} is {'truncated' if found < expected else 'corrupt'}: its header says "
+            f"shape {shape} of {dt.name}, {expected} data bytes, but {found} data bytes "
+            f"follow. Copy the file again."
         )
     data = np.frombuffer(raw, dtype=dt, count=expected // dt.itemsize, offset=header_len)
     return data.reshape(shape).astype(dt.newbyteorder("="))
@@ -220,19 +204,14 @@ def load_mnist(images_path, labels_path, dtype=np.float64) -> Dataset:
     Returns a Dataset with X of shape (m, n) = (m, rows*cols) scaled from 0..255 to
     [0, 1], labels (m,) int64, C = 10 (or max label + 1 if the labels go higher).
     """
-    dt = _float_dtype(dtype)
+    dt = check_float_dtype(dtype)
     images = read_idx(images_path)
     labels = read_idx(labels_path)
-    if images.ndim != 3:
+    if images.ndim != 3 or labels.ndim != 1:
         raise ShapeError(
-            f"images_path: {str(images_path)!r} holds an array of shape {images.shape}; "
-            f"expected images of shape (m, rows, cols). Did you swap images_path and "
-            f"labels_path?"
-        )
-    if labels.ndim != 1:
-        raise ShapeError(
-            f"labels_path: {str(labels_path)!r} holds an array of shape {labels.shape}; "
-            f"expected labels of shape (m,). Did you swap images_path and labels_path?"
+            f"images_path holds an array of shape {images.shape} and labels_path one of "
+            f"shape {labels.shape}; expected images (m, rows, cols) and labels (m,). Did you "
+            f"swap images_path and labels_path?"
         )
     if images.dtype != np.uint8:
         raise DataError(
@@ -247,6 +226,7 @@ def load_mnist(images_path, labels_path, dtype=np.float64) -> Dataset:
             f"(train-images with train-labels, t10k-images with t10k-labels)."
         )
     m, rows, cols = images.shape
+    check_fits_in_memory(16 * images.size, f"the {m:,} images in float64", "use fewer images")
     X = (images.reshape(m, rows * cols).astype(np.float64) / 255.0).astype(dt)
     labels = labels.astype(np.int64)
     if m and labels.min() < 0:
@@ -264,11 +244,21 @@ def _balanced_counts(m: int, k: int) -> list[int]:
     return [m // k + (1 if j < m % k else 0) for j in range(k)]
 
 
-def _check_m(m, at_least: int, why: str) -> int:
-    k = whole_number(m)
-    if k is None or k < at_least:
-        raise DataError(f"m must be an integer >= {at_least} ({why}); found {m!r}.")
-    return k
+def _synthetic_settings(m, at_least: int, why: str, noise, seed, dtype):
+    """A toy set's settings, checked: the point count m (refused before allocating more
+    than fits), the noise's standard deviation, the seed and the dtype."""
+    m = check_whole(m, "m", at_least, example=why)
+    check_fits_in_memory(
+        64 * m, f"{m:,} points (X of shape ({m}, 2) and its temporaries)", "use fewer points"
+    )
+    noise = check_real(
+        noise,
+        "noise",
+        at_least=0,
+        below=1e6,
+        example="its standard deviation, on the points' unit scale, e.g. 0.2",
+    )
+    return m, noise, check_seed(seed), check_float_dtype(dtype)
 
 
 def spirals(m: int, C: int = 3, noise: float = 0.2, seed: int = 0, dtype=np.float64) -> Dataset:
@@ -280,20 +270,18 @@ def spirals(m: int, C: int = 3, noise: float = 0.2, seed: int = 0, dtype=np.floa
 
     Returns a Dataset with X (m, 2), labels (m,) in 0..C-1.
     """
-    if whole_number(C) is None or C < 2:
-        raise DataError(f"C must be an integer >= 2 (number of spiral arms); found {C!r}.")
-    C = whole_number(C)
-    m = _check_m(m, C, f"at least one point per arm, C = {C}")
-    dt = _float_dtype(dtype)
+    C = check_whole(C, "C", 2, example="C is the number of spiral arms.")
+    why = f"The spiral needs a point on each of its C = {C} arms."
+    m, noise, seed, dt = _synthetic_settings(m, C, why, noise, seed, dtype)
     rng = np.random.default_rng(seed)
     X_parts, label_parts = [], []
-    for j, count in enumerate(_balanced_counts(m, int(C))):
+    for j, count in enumerate(_balanced_counts(m, C)):
         r = np.linspace(0.0, 1.0, count)
         t = np.linspace(4.0 * j, 4.0 * (j + 1), count) + rng.normal(0.0, noise, count)
         X_parts.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
         label_parts.append(np.full(count, j, dtype=np.int64))
     X = np.concatenate(X_parts).astype(dt)
-    return Dataset(X=X, labels=np.concatenate(label_parts), C=int(C), name="spirals")
+    return Dataset(X=X, labels=np.concatenate(label_parts), C=C, name="spirals")
 
 
 def xor(m: int, noise: float = 0.1, seed: int = 0, dtype=np.float64) -> Dataset:
@@ -305,8 +293,8 @@ def xor(m: int, noise: float = 0.1, seed: int = 0, dtype=np.float64) -> Dataset:
 
     Returns a Dataset with X (m, 2), labels (m,) in {0, 1}, C = 2.
     """
-    m = _check_m(m, 4, "at least one point per blob")
-    dt = _float_dtype(dtype)
+    why = "XOR needs a point in each of its 4 blobs."
+    m, noise, seed, dt = _synthetic_settings(m, 4, why, noise, seed, dtype)
     rng = np.random.default_rng(seed)
     # blob order alternates the labels (0, 1, 0, 1) so the classes are as balanced as m allows
     centres = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [-1.0, 1.0]])
@@ -321,6 +309,7 @@ def xor(m: int, noise: float = 0.1, seed: int = 0, dtype=np.float64) -> Dataset:
 
 def _integer_labels(labels, name: str = "labels") -> np.ndarray:
     """Validate labels of shape (m,) and return them as int64 (not yet range-checked)."""
+    check_plain(labels, name)
     a = np.asarray(labels)
     if a.ndim == 2 and a.shape[1] > 1 and is_one_hot(a):
         raise LabelError(
@@ -336,9 +325,7 @@ def _integer_labels(labels, name: str = "labels") -> np.ndarray:
         raise LabelError(f"{name} must be 1-D of shape (m,); found shape {a.shape}.")
     if a.size == 0:
         raise LabelError(f"{name} is empty (m = 0); there is nothing to encode.")
-    if a.dtype.kind == "b":
-        return a.astype(np.int64)
-    if a.dtype.kind in "iu":
+    if a.dtype.kind in "biu":
         return a.astype(np.int64)
     if a.dtype.kind == "f":
         bad = ~np.isfinite(a) | (a != np.round(a))
@@ -364,7 +351,7 @@ def one_hot(labels, C: int | None = None, dtype=np.float64) -> np.ndarray:
     max(labels) + 1; pass it explicitly when a batch may miss the last classes.
     """
     y = _integer_labels(labels)
-    dt = np.dtype(dtype)
+    dt = check_float_dtype(dtype)
     if y.min() < 0:
         i = int(np.argmin(y))
         raise LabelError(
@@ -373,15 +360,18 @@ def one_hot(labels, C: int | None = None, dtype=np.float64) -> np.ndarray:
         )
     if C is None:
         C = int(y.max()) + 1
-    elif whole_number(C) is None or C < 1:
-        raise LabelError(f"C must be a positive integer (number of classes); found {C!r}.")
-    C = int(C)
+    C = check_whole(C, "C", example="C is the number of classes.")
     if y.max() >= C:
         i = int(np.argmax(y >= C))
         raise LabelError(
             f"labels must be in 0..C-1 = 0..{C - 1}; found the value {y[i]} at index {i}. "
             f"Fix: pass C >= {int(y.max()) + 1} (max label + 1), or check the labels."
         )
+    check_fits_in_memory(
+        y.shape[0] * C * dt.itemsize,
+        f"one-hot targets of shape ({y.shape[0]:,}, {C:,}) in {dt}",
+        "check C, the number of classes (max(labels) + 1 when not given)",
+    )
     Y = np.zeros((y.shape[0], C), dtype=dt)
     Y[np.arange(y.shape[0]), y] = 1
     return Y
@@ -398,30 +388,17 @@ def train_test_split(X, labels, test_fraction: float = 0.2, seed: int = 0, strat
     """
     from sklearn.model_selection import train_test_split as _sk_split
 
-    X = np.asarray(X)
-    y = np.asarray(labels)
+    check_plain(X, "X")
+    check_plain(labels, "labels")
+    X, y = np.asarray(X), np.asarray(labels)
     seed = check_seed(seed)
-    if not (isinstance(test_fraction, (float, int)) and 0.0 < test_fraction < 1.0):
-        raise DataError(
-            f"test_fraction must be a number strictly between 0 and 1 (e.g. 0.2); "
-            f"found {test_fraction!r}."
-        )
-    if X.ndim != 2:
-        raise ShapeError(f"X must be 2-D (m, n); found shape {X.shape}.")
-    if y.shape != (X.shape[0],):
-        raise ShapeError(
-            f"labels must have shape (m,) = ({X.shape[0]},) to match X {X.shape}; found {y.shape}."
-        )
+    test_fraction = check_fraction(test_fraction, "test_fraction")
+    _check_labelled(X, y)
     try:
-        return tuple(
-            _sk_split(
-                X,
-                y,
-                test_size=test_fraction,
-                random_state=seed,
-                stratify=y if stratify else None,
-            )
+        split = _sk_split(
+            X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None
         )
+        return tuple(split)
     except ValueError as exc:
         raise DataError(
             f"train_test_split could not split m = {X.shape[0]} examples with "

@@ -18,7 +18,8 @@ class DataError(MlpCoreError):
 
 
 class LabelError(DataError):
-    """Labels where one-hot rows were expected (or the reverse), or labels out of range."""
+    """Labels where one-hot rows were expected (or the reverse), labels out of range, or
+    targets the loss cannot learn from (a row that is not a distribution, say)."""
 
 
 class ParamsFileError(MlpCoreError):
@@ -26,7 +27,8 @@ class ParamsFileError(MlpCoreError):
 
 
 class ConfigError(MlpCoreError):
-    """An unknown activation, loss or device name, or a batch size < 1."""
+    """A setting of the wrong kind or out of range: an unknown activation, loss or device
+    name, a batch size < 1, a learning rate ≤ 0, a data set too large for memory."""
 
 
 class TrainingDiverged(MlpCoreError):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import to_numpy
-from .batched import backprop, forward
+from .batched import backprop, cache_loss, forward
 from .errors import DataError, ShapeError
 from .losses import get_loss
 from .params import Params
-from .validate import check_batch, check_same_shape
+from .validate import check_batch, check_plain, check_real, check_same_shape
 
 
 def relative_error(a, b) -> float:
@@ -27,6 +27,7 @@ def relative_error(a, b) -> float:
         raise DataError(f"a and b must be arrays of one shape ({exc}).") from None
     check_same_shape(a, b, "a", "b")
     for name, x in (("a", a), ("b", b)):
+        check_plain(x, name)
         if x.dtype.kind not in "biuf":
             raise DataError(f"{name} must hold real numbers; found dtype {x.dtype}.")
     a, b = np.asarray(to_numpy(a), dtype=np.float64), np.asarray(to_numpy(b), dtype=np.float64)
@@ -52,40 +53,6 @@ def numerical_gradient(f, theta: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return grad
 
 
-def numerical_gradients(
-    X, Y, params: Params, activation="relu", loss="cross_entropy", eps: float = 1e-6
-):
-    """Finite-difference ``(dW, db)`` of the mean loss J, computed in float64 on the CPU.
-
-    Parameters
-    ----------
-    X : array, shape (m, n)
-    Y : array, shape (m, C)
-    params : Params
-        W[l] (h_{l-1}, h_l), b[l] (h_l,); not modified.
-    activation, loss : str or object
-    eps : float
-        The step ε of the centred difference.
-
-    Returns
-    -------
-    dW, db : dict
-        Shapes (h_{l-1}, h_l) and (h_l,), l = 1..L.
-    """
-    check_batch(X, params, Y)
-    p = params.to("cpu").astype(np.float64)
-    X64 = to_numpy(X).astype(np.float64)
-    Y64 = to_numpy(Y).astype(np.float64)
-    value = get_loss(loss).value
-
-    def J():
-        return float(value(forward(X64, p, activation, loss, check=False).Z[p.L], Y64))
-
-    dW = {l: numerical_gradient(J, p.W[l], eps) for l in p.layers}
-    db = {l: numerical_gradient(J, p.b[l], eps) for l in p.layers}
-    return dW, db
-
-
 def gradient_errors(
     X, Y, params: Params, activation="relu", loss="cross_entropy", grads=None, eps: float = 1e-6
 ) -> dict:
@@ -109,20 +76,21 @@ def gradient_errors(
     dict
         ``{'W1': err, 'b1': err, ...}``, each a :func:`relative_error`.
     """
-    check_batch(X, params, Y)
+    check_batch(X, params, Y, targets=get_loss(loss).targets)
+    check_real(eps, "eps (the step ε of the centred difference)", above=0, example="e.g. eps=1e-6")
+    X64, Y64 = (to_numpy(a).astype(np.float64) for a in (X, Y))
+    p = params.to("cpu").astype(np.float64)
     if grads is not None:
         _check_grads(grads, params)
-    if grads is None:
-        p = params.to("cpu").astype(np.float64)
-        grads = backprop(
-            to_numpy(X).astype(np.float64), to_numpy(Y).astype(np.float64), p, activation, loss
-        )
-    dW, db = grads
-    num_dW, num_db = numerical_gradients(X, Y, params, activation, loss, eps)
+    dW, db = grads or backprop(X64, Y64, p, activation, loss, check=False)
+
+    def J():
+        return float(cache_loss(forward(X64, p, activation, loss, check=False), Y64, loss))
+
     errors = {}
     for l in params.layers:
-        errors[f"W{l}"] = relative_error(dW[l], num_dW[l])
-        errors[f"b{l}"] = relative_error(db[l], num_db[l])
+        errors[f"W{l}"] = relative_error(dW[l], numerical_gradient(J, p.W[l], eps))
+        errors[f"b{l}"] = relative_error(db[l], numerical_gradient(J, p.b[l], eps))
     return errors
 
 

@@ -2,14 +2,19 @@
 
 The file holds the arrays ``W1, b1, W2, b2, ...`` (W[l] of shape (h_{l-1}, h_l), b[l]
 of shape (h_l,)) and ``meta``, a JSON string with the layer sizes h = (h_0, ..., h_L),
-the dtype, the activation, the loss and the format version. Saving is atomic: a crash or
-a refused save never leaves a half-written file, and never clobbers a good one. A save
-killed half-way leaves a hidden temporary file ``.NAME.PID.XXXX.tmp`` beside the
-destination; the next save into that folder removes those whose process has ended.
+the dtype, the activation, the loss and the format version; no pickles. Every write goes
+through :func:`atomic_write`: a crash or a refused save never leaves a half-written file,
+and never clobbers a good one. A save killed half-way leaves a hidden temporary file
+``.HASH.PID.XXXXXXXX.tmp`` beside the destination (HASH stands for the destination's
+name, so that any valid name can be saved); the next save to that destination removes
+those whose process has ended.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
 import os
 import re
@@ -25,37 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_numpy
-from .errors import MlpCoreError, ParamsFileError, ShapeError
+from .errors import ConfigError, MlpCoreError, ParamsFileError, ShapeError
 from .params import Params
-from .validate import check_layer_keys, check_params, whole_number
+from .validate import check_finite_params, check_params, check_sizes
 
 __all__ = ["save_params", "load_params", "atomic_write", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _FORMAT_NAME = "mlp_core.params"
-
-
-def _check_params(W, b) -> tuple[list[int], np.dtype]:
-    """Validate host arrays W[l], b[l]; return the sizes (h_0, ..., h_L) and the dtype.
-
-    The keys 1..L first (:func:`mlp_core.validate.check_layer_keys`), then the book's
-    shape and dtype rules (:func:`mlp_core.validate.check_params`), then what a file needs
-    on top: finite values (a ParamsFileError).
-    """
-    check_layer_keys(W, b, ParamsFileError)
-    params = Params(W, b)
-    check_params(params)
-    for l in params.layers:
-        for name, a in ((f"W{l}", W[l]), (f"b{l}", b[l])):
-            if a.dtype.kind != "f":
-                raise ParamsFileError(f"{name} must be floating point; found dtype {a.dtype}.")
-            n_bad = int(np.count_nonzero(~np.isfinite(a)))
-            if n_bad:
-                raise ParamsFileError(
-                    f"{name} contains {n_bad} NaN or Inf value(s); refusing to keep diverged "
-                    f"parameters. Lower the learning rate, or save from an earlier epoch."
-                )
-    return [int(h) for h in params.sizes], params.dtype
 
 
 def json_default(obj):
@@ -67,65 +49,65 @@ def json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def _meta_json(meta, sizes, dtype) -> str:
-    if meta is None:
-        meta = {}
-    if not isinstance(meta, Mapping):
-        raise ParamsFileError(f"meta must be a dict; found {type(meta).__name__}.")
-    if "sizes" in meta and _sizes_list(meta["sizes"]) != sizes:
-        raise ShapeError(
-            f"meta['sizes'] is {meta['sizes']!r} but the arrays W, b have sizes {sizes}; "
-            f"they must agree. Fix: drop 'sizes' from meta (it is computed) or correct it."
-        )
-    full = dict(meta)
-    full.update(
-        format=_FORMAT_NAME,
-        format_version=FORMAT_VERSION,
-        sizes=sizes,
-        dtype=str(dtype),
-        activation=meta.get("activation"),
-        loss=meta.get("loss"),
-    )
-    try:
-        return json.dumps(full, default=json_default, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        bad = []
-        for k, v in full.items():
-            try:
-                json.dumps(v, default=json_default)
-            except (TypeError, ValueError):
-                bad.append(k)
+def _path(path, example: str = "model.npz") -> Path:
+    """``path`` as a Path: a non-empty str or os.PathLike, else a ParamsFileError."""
+    if not isinstance(path, (str, os.PathLike)) or os.fspath(path) == "":
+        found = type(path).__name__ if not isinstance(path, str) else "an empty name"
         raise ParamsFileError(
-            f"meta must be JSON-serialisable (numbers, strings, lists, dicts); the value of "
-            f"{bad or '?'} is not ({exc}). Fix: store it as a string or a number."
-        ) from exc
+            f"the path must be a file name (a str or a pathlib.Path), found {found}; "
+            f"e.g. {example!r}."
+        )
+    return Path(path)
 
 
-def _sizes_list(sizes):
-    """``sizes`` as a list of whole numbers ≥ 1, or None when it is not one."""
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        return None
-    out = [whole_number(h) for h in sizes]
-    return out if len(out) >= 2 and all(h is not None and h >= 1 for h in out) else None
+def _shown(path) -> str:
+    """A path for a message: quoted, and cut in the middle when long."""
+    text = str(path)
+    return repr(text if len(text) <= 100 else f"{text[:40]}…{text[-50:]}")
 
 
-def _target(path) -> Path:
+def _failure(action: str, path: Path, exc: OSError, fix: str = "") -> ParamsFileError:
+    """The ParamsFileError for an OSError, readable however long the path."""
+    why = exc.strerror or str(exc)[:200]
+    if exc.errno == errno.ENAMETOOLONG:
+        why = f"the name is too long for the file system, {len(os.fsencode(path.name))} bytes"
+        fix = "choose a shorter name (most file systems allow 255 bytes)"
+    return ParamsFileError(
+        f"cannot {action} {_shown(path)} ({why})" + (f"; {fix}." if fix else ".")
+    )
+
+
+def _target(path: Path) -> Path:
     """The file a save writes: ``path``, or the file a symlink ``path`` points to (a save
     writes through a symlink rather than replacing it)."""
-    path = Path(path)
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+def _tmp_prefix(path: Path) -> str:
+    return "." + hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
 
 
 def _create_tmp(path: Path) -> tuple[int, Path]:
     """A new temporary file beside ``path``, created with mode 0o666 so the kernel applies
     the process umask (a saved model is as readable as any file the user creates)."""
-    tmp = _tmp_name(path)
+    tmp = path.parent / f"{_tmp_prefix(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     return fd, tmp
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files that killed saves to ``path`` left beside it: those of
+    processes that have ended (a live save, even of another process, is left alone)."""
+    pattern = re.compile(re.escape(_tmp_prefix(path)) + r"\.(\d+)\.[0-9a-f]{8}\.tmp")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and not _process_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def _process_alive(pid: int) -> bool:
@@ -136,30 +118,6 @@ def _process_alive(pid: int) -> bool:
     except OSError:  # PermissionError: it exists, owned by someone else
         return True
     return True
-
-
-def remove_stale_temporaries(path) -> list[Path]:
-    """Remove the temporary files that killed saves to ``path`` left beside it.
-
-    A temporary file is named ``.NAME.PID.XXXX.tmp``; it is stale when process PID has
-    ended (a live save, even of another process, is left alone). Returns what was removed.
-    """
-    path = _target(path)
-    pattern = re.compile(r"^\." + re.escape(path.name) + r"\.(\d+)\.[0-9a-f]{8}\.tmp$")
-    removed = []
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        match = pattern.match(entry.name)
-        if match and not _process_alive(int(match.group(1))):
-            try:
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-            except OSError:
-                pass
-    return removed
 
 
 def rescue_name(prefix: str, suffix: str) -> str:
@@ -190,77 +148,35 @@ def write_or_rescue(write, path, name: str) -> tuple[Path, BaseException | None]
 
 def check_writable(path, example: str = "model.npz") -> None:
     """Prove that ``path`` can be written before long work: create and remove a temporary
-    file beside it (a missing or read-only folder, a folder given as the path, ``/proc``
-    or ``/sys`` all fail here, with a ParamsFileError that says why and what to do).
+    file beside it (a missing or read-only folder, a folder given as the path, a name too
+    long, ``/proc`` or ``/sys`` all fail here, with a ParamsFileError that says why and what
+    to do).
 
     The package's one writable-path rule; ``example`` is the file name its advice suggests.
     A caller with an option name (the CLI's ``--save``) puts it in front of the message.
     """
-    if path is None or str(path) == "":
-        raise ParamsFileError(f"the path is empty; give a file name such as {example!r}.")
-    path = _target(path)
-    directory = path.parent
-    if not directory.is_dir():
+    path = _target(_path(path, example))
+    try:
+        if not path.parent.is_dir():
+            raise ParamsFileError(
+                f"the directory {_shown(path.parent)} does not exist. "
+                f"Fix: Path({_shown(path.parent)}).mkdir(parents=True, exist_ok=True)."
+            )
+        mode = path.stat().st_mode if path.exists() else stat.S_IFREG
+        fd, tmp = _create_tmp(path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise _failure("write", path, exc, f"choose a writable folder, e.g. ./{example}") from None
+    if stat.S_ISDIR(mode):
         raise ParamsFileError(
-            f"the directory {str(directory)!r} of {str(path)!r} does not exist. "
-            f"Fix: Path({str(directory)!r}).mkdir(parents=True, exist_ok=True)."
+            f"{_shown(path)} is a folder; give a file name, e.g. {_shown(path / example)}."
         )
-    if path.is_dir():
+    if not stat.S_ISREG(mode):
         raise ParamsFileError(
-            f"{str(path)!r} is a folder; give a file name, e.g. {str(path / example)!r}."
-        )
-    if path.exists() and not path.is_file():
-        raise ParamsFileError(
-            f"{str(path)!r} exists and is not a regular file (a FIFO, a device?); "
+            f"{_shown(path)} exists and is not a regular file (a FIFO, a device?); "
             f"give the name of a file to write."
         )
-    try:
-        fd, tmp = _create_tmp(path)
-    except OSError as exc:
-        raise ParamsFileError(
-            f"cannot write in {str(directory)!r} ({exc.strerror or exc}); choose a "
-            f"writable folder, e.g. ./{example}."
-        ) from None
-    os.close(fd)
-    os.unlink(tmp)
-
-
-def save_params(path, params: Params, meta: dict | None = None) -> Path:
-    """Save the parameters W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L, to ``path``.
-
-    Parameters
-    ----------
-    path : str or Path
-        The .npz file to write (exactly this name; no suffix is added). A symlink is
-        written through: the file it points to is replaced, the link stays.
-    params : Params
-        NumPy or CuPy arrays, finite, floating point.
-    meta : dict, optional
-        JSON-serialisable facts stored alongside; the sizes h, the dtype, the activation
-        and loss (taken from meta, None if absent) and the format version are added.
-
-    Returns
-    -------
-    Path
-        The file written.
-
-    Everything is validated first; if anything is wrong, nothing is written. The arrays
-    go to a temporary file in the same folder, fsynced, then renamed over the target
-    (atomic: readers see the old file or the new one, even if the process is killed).
-    """
-    check_params(params)
-    W_host = {k: to_numpy(v) for k, v in params.W.items()}
-    b_host = {k: to_numpy(v) for k, v in params.b.items()}
-    sizes, dtype = _check_params(W_host, b_host)
-    meta_json = _meta_json(meta, sizes, dtype)
-
-    check_writable(path)
-    arrays = {}
-    for l in range(1, len(sizes)):
-        arrays[f"W{l}"] = W_host[l]
-        arrays[f"b{l}"] = b_host[l]
-    arrays["meta"] = np.array(meta_json)
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def atomic_write(path, write) -> Path:
@@ -270,44 +186,83 @@ def atomic_write(path, write) -> Path:
     failure or an interrupt removes the temporary file and leaves ``path`` as it was. A
     symlink ``path`` is written through. Returns the file written.
 
-    ``save_params``, the benchmark's ``--json`` and the recordings all write through here.
+    ``save_params``, the benchmark's ``--json`` and the recordings all write through here,
+    after :func:`check_writable`'s checks (no folder, FIFO or device is replaced).
     """
-    path = _target(path)
-    remove_stale_temporaries(path)
+    check_writable(path)
+    path = _target(_path(path))
+    _remove_stale_temporaries(path)
     try:
-        fd, tmp_name = _create_tmp(path)
+        fd, tmp = _create_tmp(path)
     except OSError as exc:
-        raise ParamsFileError(f"path: cannot write {str(path)!r} ({exc}).") from None
+        raise _failure("write", path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise ParamsFileError(f"path: writing {str(path)!r} failed ({exc}).") from exc
+            raise _failure("write", path, exc) from exc
         raise
-    _fsync_directory(path.parent)
+    with contextlib.suppress(OSError):  # make the rename durable where the OS allows it
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     return path
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the OS allows it (best effort)."""
+def save_params(path, params: Params, meta: dict | None = None) -> Path:
+    """Save the parameters W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L (NumPy or CuPy,
+    finite) to the .npz file ``path`` (exactly this name; a symlink is written through)
+    with ``meta``, a dict of JSON-serialisable facts to which the sizes h, the dtype, the
+    activation and loss (from meta, None if absent) and the format version are added.
+
+    Returns the file written. Everything is checked first (the parameters, meta, the
+    path); if anything is wrong, nothing is written. The file goes through
+    :func:`atomic_write`.
+    """
+    check_params(params)
+    check_finite_params(params)
+    arrays = {
+        f"{name}{l}": to_numpy(d[l])
+        for l in params.layers
+        for name, d in (("W", params.W), ("b", params.b))
+    }
+    arrays["meta"] = np.array(_meta_json(meta, params))
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _meta_json(meta, params: Params) -> str:
+    sizes = list(params.sizes)
+    meta = {} if meta is None else meta
+    if not isinstance(meta, Mapping):
+        raise ParamsFileError(f"meta must be a dict; found {type(meta).__name__}.")
+    if "sizes" in meta and _sizes(meta["sizes"]) != sizes:
+        raise ShapeError(
+            f"meta['sizes'] is {meta['sizes']!r} but the arrays W, b have sizes {sizes}; "
+            f"they must agree. Fix: drop 'sizes' from meta (it is computed) or correct it."
+        )
+    computed = dict(format=_FORMAT_NAME, format_version=FORMAT_VERSION, sizes=sizes)
+    full = {"activation": None, "loss": None, **meta, **computed, "dtype": str(params.dtype)}
     try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
+        return json.dumps(full, default=json_default, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ParamsFileError(
+            f"meta must be JSON-serialisable (numbers, strings, lists, dicts keyed by "
+            f"strings): {exc}. Fix: store such a value as a string or a number."
+        ) from None
+
+
+def _sizes(sizes) -> list[int] | None:
     try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+        return list(check_sizes(sizes))
+    except ConfigError:
+        return None
 
 
 def _read_arrays(path: Path, where: str) -> dict:
@@ -315,125 +270,98 @@ def _read_arrays(path: Path, where: str) -> dict:
     archive's is opened (a FIFO would block for ever, a text file would get NumPy's
     message about pickles)."""
     try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise ParamsFileError(f"path: cannot read {where} ({exc}).") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ParamsFileError(
-            f"path: {where} is not a regular file (a FIFO, a socket or a device); "
-            f"give the .npz file written by save_params."
-        )
-    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ParamsFileError(
+                f"{where} is not a regular file (a folder, a FIFO, a device); give the .npz "
+                f"file written by save_params."
+            )
         with open(path, "rb") as f:
             head = f.read(6)
+    except FileNotFoundError:
+        raise ParamsFileError(
+            f"there is no {where} (relative paths start in {_shown(os.getcwd())}). Check "
+            f"the path, or save parameters first with save_params(path, params, meta)."
+        ) from None
     except OSError as exc:
-        raise ParamsFileError(f"path: cannot read {where} ({exc}).") from None
-    if head.startswith(b"\x93NUMPY"):
-        raise ParamsFileError(
-            f"path: {where} is a single .npy array, not an .npz of parameters. "
-            f"Save with save_params(path, params, meta)."
-        )
+        raise _failure("read", path, exc) from None
     if not head.startswith(b"PK"):
-        kind = "is empty" if not head else f"starts with {head!r}"
+        kind = (
+            "is empty"
+            if not head
+            else "is a single .npy array"
+            if head.startswith(b"\x93NUMPY")
+            else f"starts with {head!r}: a text file renamed .npz?"
+        )
         raise ParamsFileError(
-            f"path: {where} is not an .npz file (an .npz is a zip archive; this one "
-            f"{kind}: a text file renamed .npz?). Save the parameters with save_params."
+            f"{where} is not an .npz file (a zip archive); this one {kind}. Save the "
+            f"parameters with save_params(path, params, meta)."
         )
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
         raise ParamsFileError(
-            f"path: {where} is not a valid .npz file, or it is truncated or corrupt "
+            f"{where} is not a valid .npz file, or it is truncated or corrupt "
             f"({type(exc).__name__}: {exc}). Save the parameters again with save_params."
-        ) from exc
+        ) from None
 
 
 def load_params(path, expected_sizes=None) -> tuple[Params, dict]:
-    """Load parameters saved by :func:`save_params`.
+    """The parameters and the meta of a file written by :func:`save_params`.
 
-    Parameters
-    ----------
-    path : str or Path
-        The .npz file.
-    expected_sizes : sequence of int, optional
-        h = (h_0, ..., h_L) the file must hold.
-
-    Returns
-    -------
-    params : Params
-        W[l] of shape (h_{l-1}, h_l) and b[l] of shape (h_l,), NumPy arrays, l = 1..L.
-    meta : dict
-        With 'sizes', 'dtype', 'activation', 'loss', 'format_version'.
+    Returns a Params of NumPy arrays W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L, and a
+    dict with 'sizes', 'dtype', 'activation', 'loss' and 'format_version'. The file must
+    hold the sizes h = ``expected_sizes`` when they are given.
     """
-    path = Path(path)
-    where = f"parameters file {str(path)!r}"
-    if not path.exists():
-        raise ParamsFileError(
-            f"path: no {where} (looked in {os.getcwd()!r} for relative paths). Check the "
-            f"path, or save parameters first with save_params(path, params, meta)."
-        )
-    if path.is_dir():
-        raise ParamsFileError(f"path: {str(path)!r} is a directory, not a parameters file.")
+    path = _path(path)
+    where = f"the parameters file {_shown(path)}"
     arrays = _read_arrays(path, where)
-
     if "meta" not in arrays:
         raise ParamsFileError(
-            f"path: {where} has no 'meta' entry (found {sorted(arrays)}); it was not "
-            f"written by save_params. Save the parameters again with save_params."
+            f"{where} has no 'meta' entry; it was not written by save_params. Save the "
+            f"parameters again with save_params."
         )
     try:
         meta = json.loads(str(arrays.pop("meta")))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ParamsFileError(f"path: {where} has an unreadable 'meta' entry ({exc}).") from exc
-    if not isinstance(meta, dict) or "sizes" not in meta:
-        raise ParamsFileError(f"path: {where} has a 'meta' entry without 'sizes'; it is corrupt.")
-    version = meta.get("format_version")
+        version = meta.get("format_version")
+    except (json.JSONDecodeError, AttributeError):
+        raise ParamsFileError(f"{where} has an unreadable 'meta' entry; it is corrupt.") from None
     if version != FORMAT_VERSION:
         raise ParamsFileError(
-            f"path: {where} has format_version {version!r}; this mlp_core reads version "
+            f"{where} has format_version {version!r}; this mlp_core reads version "
             f"{FORMAT_VERSION}. Upgrade mlp_core, or save the parameters again."
         )
-    meta_sizes = _sizes_list(meta["sizes"])
-    if meta_sizes is None:
-        raise ParamsFileError(
-            f"path: {where} has meta sizes {meta['sizes']!r}; expected a list of at least two "
-            f"whole numbers ≥ 1, h = (h_0, ..., h_L). The file is corrupt; save it again."
-        )
-    L = len(meta_sizes) - 1
-    expected_keys = {k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}")}
-    missing = sorted(expected_keys - set(arrays))
-    extra = sorted(set(arrays) - expected_keys)
-    if missing or extra:
-        raise ParamsFileError(
-            f"path: {where} says sizes {meta_sizes} (L = {L} layers) in its meta but holds "
-            f"the arrays {sorted(arrays)}"
-            + (f"; missing {missing}" if missing else "")
-            + (f"; unexpected {extra}" if extra else "")
-            + ". The file is incomplete or corrupt; save it again."
-        )
-    W = {l: arrays[f"W{l}"] for l in range(1, L + 1)}
-    b = {l: arrays[f"b{l}"] for l in range(1, L + 1)}
     try:
-        sizes, _ = _check_params(W, b)
-    except MlpCoreError as exc:
-        raise ParamsFileError(f"path: {where} holds invalid parameters: {exc}") from None
-    if sizes != meta_sizes:
+        sizes = meta["sizes"] = list(check_sizes(meta.get("sizes"), "its meta['sizes']"))
+    except ConfigError as exc:
+        raise ParamsFileError(f"{where} is corrupt: {exc}") from None
+    L = len(sizes) - 1
+    names = {f"{k}{l}" for l in range(1, L + 1) for k in "Wb"}
+    if set(arrays) != names:
         raise ParamsFileError(
-            f"path: {where} says sizes {meta_sizes} in its meta but its arrays have sizes "
-            f"{sizes}; the file is corrupt. Save it again."
+            f"{where} says sizes {sizes} (L = {L} layers) in its meta but holds the arrays "
+            f"{sorted(arrays)}; missing {sorted(names - set(arrays))}, unexpected "
+            f"{sorted(set(arrays) - names)}. The file is incomplete or corrupt; save it again."
+        )
+    params = Params(
+        {l: arrays[f"W{l}"] for l in range(1, L + 1)}, {l: arrays[f"b{l}"] for l in range(1, L + 1)}
+    )
+    try:
+        check_params(params)
+        check_finite_params(params)
+    except MlpCoreError as exc:
+        raise ParamsFileError(f"{where} holds invalid parameters: {exc}") from None
+    if list(params.sizes) != sizes:
+        raise ParamsFileError(
+            f"{where} says sizes {sizes} in its meta but its arrays have sizes "
+            f"{list(params.sizes)}; the file is corrupt. Save it again."
         )
     if expected_sizes is not None:
-        wanted = _sizes_list(expected_sizes)
-        if wanted is None:
+        wanted = check_sizes(expected_sizes, "expected_sizes")
+        if params.sizes != wanted:
             raise ParamsFileError(
-                f"expected_sizes must be h = (h_0, ..., h_L), whole numbers ≥ 1; got "
-                f"{expected_sizes!r}."
+                f"expected_sizes: {where} holds a network with sizes h = {params.sizes}, but "
+                f"expected_sizes is {wanted}. Fix: build the network with the file's sizes "
+                f"(meta['sizes']), or load the file that matches."
             )
-        if sizes != wanted:
-            raise ParamsFileError(
-                f"expected_sizes: {where} holds a network with sizes h = {tuple(sizes)}, but "
-                f"expected_sizes is {tuple(wanted)}. Fix: build the network with the file's "
-                f"sizes (meta['sizes']), or load the file that matches."
-            )
-    return Params(W, b), meta
+    return params, meta

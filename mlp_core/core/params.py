@@ -12,11 +12,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import default_device, device_of, get_xp, to_device
-from .errors import ConfigError
-from .validate import check_fits_in_memory, check_float_dtype, check_seed, whole_number
+from .backend import device_of, get_xp, resolve_device, to_device
+from .validate import (
+    check_choice,
+    check_fits_in_memory,
+    check_float_dtype,
+    check_layer_keys,
+    check_seed,
+    check_sizes,
+)
 
-INIT_SCHEMES = ("he", "xavier")
+#: The variance s_l² of W[l]'s entries, from the widths h_{l-1} (fan in) and h_l (fan out).
+INIT_SCHEMES = {
+    "he": lambda fan_in, fan_out: 2.0 / fan_in,
+    "xavier": lambda fan_in, fan_out: 2.0 / (fan_in + fan_out),
+}
 
 
 @dataclass
@@ -37,7 +47,11 @@ class Params:
     @property
     def sizes(self) -> tuple:
         """h = (h_0, ..., h_L), read off the weight shapes."""
-        return (self.W[1].shape[0],) + tuple(self.W[l].shape[1] for l in self.layers)
+        try:
+            return (self.W[1].shape[0],) + tuple(self.W[l].shape[1] for l in self.layers)
+        except KeyError:
+            check_layer_keys(self.W, self.b)  # names the keys found and those expected
+            raise
 
     @property
     def layers(self) -> range:
@@ -57,7 +71,8 @@ class Params:
         return get_xp(self.W[1])
 
     def to(self, device: str | None) -> Params:
-        """A copy on ``device`` ('cpu', 'gpu', 'auto', or None for ``MLP_CORE_DEVICE``).
+        """A copy on ``device`` ('cpu', 'gpu', 'auto' or None, as
+        :func:`~mlp_core.backend.resolve_device` reads it).
 
         Always a copy: the result never shares memory with ``self``, even when the arrays
         are already on that device.
@@ -67,25 +82,26 @@ class Params:
             out = to_device(a, device)
             return out.copy() if out is a else out
 
-        return Params(
-            {l: moved(w) for l, w in self.W.items()}, {l: moved(v) for l, v in self.b.items()}
-        )
+        return self._map(moved)
 
     def astype(self, dtype) -> Params:
         """A copy with every array cast to ``dtype``."""
-        return Params(
-            {l: w.astype(dtype) for l, w in self.W.items()},
-            {l: v.astype(dtype) for l, v in self.b.items()},
-        )
+        return self._map(lambda a: a.astype(dtype))
 
     def copy(self) -> Params:
-        return Params(
-            {l: w.copy() for l, w in self.W.items()}, {l: v.copy() for l, v in self.b.items()}
-        )
+        return self._map(lambda a: a.copy())
+
+    def _map(self, f) -> Params:
+        return Params({l: f(w) for l, w in self.W.items()}, {l: f(v) for l, v in self.b.items()})
 
     def count(self) -> int:
         """Number of scalar parameters, Σ_l (h_{l-1} h_l + h_l)."""
-        return sum(int(self.W[l].size + self.b[l].size) for l in self.layers)
+        return parameter_count(self.sizes)
+
+
+def parameter_count(sizes) -> int:
+    """Σ_l (h_{l-1} h_l + h_l): the scalars in W[l] and b[l] of a network of widths h."""
+    return sum(h_prev * h + h for h_prev, h in zip(sizes[:-1], sizes[1:]))
 
 
 def default_init(activation: str) -> str:
@@ -108,31 +124,21 @@ def init_params(
         Seeds :func:`numpy.random.default_rng` (a whole number ≥ 0).
     dtype : np.float32 or np.float64
     device : 'cpu', 'gpu', 'auto' or None
-        None: the environment variable ``MLP_CORE_DEVICE`` if set, else the CPU.
+        None: the environment variable ``MLP_CORE_DEVICE`` if set, else the CPU, where
+        the data are (:func:`~mlp_core.backend.resolve_device`, the one device rule).
     scheme : 'he' or 'xavier'
     """
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        sizes = None
-    if sizes is None or len(sizes) < 2 or any(whole_number(h) is None or h < 1 for h in sizes):
-        raise ConfigError(
-            f"sizes must be at least (n, C) with positive integer widths, got {sizes}; "
-            "e.g. sizes=(64, 32, 10) for 64 inputs, one hidden layer of 32 and 10 classes."
-        )
-    sizes = tuple(whole_number(h) for h in sizes)
+    sizes = check_sizes(sizes)
     dtype = check_float_dtype(dtype)
-    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    count = parameter_count(sizes)
     check_fits_in_memory(8 * count, f"sizes {sizes} give {count:,} parameters, which in float64")
     seed = check_seed(seed)
-    device = default_device(device)
-    if scheme not in INIT_SCHEMES:
-        raise ConfigError(f"unknown init scheme {scheme!r}; valid: {', '.join(INIT_SCHEMES)}")
+    device = resolve_device(device)
+    variance = check_choice(scheme, INIT_SCHEMES, "init scheme")
     rng = np.random.default_rng(seed)
     W, b = {}, {}
     for l in range(1, len(sizes)):
         fan_in, fan_out = sizes[l - 1], sizes[l]
-        var = 2.0 / fan_in if scheme == "he" else 2.0 / (fan_in + fan_out)
-        W[l] = rng.normal(0.0, np.sqrt(var), size=(fan_in, fan_out))
+        W[l] = rng.normal(0.0, np.sqrt(variance(fan_in, fan_out)), size=(fan_in, fan_out))
         b[l] = np.zeros(fan_out)
     return Params(W, b).astype(dtype).to(device)

@@ -12,18 +12,18 @@ from __future__ import annotations
 from .activations import get_hidden_activation
 from .losses import get_loss, output_activation
 from .params import Params
-from .validate import check_batch, check_column, check_params, check_same_dtype
+from .validate import check_batch, check_example
 
 
-def forward_single(x, params: Params, activation="relu", loss="cross_entropy"):
+def forward_single(x, params: Params, activation="relu", loss="cross_entropy", check=True):
     """z^l = (W^l)^T a^{l-1} + b^l, a^l = σ(z^l), with a^0 = x (eq. ``eq-forward-single``).
 
     x: (n, 1). Returns dicts ``z`` (l = 1..L) and ``a`` (l = 0..L), each (h_l, 1). The last
     layer uses the loss's output activation (softmax over the C entries of the column).
+    ``check=False`` skips the checks of x and the parameters (for a caller that did them).
     """
-    check_params(params)
-    check_column(x, params.sizes[0], "x")
-    check_same_dtype(x, params, "x")
+    if check:
+        check_example(x, params)
     sigma = get_hidden_activation(activation).sigma
     W, b, L = params.W, params.b, params.L
     a, z = {0: x}, {}
@@ -33,7 +33,7 @@ def forward_single(x, params: Params, activation="relu", loss="cross_entropy"):
     return z, a
 
 
-def loss_single(x, y, params: Params, activation="relu", loss="cross_entropy"):
+def loss_single(x, y, params: Params, activation="relu", loss="cross_entropy", check=True):
     """The loss ℓ of one example (a Python float).
 
     Parameters
@@ -42,28 +42,31 @@ def loss_single(x, y, params: Params, activation="relu", loss="cross_entropy"):
     y : array, shape (C, 1)
     params : Params
     activation, loss : str or object
+    check : bool
+        Validate x, y and the parameters first (shapes, dtypes, finite, y fits the loss).
     """
-    z, _ = forward_single(x, params, activation, loss)
-    check_column(y, params.sizes[-1], "y")
-    check_same_dtype(y, params, "y")
+    if check:
+        check_example(x, params, y, get_loss(loss).targets)
+    z, _ = forward_single(x, params, activation, loss, check=False)
     return float(get_loss(loss).value(z[params.L].T, y.T))
 
 
-def backprop_single(x, y, params: Params, activation="relu", loss="cross_entropy"):
-    """The gradients of one example's loss L (eqs. ``eq-output-error-single`` to
+def backprop_single(x, y, params: Params, activation="relu", loss="cross_entropy", check=True):
+    """The gradients of one example's loss ℓ (eqs. ``eq-output-error-single`` to
     ``eq-weight-grad-single``).
 
     δ^L = a^L − y (``eq-output-error-single``);
     δ^l = (W^{l+1} δ^{l+1}) ⊙ σ'(z^l) (``eq-hidden-error-single``);
-    ∂L/∂b^l = δ^l (``eq-bias-grad-single``);
-    ∂L/∂W^l = a^{l-1} (δ^l)^T, an (h_{l-1}, 1)(1, h_l) outer product (``eq-weight-grad-single``).
+    ∂ℓ/∂b^l = δ^l (``eq-bias-grad-single``);
+    ∂ℓ/∂W^l = a^{l-1} (δ^l)^T, an (h_{l-1}, 1)(1, h_l) outer product (``eq-weight-grad-single``).
 
     Returns ``dW`` (dict of (h_{l-1}, h_l)) and ``db`` (dict of (h_l,), stored flat like b).
+    ``check=False`` skips the checks of x, y and the parameters (for a caller that did them).
     """
+    if check:
+        check_example(x, params, y, get_loss(loss).targets)
     sigma_prime = get_hidden_activation(activation).sigma_prime
-    z, a = forward_single(x, params, activation, loss)
-    check_column(y, params.sizes[-1], "y")
-    check_same_dtype(y, params, "y")
+    z, a = forward_single(x, params, activation, loss, check=False)
     W, L = params.W, params.L
     delta = {L: a[L] - y}
     for l in range(L - 1, 0, -1):
@@ -74,7 +77,7 @@ def backprop_single(x, y, params: Params, activation="relu", loss="cross_entropy
 
 
 def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"):
-    """The gradients of the mean loss J = (1/m) Σ_i L_i by looping over the examples.
+    """The gradients of the mean loss J = (1/m) Σ_i ℓ_i by looping over the examples.
 
     Row i of X and of Y becomes the column x, y of :func:`backprop_single`; the
     per-example gradients are averaged. This is what the batched code must equal
@@ -85,7 +88,8 @@ def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"
     ----------
     X : array, shape (m, n)
     Y : array, shape (m, C)
-        Checked as :func:`mlp_core.batched.backprop` checks them (shapes, dtypes, finite).
+        Checked once, as :func:`mlp_core.batched.backprop` checks them; the loop then
+        runs unchecked.
     params : Params
         W[l] (h_{l-1}, h_l), b[l] (h_l,), l = 1..L.
     activation, loss : str or object
@@ -95,14 +99,13 @@ def gradients_loop(X, Y, params: Params, activation="relu", loss="cross_entropy"
     dW, db : dict
         ∂J/∂W^l of shape (h_{l-1}, h_l) and ∂J/∂b^l of shape (h_l,), l = 1..L.
     """
-    check_batch(X, params, Y)
+    check_batch(X, params, Y, targets=get_loss(loss).targets)
     m = X.shape[0]
     dW = {l: 0 * params.W[l] for l in params.layers}
     db = {l: 0 * params.b[l] for l in params.layers}
     for i in range(m):
-        dW_i, db_i = backprop_single(
-            X[i].reshape(-1, 1), Y[i].reshape(-1, 1), params, activation, loss
-        )
+        x, y = X[i].reshape(-1, 1), Y[i].reshape(-1, 1)
+        dW_i, db_i = backprop_single(x, y, params, activation, loss, check=False)
         for l in params.layers:
             dW[l] += dW_i[l]
             db[l] += db_i[l]

@@ -9,14 +9,16 @@ finiteness checks read every entry once.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import operator
 import os
 from collections.abc import Mapping
 
 import numpy as np
 
-from .backend import get_xp
+from .backend import device_of, get_xp
 from .errors import ConfigError, DataError, LabelError, ParamsError, ShapeError
 
 #: How a Params is made; every refusal of a wrong container ends with it.
@@ -36,19 +38,42 @@ def _is_array(a) -> bool:
     return hasattr(a, "ndim") and hasattr(a, "dtype") and hasattr(a, "shape")
 
 
-def check_layer_keys(W, b, error=ShapeError) -> int:
-    """W and b are dicts with the same keys, the layers 1..L; returns L.
+def check_plain(a, name: str) -> None:
+    """Refuse NumPy's matrix and masked-array subclasses, which the formulas would get wrong
+    (a matrix's rows stay 2-D and it has no ``keepdims``; a mask is silently ignored)."""
+    if isinstance(a, np.matrix):
+        raise DataError(
+            f"{name} is a numpy.matrix; the library computes with plain arrays (a matrix's "
+            f"rows stay 2-D and its reductions differ). Fix: {name} = np.asarray({name})."
+        )
+    if isinstance(a, np.ma.MaskedArray):
+        raise DataError(
+            f"{name} is a masked array; the formulas would use the values under its mask. "
+            f"Fix: decide what a masked entry means, then pass a plain array, e.g. "
+            f"{name} = {name}.filled(0.0)."
+        )
 
-    ``error`` is the class raised (a :class:`ParamsFileError` for a file's arrays).
-    """
+
+def check_array(a, name: str, shape: str, error=DataError, also: str = "") -> None:
+    """``a`` is a plain NumPy or CuPy array (not a list, a matrix or a masked array)."""
+    if not _is_array(a):
+        raise error(
+            f"{name} must be a NumPy or CuPy array of shape {shape}; found "
+            f"{type(a).__name__}. Fix: {name} = np.asarray({name}, dtype=np.float64).{also}"
+        )
+    check_plain(a, name)
+
+
+def check_layer_keys(W, b) -> int:
+    """W and b are dicts with the same keys, the layers 1..L; returns L."""
     for name, d in (("W", W), ("b", b)):
         if not isinstance(d, Mapping):
-            raise error(
+            raise ParamsError(
                 f"{name} must be a dict keyed by layer index 1..L ({name}[1], {name}[2], ...); "
                 f"found {type(d).__name__}. {MAKE_PARAMS}"
             )
     if not W:
-        raise error(
+        raise ShapeError(
             "W is empty: a network needs at least W[1], of shape (n, h_1) "
             "(init_params((n, h_1, ..., C)) builds one)."
         )
@@ -56,7 +81,7 @@ def check_layer_keys(W, b, error=ShapeError) -> int:
     if not all(
         isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys_W | keys_b
     ):
-        raise error(
+        raise ShapeError(
             f"W and b must be keyed by integer layer indices 1..L; found keys "
             f"W: {sorted(map(repr, keys_W))}, b: {sorted(map(repr, keys_b))}."
         )
@@ -69,14 +94,14 @@ def check_layer_keys(W, b, error=ShapeError) -> int:
             if 0 in keys_W
             else ""
         )
-        raise error(
+        raise ShapeError(
             f"W must be keyed by the layers 1..L as in the book; found keys "
             f"{sorted(int(k) for k in keys_W)}, expected {sorted(expected)}.{hint}"
         )
     if keys_b != expected:
         missing = sorted(expected - keys_b)
         extra = sorted(int(k) for k in keys_b - expected)
-        raise error(
+        raise ShapeError(
             f"b must have the same keys as W, 1..{L}; missing {missing}, unexpected {extra}."
         )
     return L
@@ -96,19 +121,13 @@ def check_params(params) -> None:
             + f". {MAKE_PARAMS}"
         )
     W, b = params.W, params.b
-    if not isinstance(W, Mapping) or not isinstance(b, Mapping):
-        raise ParamsError(
-            f"params.W and params.b must be dicts keyed 1..L; found "
-            f"{type(W).__name__} and {type(b).__name__}. {MAKE_PARAMS}"
-        )
-    L = check_layer_keys(W, b, ShapeError)
+    L = check_layer_keys(W, b)
     for l in range(1, L + 1):
-        for name, a in ((f"W{l}", W[l]), (f"b{l}", b[l])):
-            if not _is_array(a):
-                raise ParamsError(
-                    f"{name} is a {type(a).__name__}, not an array. Fix: "
-                    f"np.asarray({name}, dtype=np.float64). {MAKE_PARAMS}"
-                )
+        for name, a, shape in (
+            (f"W{l}", W[l], f"(h_{l - 1}, h_{l})"),
+            (f"b{l}", b[l], f"(h_{l},)"),
+        ):
+            check_array(a, name, shape, ParamsError, f" {MAKE_PARAMS}")
             if a.dtype.kind != "f":
                 raise DataError(
                     f"{name} has dtype {a.dtype}; the parameters must be floating point "
@@ -159,11 +178,7 @@ def check_X(X, n: int | None = None, name: str = "X") -> None:
 
     ``n`` is the first layer's width h_0; ``None`` skips the feature count.
     """
-    if not _is_array(X):
-        raise DataError(
-            f"{name} must be a NumPy or CuPy array of shape (m, n); found "
-            f"{type(X).__name__}. Fix: {name} = np.asarray({name}, dtype=np.float64)."
-        )
+    check_array(X, name, "(m, n)")
     shape = _shape(X)
     if len(shape) == 1:
         k = shape[0]
@@ -212,11 +227,7 @@ def check_Y(Y, m: int, C: int, name: str = "Y") -> None:
     Catches labels passed where one-hot rows are expected, and a (m,) target next to an
     (m, 1) output, which NumPy would silently broadcast to an (m, m) error matrix.
     """
-    if not _is_array(Y):
-        raise DataError(
-            f"{name} must be a NumPy or CuPy array of shape (m, C); found "
-            f"{type(Y).__name__}. Fix: {name} = np.asarray({name}, dtype=np.float64)."
-        )
+    check_array(Y, name, "(m, C)")
     shape = _shape(Y)
     if len(shape) == 1 and shape[0] == m:
         if C == 1:
@@ -243,17 +254,26 @@ def check_Y(Y, m: int, C: int, name: str = "Y") -> None:
 
 
 def check_same_dtype(X, params, name: str = "X") -> None:
-    """X and the parameters share a dtype, so float32 stays float32 (no silent upcast)."""
+    """X and the parameters share a dtype, so float32 stays float32 (no silent upcast),
+    and a device: NumPy arrays with NumPy parameters, CuPy arrays with CuPy parameters."""
     if X.dtype != params.dtype:
         raise DataError(
             f"{name} is {X.dtype} but the parameters are {params.dtype}; NumPy would "
             f"silently compute in the wider type. Cast one: {name} = {name}.astype("
             f"params.dtype) or params = params.astype({name}.dtype)."
         )
+    here, there = device_of(X), device_of(params.W[1])
+    if here != there:
+        raise DataError(
+            f"{name} is on the {here} but the parameters are on the {there}; one computation "
+            f"runs on one device. Move one: {name} = mc.to_device({name}, params.device), "
+            f"or params = params.to({here!r})."
+        )
 
 
 def check_column(v, rows: int, name: str) -> None:
     """One example as a column vector of shape (rows, 1) (the book's left column)."""
+    check_plain(v, name)
     if _shape(v) != (rows, 1):
         fix = (
             f"use {name}.reshape(-1, 1)"
@@ -300,8 +320,10 @@ def check_finite_params(params) -> None:
                 )
 
 
-def check_batch(X, params, Y=None, finite: bool = True, name_X: str = "X", name_Y: str = "Y"):
-    """The parameters, X (m, n) and Y (m, C) agree in shape and dtype (and are finite).
+def check_batch(
+    X, params, Y=None, finite: bool = True, name_X: str = "X", name_Y: str = "Y", targets=None
+):
+    """The parameters, X (m, n) and Y (m, C) agree in shape, dtype and device (and are finite).
 
     Parameters
     ----------
@@ -315,18 +337,45 @@ def check_batch(X, params, Y=None, finite: bool = True, name_X: str = "X", name_
         Also refuse NaN or Inf in X, Y and the parameters (one pass over each).
     name_X, name_Y : str
         The names the messages use (``"X_val"`` for a held-out set, say).
+    targets : callable, optional
+        The loss's rule for its targets, ``targets(Y, name_Y)``
+        (:attr:`mlp_core.losses.Loss.targets`: rows that are distributions for
+        cross-entropy, say).
     """
     check_params(params)
+    _check_rows(X, params, Y, finite, name_X, name_Y, targets)
+
+
+def _check_rows(X, params, Y, finite, name_X, name_Y, targets) -> None:
     check_X(X, params.sizes[0], name_X)
     check_same_dtype(X, params, name_X)
-    if Y is not None:
-        check_Y(Y, X.shape[0], params.sizes[-1], name_Y)
-        check_same_dtype(Y, params, name_Y)
     if finite:
         check_finite_params(params)
         check_finite(X, name_X)
-        if Y is not None:
-            check_finite(Y, name_Y)
+    if Y is not None:
+        check_targets(Y, params, X.shape[0], name_Y, finite, targets)
+
+
+def check_targets(Y, params, m: int, name: str = "Y", finite: bool = True, targets=None):
+    """Y is the (m, C) target matrix of checked parameters: its shape, dtype and device,
+    no NaN or Inf (with ``finite``), and the loss's rule ``targets(Y, name)`` if given."""
+    check_Y(Y, m, params.sizes[-1], name)
+    check_same_dtype(Y, params, name)
+    if finite:
+        check_finite(Y, name)
+    if targets is not None:
+        targets(Y, name)
+
+
+def check_example(x, params, y=None, targets=None) -> None:
+    """One example as :func:`check_batch` checks a batch (of one row, x^T and y^T): x (n, 1)
+    and y (C, 1) are columns that fit the parameters, share their dtype and device, and
+    are finite; ``targets`` is the loss's rule for y."""
+    check_params(params)
+    check_column(x, params.sizes[0], "x")
+    if y is not None:
+        check_column(y, params.sizes[-1], "y")
+    _check_rows(x.T, params, None if y is None else y.T, True, "x", "y", targets)
 
 
 def is_one_hot(Y) -> bool:
@@ -364,37 +413,83 @@ def check_seed(seed, name: str = "seed"):
     Generator or SeedSequence (returned as they are)."""
     if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return seed
-    k = whole_number(seed)
-    if k is None or not 0 <= k <= MAX_SEED:
+    why = f"Or None for a fresh random start; e.g. {name}=0 (the same seed gives the same run)."
+    return check_whole(seed, name, 0, MAX_SEED, why)
+
+
+_COMPARE = {">": operator.gt, "≥": operator.ge, "<": operator.lt}
+
+
+def check_real(value, name: str, *, above=None, at_least=None, below=None, example="") -> float:
+    """``value`` as a float if it is a finite real number (0.5, 3, np.float32(2); not True,
+    "0.5", NaN or ±Inf) with value > ``above``, value ≥ ``at_least`` and value < ``below``
+    where given, else a ConfigError naming ``name``.
+
+    The one home of "a number in a range": the learning rate, the held-out fraction, the
+    noise of the toy data sets, the step of the centred difference.
+    """
+    bounds = [
+        (s, limit)
+        for s, limit in ((">", above), ("≥", at_least), ("<", below))
+        if limit is not None
+    ]
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not (real and all(_COMPARE[s](value, limit) for s, limit in bounds)):
+        bound = " and ".join(f"{s} {limit:g}" for s, limit in bounds)
         raise ConfigError(
-            f"{name} must be a whole number in 0 … 2**32 − 1 = {MAX_SEED} (or None for a "
-            f"fresh random start), got {seed!r}; e.g. {name}=0. The same seed gives the "
-            f"same run."
+            f"{name} must be a finite number {bound}".rstrip()
+            + f", got {value!r}"
+            + (f"; {example}." if example else ".")
         )
-    return k
+    return float(value) + 0.0  # and -0.0 becomes 0.0
 
 
 def check_lr(lr, name: str = "lr") -> float:
     """The learning rate η: a finite real number > 0, returned as a Python float (a NumPy
     float64 scalar would silently widen float32 parameters)."""
-    if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)) or not (
-        math.isfinite(lr) and lr > 0
-    ):
-        raise ConfigError(
-            f"{name} (the learning rate η) must be a finite number > 0, got {lr!r}; "
-            f"e.g. {name}=0.1."
-        )
-    return float(lr)
+    return check_real(lr, f"{name} (the learning rate η)", above=0, example=f"e.g. {name}=0.1")
 
 
 def check_fraction(value, name: str) -> float:
     """A share strictly between 0 and 1 (the held-out fraction, say), as a float."""
-    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)) or not (0 < value < 1):
+    return check_real(
+        value,
+        name,
+        above=0,
+        below=1,
+        example=f"e.g. {name}=0.2 keeps a fifth of the examples apart",
+    )
+
+
+def check_sizes(sizes, name: str = "sizes") -> tuple:
+    """The layer widths h = (h_0 = n, h_1, ..., h_L = C) as a tuple of ints: a sequence of
+    at least two whole numbers ≥ 1, else a ConfigError that says what a sizes is."""
+    example = "e.g. (64, 32, 10): 64 inputs, a hidden layer of 32 units and 10 classes"
+    if isinstance(sizes, Mapping):
         raise ConfigError(
-            f"{name} must be a number strictly between 0 and 1, got {value!r}; e.g. "
-            f"{name}=0.2 keeps a fifth of the examples apart."
+            f"{name} is a {type(sizes).__name__}, but it is the layer widths h = (n, h_1, ..., C), "
+            f"{example}. To use weights you already have, wrap them: mc.Params(W, b)."
         )
-    return float(value)
+    widths = None
+    if not isinstance(sizes, (str, bytes, set, frozenset)):  # a set has no order
+        with contextlib.suppress(TypeError):
+            widths = tuple(sizes)
+    if widths is None or len(widths) < 2:
+        raise ConfigError(
+            f"{name} must be a sequence of at least two layer widths h = (n, ..., C), got "
+            f"{sizes!r}; {example}."
+        )
+    example = f"The layer widths: {example}."
+    return tuple(check_whole(h, f"{name}[{i}]", example=example) for i, h in enumerate(widths))
+
+
+def check_choice(name, table, what: str):
+    """``table[name]`` for a name of the table (activations, losses, init schemes), else a
+    ConfigError that names ``what`` and lists the valid names."""
+    try:
+        return table[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown {what} {name!r}; valid names are: {', '.join(table)}") from None
 
 
 def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
