@@ -176,7 +176,7 @@ def test_loop_is_extrapolated_and_labelled():
 
 
 def test_loop_epoch_equals_the_batched_epoch():
-    """The loop contender computes the same epoch as train.run_epoch (float64)."""
+    """The loop contender computes the same epoch as training.run_epoch (float64)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(23, 7))
     Y = np.eye(4)[rng.integers(0, 4, 23)]

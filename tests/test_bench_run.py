@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pathlib
 import tempfile
 
 import numpy as np
@@ -149,9 +150,19 @@ def test_a_failed_write_goes_to_a_fallback_file_and_exits_non_zero(tmp_path, mon
 def test_write_json_leaves_no_temporary_file_behind(tmp_path):
     result = run_tiny()
     bench.write_json(result, tmp_path / "a.json")
-    with pytest.raises(TypeError):  # json cannot serialise a set key: fails mid-write
+    with pytest.raises(TypeError):  # json cannot serialise a set key
         bench.write_json(dict(result, bad={frozenset(): 1}), tmp_path / "b.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_write_json_follows_the_umask(tmp_path):
+    before = os.umask(0o077)
+    try:
+        path = bench.write_json({"x": np.float32(0.5), "n": np.int64(3)}, tmp_path / "a.json")
+    finally:
+        os.umask(before)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert json.loads(pathlib.Path(path).read_text()) == {"x": 0.5, "n": 3}
 
 
 def test_loop_and_torch_walk_the_librarys_batches(monkeypatch):

@@ -26,16 +26,12 @@ from .contenders import (
     Runner,
     Skip,
     epoch_batched,
-    epoch_gemm_floor,
     epoch_loop,
-    epoch_sklearn,
-    epoch_sklearn_first,
     epoch_torch,
     setup_contender,
 )
 from .experiments import (
     GPU_COPY_BYTES,
-    GPU_GEMM_N,
     call_overhead,
     copy_bandwidth,
     crossover_batch,
@@ -55,10 +51,8 @@ from .experiments import (
 from .harness import run_bench
 from .machine import (
     POOL_SETTINGS,
-    blas_info,
     command_line,
     cpu_cores,
-    cpu_model,
     last_level_cache_bytes,
     load_average,
     machine_info,
@@ -83,7 +77,6 @@ from .timing import (
     median,
     spread,
     time_call,
-    warm_up_for,
 )
 
 __all__ = [
@@ -96,7 +89,6 @@ __all__ = [
     "DTYPES",
     "GPU_CONTENDERS",
     "GPU_COPY_BYTES",
-    "GPU_GEMM_N",
     "LABELS",
     "LEARNING_RATE",
     "POOL_SETTINGS",
@@ -107,22 +99,17 @@ __all__ = [
     "Skip",
     "UNSTABLE_RATIO",
     "add_parser",
-    "blas_info",
     "check_writable",
     "clock",
     "command_line",
     "copy_bandwidth",
     "cpu_cores",
-    "cpu_model",
     "crossover_batch",
     "cuda_event_timer",
     "default_copy_bytes",
     "epoch_batched",
     "epoch_flops",
-    "epoch_gemm_floor",
     "epoch_loop",
-    "epoch_sklearn",
-    "epoch_sklearn_first",
     "epoch_torch",
     "format_table",
     "record_spread",
@@ -147,6 +134,5 @@ __all__ = [
     "synthetic_data",
     "time_call",
     "timing_with_and_without_sync",
-    "warm_up_for",
     "write_json",
 ]
