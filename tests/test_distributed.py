@@ -14,6 +14,7 @@ import importlib.util
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -291,6 +292,58 @@ def test_a_signal_to_one_rank_stops_every_rank_after_the_same_epoch(tmp_path):
         assert relative(saved[f"b_{l}"], trained.b[l]) < TOL["float64"]
 
 
+CLI = ["-m", "mlp_core", "train", "--dtype", "float64", "--hidden", "16"]
+
+
+def error_lines(stderr):
+    """Our program's error lines (not the launcher's own notes)."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@requires_mpi
+def test_cli_refusing_save_under_mpiexec_ends_every_rank_within_seconds(tmp_path):
+    start = time.perf_counter()
+    proc = mpiexec(2, *CLI, "--save", tmp_path / "missing" / "m.npz", timeout=60)
+    assert time.perf_counter() - start < 30
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = error_lines(proc.stderr)
+    assert "--save" in line and "does not exist" in line
+
+
+@requires_mpi
+def test_cli_divergence_under_mpiexec_is_reported_once():
+    flags = ["--dataset", "xor", "--lr", "1e4", "--epochs", "5"]
+    proc = mpiexec(2, "-m", "mlp_core", "train", *flags, timeout=60)
+    assert proc.returncode == 2
+    (line,) = error_lines(proc.stderr)
+    assert line.startswith("error: training diverged: the loss")
+
+
+@requires_mpi
+def test_ctrl_c_to_mpiexec_saves_what_was_trained_and_says_so_once(tmp_path):
+    save = tmp_path / "m.npz"
+    command, env = mpiexec_command(2, *CLI, "--epochs", "5000", "--save", save)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        rows = 0
+        for line in proc.stdout:  # the table's first row: training is under way
+            rows += line.split()[:1] == ["1"]
+            if rows:
+                break
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    (line,) = error_lines(stderr)
+    assert line.startswith("error: interrupted (SIGINT)") and str(save) in line
+    params, meta = load_params(save)
+    assert meta["interrupted"] and f"after epoch {meta['epochs']} " in line
+    assert params.sizes == (64, 16, 10)
+
+
 # ---- the benchmark's model and its record ----
 
 
@@ -319,10 +372,3 @@ def test_recorded_allreduce_benchmark_covers_p_1_to_4_with_the_model():
             assert r["model_s"] == pytest.approx(model)
             assert r["ratio"] == pytest.approx(r["allreduce_s"] / r["compute_s"])
     assert "all-reduce ms" in allreduce.format_table(result)
-
-
-def test_bench_cli_offers_the_allreduce_benchmark():
-    from mlp_core.cli import build_parser
-
-    args = build_parser().parse_args(["bench", "--allreduce", "--ranks", "1,2"])
-    assert args.allreduce and args.ranks == "1,2"

@@ -14,11 +14,11 @@ experiments    the book's chapters 12 and 13: GEMM rate, copy bandwidth, intensi
                speed against the batch size, loop against batched, recorded results
 allreduce      chapter 14: compute against all-reduce time per step under ``mpiexec``, with
                the ring model's prediction (``python -m mlp_core bench --allreduce``)
-cli            ``python -m mlp_core bench``: :func:`add_parser`, :func:`run_from_args`
 =============  ==============================================================================
+
+The command line, ``python -m mlp_core bench``, lives with ``train`` in :mod:`mlp_core.cli`.
 """
 
-from .cli import add_parser, main, run_from_args
 from .contenders import (
     CONTENDERS,
     GPU_CONTENDERS,
@@ -69,7 +69,7 @@ from .problems import (
     make_problem,
     synthetic_data,
 )
-from .report import check_writable, format_table, record_spread, write_json
+from .report import format_table, record_spread, write_json
 from .timing import (
     UNSTABLE_RATIO,
     clock,
@@ -98,8 +98,6 @@ __all__ = [
     "SIZES",
     "Skip",
     "UNSTABLE_RATIO",
-    "add_parser",
-    "check_writable",
     "clock",
     "command_line",
     "copy_bandwidth",
@@ -119,7 +117,6 @@ __all__ = [
     "load_recorded",
     "loop_vs_batched",
     "machine_info",
-    "main",
     "make_problem",
     "matmul_intensity",
     "median",
@@ -127,7 +124,6 @@ __all__ = [
     "recorded_table",
     "roofline",
     "run_bench",
-    "run_from_args",
     "setup_contender",
     "speed_vs_batch",
     "spread",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..core.errors import ConfigError, ParamsFileError
 from ..core.io import atomic_write, json_default
-from ..core.io import check_writable as check_path_writable
 from .machine import POOL_SETTINGS
 from .timing import UNSTABLE_RATIO, spread
 
@@ -144,16 +142,6 @@ def record_spread(r: dict) -> dict | None:
         k: (v * scale if k in ("min", "q1", "median", "q3", "max") else v)
         for k, v in spread(r["times"]).items()
     }
-
-
-def check_writable(path) -> None:
-    """Prove, before a long run, that ``--json`` ``path`` can be written (the rule is
-    :func:`mlp_core.core.io.check_writable`'s: a temporary file is created and removed
-    beside it). Raises :class:`ConfigError` saying why not."""
-    try:
-        check_path_writable(path, example="bench.json")
-    except ParamsFileError as err:
-        raise ConfigError(f"--json: {err}") from None
 
 
 def write_json(result: dict, path):

@@ -10,7 +10,6 @@ from .comm import allreducer, deferred_signals, shared_verdict, world, world_ran
 from .sgd import (
     buffer_layout,
     buffer_size,
-    cli_setup,
     evaluate_distributed,
     global_mean,
     local_sums,
@@ -24,7 +23,6 @@ __all__ = [
     "allreducer",
     "buffer_layout",
     "buffer_size",
-    "cli_setup",
     "deferred_signals",
     "evaluate_distributed",
     "global_mean",

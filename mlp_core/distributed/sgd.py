@@ -265,18 +265,3 @@ def use_local_gpu(environ=None) -> None:
     local = next((environ[v] for v in LOCAL_RANK_VARIABLES if v in environ), None)
     if cp is not None and local is not None and local.isdigit():
         cp.cuda.Device(int(local) % cp.cuda.runtime.getDeviceCount()).use()
-
-
-def cli_setup(args, out):
-    """What ``python -m mlp_core train`` changes under ``mpiexec``: the data-parallel
-    trainer, and on ranks other than 0 no output, no progress bar and no saved file.
-
-    Returns ``(trainer, out)``; ``args`` is updated in place.
-    """
-    comm = world()
-    if getattr(args, "device", None) != "cpu":
-        use_local_gpu()
-    if comm.rank != 0:
-        args.save, args.progress = None, False
-        out = open(os.devnull, "w")  # lives as long as the process
-    return train_distributed, out
