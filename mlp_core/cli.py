@@ -103,9 +103,9 @@ def parse_widths(text: str) -> tuple:
     return whole_numbers(text, "--hidden", "128,64 (or '' for no hidden layer)")
 
 
-def device_default(environ=None) -> str:
+def device_default() -> str:
     """``--device``'s default: ``$MLP_CORE_DEVICE`` where it is set, else ``auto``."""
-    return (os.environ if environ is None else environ).get("MLP_CORE_DEVICE") or "auto"
+    return os.environ.get("MLP_CORE_DEVICE") or "auto"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -118,10 +118,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except where there is none (None)."""
+    """Shows each option's default, except where there is none (None, or a flag's False)."""
 
     def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
+        shown = action.default not in (None, False)
+        return super()._get_help_string(action) if shown else action.help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,22 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a network with mini-batch SGD", formatter_class=DefaultsHelp
     )
     d = DEFAULTS
-    t.add_argument("--dataset", choices=DATASETS, default=d.dataset)
+    t.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="the data set")
     t.add_argument("--hidden", default=d.hidden, help="hidden layer widths h_1,...,h_{L-1}")
-    t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=d.activation)
-    t.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy")
+    t.add_argument(
+        "--activation", choices=HIDDEN_ACTIVATIONS, default=d.activation, help="hidden σ"
+    )
+    t.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy", help="the loss")
     t.add_argument("--batch-size", type=number, default=d.batch_size, help="B, rows per step")
     t.add_argument("--lr", type=number, default=d.lr, help="learning rate η")
-    t.add_argument("--epochs", type=number, default=d.epochs)
+    t.add_argument("--epochs", type=number, default=d.epochs, help="passes over the data")
     t.add_argument("--device", choices=DEVICES, default=device_default(), help="cpu, gpu or auto")
-    t.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    t.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype, help="precision")
     t.add_argument(
         "--seed",
         type=number,
         default=d.seed,
         help="seeds the split, the initial weights and the batch order",
     )
-    t.add_argument("--test-fraction", type=number, default=d.test_fraction)
+    t.add_argument(
+        "--test-fraction", type=number, default=d.test_fraction, help="the held-out share"
+    )
     t.add_argument("--samples", type=number, help=f"m for spirals and xor (default {d.samples})")
     t.add_argument("--mnist-images", help="MNIST images IDX file (plain or .gz)")
     t.add_argument("--mnist-labels", help="MNIST labels IDX file (plain or .gz)")

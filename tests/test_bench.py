@@ -204,6 +204,10 @@ def test_bad_arguments_are_config_errors():
         bench.run_bench(sizes=("huge",))
     with pytest.raises(ConfigError, match="unknown dtype"):
         bench.run_bench(sizes=[TINY], dtypes=("float16",))
+    with pytest.raises(ConfigError, match="unknown size ''"):
+        bench.run_bench(sizes=",tiny")
+    with pytest.raises(ConfigError, match="no contender given"):
+        bench.run_bench(sizes=[TINY], contenders=" ")
 
 
 def test_the_command_writes_the_json_it_is_asked_for(tmp_path, capsys):

@@ -173,7 +173,7 @@ def run_bench(
 
 def _names(values, valid, what):
     if isinstance(values, str):
-        values = [v for v in values.split(",") if v.strip()]
+        values = values.split(",") if values.strip() else []
     out = []
     for v in values:
         if isinstance(v, BenchSize):
