@@ -6,14 +6,15 @@ layers are numbered 1..L.
 
 The package is built in layers; each imports only the layers before it:
 
-==================  ==========================================================
+==================  ======================================================================
 ``core``            the formulas, validation, parameters, data, files (NumPy)
 ``fast``            the same epoch rearranged for speed (NumPy and CuPy kernels)
-``training``        mini-batch SGD: ``mc.train(params, X, Y, ...)``
+``training``        mini-batch SGD: ``mc.train(params, X, Y, ...)``, the one training loop
+``distributed``     data-parallel SGD on MPI: the same loop, its batch sum an all-reduce
 ``bench``           ``python -m mlp_core bench`` and the book's Part III experiments
 ``book``            diagrams, plots, widgets, exercises (the ``book`` extra)
 ``cli``             ``python -m mlp_core train|bench``
-==================  ==========================================================
+==================  ======================================================================
 
 ``import mlp_core`` loads ``core``, ``fast`` and ``training`` only (NumPy, no matplotlib).
 """

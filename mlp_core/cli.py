@@ -1,35 +1,52 @@
-"""``python -m mlp_core train``: train a network from the command line.
+"""``python -m mlp_core train|bench``: train a network, or time training epochs.
 
-Prints one row per epoch (mean loss and accuracy, training and held-out) and the final
-held-out accuracy; ``--save`` writes the parameters to an ``.npz`` file (atomically, and
-only after training succeeded; the path is proven writable before training starts, and if
-the final write still fails the parameters go to a fallback file whose path is printed).
+``train`` prints one row per epoch (mean loss and accuracy, training and held-out) and the
+final held-out accuracy; ``--save`` writes the parameters to an ``.npz`` file (atomically,
+after training; the path is proven writable before training starts). Under ``mpiexec -n
+P`` the training is data-parallel (:mod:`mlp_core.distributed`) and only rank 0 prints
+and saves. ``bench`` times training epochs against other libraries (:mod:`mlp_core.bench`).
 
-Every refusal is one line on stderr, ``error: ...``, and a non-zero exit status (2 for bad
-input, 3 when the trained parameters could only be saved to the fallback file, 130 when
-interrupted); ``--debug`` shows the traceback instead.
+The options are handed to the library as they are typed (text becomes a number, nothing
+more): the library's rules judge them. Every refusal is one line on stderr, ``error:
+...``, printed once (by rank 0 under ``mpiexec``), and a non-zero exit status: 2 for bad
+input or a failed run, 3 when the result could only be saved to a rescue file, 130 or 143
+when SIGINT (Ctrl-C) or SIGTERM stopped it, after saving what was trained (``--save``).
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import tempfile
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from . import bench, distributed
+from . import distributed
+from .bench import allreduce
+from .bench.contenders import CONTENDERS
+from .bench.harness import run_bench
+from .bench.machine import POOL_SETTINGS
+from .bench.problems import DEFAULT_SIZES, DTYPES, SIZES
+from .bench.report import format_table, write_json
 from .core import data as datasets
 from .core.activations import HIDDEN_ACTIVATIONS
 from .core.backend import DEVICES, resolve_device, to_device
-from .core.errors import ConfigError, DataError, MlpCoreError, ParamsFileError
-from .core.io import check_writable, rescue_name, save_params, write_or_rescue
+from .core.errors import ConfigError, MlpCoreError, TrainingDiverged
+from .core.io import check_writable, save_params
 from .core.losses import LOSSES
 from .core.params import default_init, init_params
-from .core.validate import whole_number
-from .training import train
+from .core.validate import check_fraction, check_whole
+from .training import Interrupted, Settings, check_settings, train
 
 DATASETS = ("digits", "spirals", "xor", "mnist")
 
@@ -37,7 +54,7 @@ DATASETS = ("digits", "spirals", "xor", "mnist")
 @dataclass(frozen=True)
 class TrainDefaults:
     """The CLI's defaults: on the digits they reach ≈98% held-out accuracy (median of
-    10 seeds; tested as a median over 5 seeds ≥ 97% in tests/test_training.py)."""
+    10 seeds)."""
 
     dataset: str = "digits"
     hidden: str = "128,64"
@@ -48,101 +65,64 @@ class TrainDefaults:
     dtype: str = "float32"
     seed: int = 0
     test_fraction: float = 0.2
+    samples: int = 600
 
 
 DEFAULTS = TrainDefaults()
 
 
 class SavedElsewhere(MlpCoreError):
-    """Training succeeded but ``--save`` failed; the parameters went to a fallback file."""
+    """The work succeeded but its file could not be written where asked; it went to a
+    rescue file instead (the message names both)."""
 
 
-def _whole(text: str, at_least: int) -> int:
+# ------------------------------------------------------------------------- the options
+
+
+def number(text: str):
+    """argparse type: the text as an int, else as a float (the library judges the value)."""
     try:
-        value = whole_number(float(text))
+        return int(text)
     except ValueError:
-        value = None
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ {at_least}, got {text!r}")
-    if value < at_least:
-        raise argparse.ArgumentTypeError(f"must be ≥ {at_least}, got {value}")
-    return value
+        return float(text)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1 (checked before any data is loaded)."""
-    return _whole(text, 1)
-
-
-def seed_int(text: str) -> int:
-    """argparse type: a seed, a whole number ≥ 0."""
-    return _whole(text, 0)
-
-
-def fraction(text: str) -> float:
-    """argparse type: a number strictly between 0 and 1 (the held-out share)."""
+def whole_numbers(text: str, option: str, example: str) -> tuple:
+    """``"128,64"`` → ``(128, 64)``: comma-separated whole numbers ≥ 1 (``""``: none)."""
     try:
-        value = float(text)
+        values = [int(piece) for piece in text.split(",")] if text.strip() else []
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
-    return value
-
-
-def save_path(text: str) -> str:
-    """argparse type: a non-empty file name."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("the path is empty; give a file name like model.npz")
-    return text
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0, like the learning rate η."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+        raise ConfigError(
+            f"{option} takes comma-separated whole numbers like {example}; got {text!r}."
+        ) from None
+    return tuple(check_whole(v, f"every number of {option}") for v in values)
 
 
 def parse_widths(text: str) -> tuple:
-    """``"128,64"`` → ``(128, 64)``; the empty string means no hidden layer."""
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise ConfigError(
-            f"--hidden must be comma-separated integers like 128,64; got {text!r}"
-        ) from None
-    if any(w < 1 for w in widths):
-        raise ConfigError(f"--hidden widths must be ≥ 1; got {text!r}")
-    return widths
+    """``--hidden "128,64"`` → ``(128, 64)``; the empty string means no hidden layer."""
+    return whole_numbers(text, "--hidden", "128,64 (or '' for no hidden layer)")
 
 
-def load_dataset(args) -> datasets.Dataset:
-    """The data set named on the command line, as a host-side :class:`Dataset`."""
-    if args.dataset == "digits":
-        return datasets.load_digits()
-    if args.dataset == "spirals":
-        return datasets.spirals(args.samples, C=3, seed=args.seed)
-    if args.dataset == "xor":
-        return datasets.xor(args.samples, seed=args.seed)
-    if not (args.mnist_images and args.mnist_labels):
-        raise ConfigError(
-            "--dataset mnist reads MNIST-format IDX files you already have (nothing is "
-            "downloaded): pass --mnist-images train-images-idx3-ubyte.gz and "
-            "--mnist-labels train-labels-idx1-ubyte.gz."
-        )
-    return datasets.load_mnist(args.mnist_images, args.mnist_labels)
+def device_default() -> str:
+    """``--device``'s default: ``$MLP_CORE_DEVICE`` where it is set, else ``auto``."""
+    return os.environ.get("MLP_CORE_DEVICE") or "auto"
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An argparse parser whose usage errors are one line on stderr and exit status 2."""
+    """An argparse parser whose usage errors are one line on stderr (from rank 0 only
+    under ``mpiexec``) and exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        quiet = distributed.world_rank() != 0
+        self.exit(2, None if quiet else f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none (None, or a flag's False)."""
+
+    def _get_help_string(self, action):
+        shown = action.default not in (None, False)
+        return super()._get_help_string(action) if shown else action.help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,155 +134,371 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser(
-        "train",
-        help="train a network with mini-batch SGD",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "train", help="train a network with mini-batch SGD", formatter_class=DefaultsHelp
     )
     d = DEFAULTS
-    t.add_argument("--dataset", choices=DATASETS, default=d.dataset)
+    t.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="the data set")
     t.add_argument("--hidden", default=d.hidden, help="hidden layer widths h_1,...,h_{L-1}")
-    t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=d.activation)
-    t.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy")
-    t.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="B, rows per step")
-    t.add_argument("--lr", type=positive_float, default=d.lr, help="learning rate η")
-    t.add_argument("--epochs", type=positive_int, default=d.epochs)
     t.add_argument(
-        "--device", choices=DEVICES, default=None, help="default: $MLP_CORE_DEVICE, else auto"
+        "--activation", choices=HIDDEN_ACTIVATIONS, default=d.activation, help="hidden σ"
     )
-    t.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    t.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy", help="the loss")
+    t.add_argument("--batch-size", type=number, default=d.batch_size, help="B, rows per step")
+    t.add_argument("--lr", type=number, default=d.lr, help="learning rate η")
+    t.add_argument("--epochs", type=number, default=d.epochs, help="passes over the data")
+    t.add_argument("--device", choices=DEVICES, default=device_default(), help="cpu, gpu or auto")
+    t.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype, help="precision")
     t.add_argument(
         "--seed",
-        type=seed_int,
+        type=number,
         default=d.seed,
         help="seeds the split, the initial weights and the batch order",
     )
-    t.add_argument("--test-fraction", type=fraction, default=d.test_fraction)
-    t.add_argument("--samples", type=positive_int, default=600, help="m for spirals/xor")
+    t.add_argument(
+        "--test-fraction", type=number, default=d.test_fraction, help="the held-out share"
+    )
+    t.add_argument("--samples", type=number, help=f"m for spirals and xor (default {d.samples})")
     t.add_argument("--mnist-images", help="MNIST images IDX file (plain or .gz)")
     t.add_argument("--mnist-labels", help="MNIST labels IDX file (plain or .gz)")
-    t.add_argument(
-        "--save", type=save_path, metavar="PATH.npz", help="write the trained parameters here"
-    )
+    t.add_argument("--save", metavar="PATH.npz", help="write the trained parameters here")
     t.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="progress bar (default: only on a terminal)",
     )
-    bench.add_parser(sub)
+    b = sub.add_parser(
+        "bench",
+        help="time training epochs against other libraries",
+        description="python -m mlp_core bench: how fast is a training epoch, and against what?",
+        formatter_class=DefaultsHelp,
+    )
+    b.add_argument(
+        "--sizes",
+        help=f"comma-separated, from: {', '.join(SIZES)} (default: {','.join(DEFAULT_SIZES)})",
+    )
+    b.add_argument("--dtypes", help=f"comma-separated (default: {','.join(DTYPES)})")
+    b.add_argument("--contenders", help=f"a comma-separated subset of {','.join(CONTENDERS)}")
+    b.add_argument("--repeats", type=number, help="timed epochs per contender (default 5)")
+    b.add_argument("--warmup", type=number, help="untimed epochs first (default 1)")
+    b.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=device_default(),
+        help="auto: GPU contenders where a GPU can be used",
+    )
+    b.add_argument(
+        "--loop-examples",
+        type=number,
+        help="examples the one-example loop times on large sizes (default: per size)",
+    )
+    b.add_argument("--lr", type=number, help="learning rate η (default 0.01)")
+    b.add_argument(
+        "--quick",
+        action="store_true",
+        help="digits, float32, 3 repeats: a first look in seconds (not with --sizes, "
+        "--dtypes or --repeats)",
+    )
+    b.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    b.add_argument(
+        "--allreduce",
+        action="store_true",
+        help="data-parallel compute against all-reduce under mpiexec (chapter 14)",
+    )
+    b.add_argument("--ranks", help="with --allreduce: the P to launch (default 1,2,3,4)")
     return parser
+
+
+# ------------------------------------------------------------------------- files
+
+
+def check_option_path(option: str, path, example: str) -> None:
+    """:func:`mlp_core.core.io.check_writable` for a command-line option: the same error
+    class, its message led by the option's name."""
+    try:
+        check_writable(path, example=example)
+    except MlpCoreError as err:
+        raise type(err)(f"{option}: {err}") from None
+
+
+def save_or_rescue(write, path) -> Path:
+    """``write(path)``; if that fails, ``write`` the same result to a rescue file
+    ``mlp_core-rescued-YYYYmmdd-HHMMSS-PID`` (same suffix) in the temporary folder, then in
+    the current folder, and raise :class:`SavedElsewhere` naming both: finished work is
+    never lost to a failing disk. Raises the first error when every place fails."""
+    try:
+        return Path(write(path))
+    except (MlpCoreError, OSError) as exc:
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}{Path(path).suffix or '.out'}"
+        for folder in (Path(tempfile.gettempdir()), Path.cwd()):
+            try:
+                rescued = write(folder / f"mlp_core-rescued-{stamp}")
+            except (MlpCoreError, OSError):
+                continue
+            raise SavedElsewhere(
+                f"could not write {str(path)!r} ({exc}); the result was saved to "
+                f"{str(rescued)!r} instead."
+            ) from exc
+        raise
+
+
+def save_model(path, params, meta: dict) -> str:
+    """Save trained parameters (:func:`save_or_rescue`); returns where, as printed."""
+    written = save_or_rescue(lambda p: save_params(p, params, meta), path)
+    return f"{written}" + (
+        f" (through the symlink {str(path)!r})" if Path(path).is_symlink() else ""
+    )
+
+
+# ------------------------------------------------------------------------- train
+
+
+class Job(NamedTuple):
+    """A checked training run: its settings, the data set, the sizes, the device and the
+    arrays."""
+
+    settings: Settings
+    dataset: datasets.Dataset
+    sizes: tuple
+    device: str
+    params: object
+    X_train: object
+    Y_train: object
+    X_test: object
+    Y_test: object
+
+
+def load_dataset(args) -> datasets.Dataset:
+    """The data set named on the command line, as a host-side :class:`Dataset`, refusing
+    the options that do not apply to it."""
+    mnist_files = args.mnist_images is not None or args.mnist_labels is not None
+    if mnist_files and args.dataset != "mnist":
+        raise ConfigError(
+            f"--mnist-images and --mnist-labels are the files of --dataset mnist; with "
+            f"--dataset {args.dataset} they would be ignored. Drop them, or add "
+            f"--dataset mnist."
+        )
+    if args.samples is not None and args.dataset not in ("spirals", "xor"):
+        raise ConfigError(
+            f"--samples sets m for --dataset spirals or xor; the {args.dataset} data set "
+            f"has its own size. Drop --samples."
+        )
+    samples = DEFAULTS.samples if args.samples is None else args.samples
+    if args.dataset == "digits":
+        return datasets.load_digits()
+    if args.dataset == "spirals":
+        return datasets.spirals(samples, C=3, seed=args.seed)
+    if args.dataset == "xor":
+        return datasets.xor(samples, seed=args.seed)
+    if not (args.mnist_images and args.mnist_labels):
+        raise ConfigError(
+            "--dataset mnist reads MNIST-format IDX files you already have (nothing is "
+            "downloaded): pass --mnist-images train-images-idx3-ubyte.gz and "
+            "--mnist-labels train-labels-idx1-ubyte.gz."
+        )
+    return datasets.load_mnist(args.mnist_images, args.mnist_labels)
+
+
+def prepare(args, check_save: bool = True) -> Job:
+    """Every check of a training run, cheapest first (the settings before any data is
+    loaded), then the data, the split and the initial parameters on the device."""
+    settings = check_settings(
+        args.epochs, args.batch_size, args.lr, args.seed, activation=args.activation, loss=args.loss
+    )
+    check_fraction(args.test_fraction, "test_fraction")
+    hidden = parse_widths(args.hidden)
+    if check_save and args.save is not None:
+        check_option_path("--save", args.save, "model.npz")
+    device = resolve_device(args.device)
+    dtype = np.dtype(args.dtype)
+    ds = load_dataset(args)
+    X_tr, X_te, y_tr, y_te = datasets.train_test_split(
+        ds.X, ds.labels, args.test_fraction, seed=args.seed
+    )
+    sizes = (ds.n, *hidden, ds.C)
+    params = init_params(
+        sizes, seed=args.seed, dtype=dtype, device=device, scheme=default_init(args.activation)
+    )
+
+    def on_device(X, labels):
+        Y = datasets.one_hot(labels, ds.C, dtype=dtype)
+        return to_device(X.astype(dtype), device), to_device(Y, device)
+
+    train_set, test_set = on_device(X_tr, y_tr), on_device(X_te, y_te)
+    return Job(settings, ds, sizes, device, params, *train_set, *test_set)
+
+
+def _quiet(*args, **kwargs) -> None:
+    return None
 
 
 def run_train(args, out=None) -> float:
     """Train as the arguments say; print the table (to ``out``, default stdout); return
     the held-out accuracy. Under ``mpiexec`` with more than one rank the training is
-    data-parallel (:mod:`mlp_core.distributed`), and only rank 0 prints and saves."""
-    out = sys.stdout if out is None else out
-    trainer = train
-    if distributed.world_size() > 1:
-        trainer, out = distributed.cli_setup(args, out)
-    if args.save is not None:
+    data-parallel, every check's verdict is shared by the ranks before they train, and
+    only rank 0 prints and saves."""
+    comm = distributed.world() if distributed.world_size() > 1 else None
+    rank = 0 if comm is None else comm.rank
+    say = partial(print, file=sys.stdout if out is None else out, flush=True)
+    say = say if rank == 0 else _quiet
+    with nullcontext() if comm is None else distributed.deferred_signals():
+        if comm is None:
+            job, trainer = prepare(args), train
+        else:
+            if args.device != "cpu":
+                distributed.use_local_gpu()
+            job = distributed.shared_verdict(comm, lambda: prepare(args, check_save=rank == 0))
+            trainer = partial(distributed.train_distributed, comm=comm)
+        settings = job.settings
+        say(
+            f"{job.dataset.name}: {job.X_train.shape[0]} training and {job.X_test.shape[0]} "
+            f"held-out examples; sizes {job.sizes}; {args.activation}; batch "
+            f"{settings.batch_size}; lr {settings.lr}; {args.dtype} on {job.device}"
+        )
+        say(
+            f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'held-out loss':>13}  "
+            f"{'held-out acc':>12}"
+        )
+
+        def show(epoch, h):
+            say(
+                f"{epoch:>5}  {h.train_loss[-1]:>10.4f}  {h.train_acc[-1]:>9.4f}  "
+                f"{h.val_loss[-1]:>13.4f}  {h.val_acc[-1]:>12.4f}"
+            )
+
+        meta = dict(
+            activation=args.activation, loss=args.loss, dataset=job.dataset.name,
+            **settings._asdict(),
+        )  # fmt: skip
+        start = time.perf_counter()
         try:
-            check_writable(args.save)
-        except ParamsFileError as err:
-            raise ParamsFileError(f"--save: {err}") from None
-    device = resolve_device(args.device)
-    dtype = np.dtype(args.dtype)
-    ds = load_dataset(args)
-    try:
-        X_tr, X_te, y_tr, y_te = datasets.train_test_split(
-            ds.X, ds.labels, args.test_fraction, seed=args.seed
-        )
-    except DataError:
-        raise DataError(
-            f"--test-fraction {args.test_fraction} cannot split the {ds.m} examples of "
-            f"{ds.name} so that every one of its {ds.C} classes is in both parts. Fix: a "
-            f"larger --test-fraction, or more examples (--samples for spirals and xor)."
-        ) from None
-    sizes = (ds.n, *parse_widths(args.hidden), ds.C)
-    params = init_params(
-        sizes, seed=args.seed, dtype=dtype, device=device, scheme=default_init(args.activation)
-    )
-
-    def prepare(X, labels):
-        Y = datasets.one_hot(labels, ds.C, dtype=dtype)
-        return to_device(X.astype(dtype), device), to_device(Y, device)
-
-    X_tr, Y_tr = prepare(X_tr, y_tr)
-    X_te, Y_te = prepare(X_te, y_te)
-    print(
-        f"{ds.name}: {X_tr.shape[0]} training and {X_te.shape[0]} held-out examples; "
-        f"sizes {sizes}; {args.activation}; batch {args.batch_size}; lr {args.lr}; "
-        f"{args.dtype} on {device}",
-        file=out,
-    )
-    print(
-        f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'held-out loss':>13}  "
-        f"{'held-out acc':>12}",
-        file=out,
-    )
-
-    def show(epoch, h):
-        print(
-            f"{epoch:>5}  {h.train_loss[-1]:>10.4f}  {h.train_acc[-1]:>9.4f}  "
-            f"{h.val_loss[-1]:>13.4f}  {h.val_acc[-1]:>12.4f}",
-            file=out,
-            flush=True,
-        )
-
-    start = time.perf_counter()
-    params, history = trainer(
-        params,
-        X_tr,
-        Y_tr,
-        X_val=X_te,
-        Y_val=Y_te,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        activation=args.activation,
-        loss=args.loss,
-        seed=args.seed,
-        progress=args.progress,
-        on_epoch=show,
-    )
+            params, history = trainer(
+                job.params,
+                job.X_train,
+                job.Y_train,
+                X_val=job.X_test,
+                Y_val=job.Y_test,
+                **settings._asdict(),
+                activation=args.activation,
+                loss=args.loss,
+                progress=args.progress,
+                on_epoch=show,
+            )
+        except KeyboardInterrupt as err:
+            if rank == 0 and args.save is not None:
+                err.saved = save_interrupted(args.save, err, meta)
+            raise
     seconds = time.perf_counter() - start
     acc = history.val_acc[-1]
-    print(
-        f"final held-out accuracy: {acc:.4f} ({acc:.2%}) after {args.epochs} epochs "
-        f"in {seconds:.1f} s",
-        file=out,
+    say(
+        f"final held-out accuracy: {acc:.4f} ({acc:.2%}) after {settings.epochs} epochs "
+        f"in {seconds:.1f} s"
     )
-    if args.save is not None:
-        meta = dict(
-            activation=args.activation,
-            loss=args.loss,
-            dataset=ds.name,
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            held_out_accuracy=acc,
-        )
-        save_or_rescue(args.save, params, meta, out)
+    if rank == 0 and args.save is not None:
+        meta["held_out_accuracy"] = acc
+        say(f"saved parameters to {save_model(args.save, params, meta)}")
     return acc
 
 
-def save_or_rescue(path, params, meta, out=None) -> Path:
-    """Save to ``path``; if that fails, save to a rescue file (:func:`write_or_rescue`) and
-    raise :class:`SavedElsewhere` naming both. Trained parameters are never lost to a
-    failing disk."""
-    written, error = write_or_rescue(
-        lambda p: save_params(p, params, meta), path, rescue_name("mlp_core-rescued", ".npz")
+def save_interrupted(path, err: KeyboardInterrupt, meta: dict) -> str:
+    """Save what an interrupted training had finished (the ``params`` and ``history`` its
+    interrupt carries); returns the sentence that says where, or why nothing was saved."""
+    history = getattr(err, "history", None)
+    done = len(history.epoch) if history is not None else 0
+    if not done:
+        return "no epoch had finished: nothing was saved"
+    meta = dict(meta, epochs=done, interrupted=True, held_out_accuracy=history.val_acc[-1])
+    try:
+        return (
+            f"the parameters after epoch {done} were saved to {save_model(path, err.params, meta)}"
+        )
+    except SavedElsewhere as saved:
+        return f"the parameters after epoch {done}: {saved}"
+
+
+# ------------------------------------------------------------------------- bench
+
+
+def run_bench_command(args, out=None) -> int:
+    """``bench``: run the benchmark the arguments describe, print the table, write the
+    JSON (``--json``, proven writable before the run). With ``--allreduce``, the
+    data-parallel benchmark instead (:func:`run_allreduce`)."""
+    out = out or sys.stdout
+    if args.allreduce:
+        return run_allreduce(args, out)
+    if args.ranks is not None:
+        raise ConfigError("--ranks is an option of --allreduce; add --allreduce or drop it.")
+    reexec_with_sleeping_pools()
+    if args.json:
+        check_option_path("--json", args.json, "bench.json")
+    result = run_bench(
+        sizes=args.sizes,
+        dtypes=args.dtypes,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        contenders=args.contenders,
+        quick=args.quick,
+        device=args.device,
+        loop_examples=args.loop_examples,
+        lr=args.lr,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    if error is not None:
-        raise SavedElsewhere(
-            f"could not save to {str(path)!r} ({error}); the trained parameters were "
-            f"saved to {str(written)!r} instead."
-        ) from error
-    link = f" (through the symlink {str(path)!r})" if Path(path).is_symlink() else ""
-    print(f"saved parameters to {written}{link}", file=sys.stdout if out is None else out)
-    return written
+    print(format_table(result), file=out, flush=True)
+    if not result["records"]:
+        raise ConfigError("nothing was timed: every contender was skipped (see the reasons above).")
+    if args.json:
+        print(f"wrote {save_or_rescue(partial(write_json, result), args.json)}", file=out)
+    return 0
+
+
+def run_allreduce(args, out) -> int:
+    """``bench --allreduce``: launch ``mpiexec -n P`` for each P of ``--ranks``, print the
+    table, write ``--json``. The options of the epoch benchmark do not apply."""
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("sizes", "dtypes", "contenders", "repeats", "warmup", "loop_examples", "lr")
+        if getattr(args, name) is not None
+    ] + (["--quick"] if args.quick else [])
+    if given:
+        raise ConfigError(
+            f"--allreduce times its own networks and batch sizes; {', '.join(given)} "
+            f"apply to the epoch benchmark only. Drop them, or drop --allreduce."
+        )
+    ranks = whole_numbers("1,2,3,4" if args.ranks is None else args.ranks, "--ranks", "1,2,4")
+    if not ranks:
+        raise ConfigError("--ranks is empty; give the numbers of ranks to launch, like 1,2,4.")
+    if args.json:
+        check_option_path("--json", args.json, "allreduce.json")
+    result = allreduce.run(ranks)
+    print(allreduce.format_table(result), file=out, flush=True)
+    if args.json:
+        print(f"wrote {save_or_rescue(partial(write_json, result), args.json)}", file=out)
+    return 0
+
+
+def reexec_with_sleeping_pools(argv=None, environ=None, execve=os.execve) -> None:
+    """When started from the shell as ``python -m mlp_core bench ...`` without the
+    environment that makes idle BLAS/OpenMP threads sleep (:data:`machine.POOL_SETTINGS`,
+    read only when those libraries load), start again, once, with it: a contender's
+    spinning pool must not eat into the next one's time. Settings the user gave are kept;
+    called from Python (tests, notebooks), nothing happens."""
+    argv = list(sys.argv if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    from_shell = bool(argv) and os.path.basename(argv[0]) == "__main__.py" and "bench" in argv
+    missing = {k: v for k, v in POOL_SETTINGS.items() if k not in environ}
+    if not from_shell or not missing or environ.get("MLP_CORE_BENCH_REEXEC"):
+        return
+    env = dict(environ, MLP_CORE_BENCH_REEXEC="1", **missing)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    execve(sys.executable, [sys.executable, "-m", "mlp_core", *argv[1:]], env)
+
+
+# ------------------------------------------------------------------------- main
+
+
+def _terminate(signum, frame):
+    raise Interrupted(signum)
 
 
 def main(argv=None) -> int:
@@ -311,24 +507,33 @@ def main(argv=None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)
+    say = partial(print, file=sys.stderr) if distributed.world_rank() == 0 else _quiet
+    main_thread = threading.current_thread() is threading.main_thread()
+    on_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         if args.command == "train":
             run_train(args)
-        elif args.command == "bench":
-            return bench.run_from_args(args)
-    except KeyboardInterrupt:
+        else:
+            return run_bench_command(args)
+    except KeyboardInterrupt as err:
         if debug:
             raise
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        signum = getattr(err, "signum", signal.SIGINT)
+        saved = getattr(err, "saved", None)
+        say(f"error: interrupted ({signal.Signals(signum).name})" + (f"; {saved}" if saved else ""))
+        return 128 + signum
     except Exception as err:  # noqa: BLE001 - one readable line, never a traceback
         if debug:
             raise
-        code = 3 if isinstance(err, SavedElsewhere) else 2
-        if isinstance(err, MlpCoreError):
+        if isinstance(err, TrainingDiverged):
+            text = f"training diverged: {err}"
+        elif isinstance(err, MlpCoreError):
             text = str(err)
         else:
             text = f"{type(err).__name__}: {err} (run again with --debug for the traceback)"
-        print(f"error: {' '.join(text.split())}", file=sys.stderr)
-        return code
+        say(f"error: {' '.join(text.split())}")
+        return 3 if isinstance(err, SavedElsewhere) else 2
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, on_term)
     return 0

@@ -11,20 +11,23 @@ make a full-size, very noisy step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import numbers
+import signal
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .core.activations import get_hidden_activation
 from .core.backend import get_xp, is_gpu_array, to_numpy
-from .core.batched import backward, forward
-from .core.batching import batch_slices, epoch_order
+from .core.batched import backward, cache_loss, forward
+from .core.batching import batch_slices, epoch_order, step_size
 from .core.errors import ConfigError, TrainingDiverged
 from .core.losses import get_loss
 from .core.params import Params
-from .core.validate import check_batch, check_seed, check_whole, is_one_hot
+from .core.validate import check_batch, check_lr, check_seed, check_whole, is_one_hot
 from .fast import run_epoch_fast
 from .fast import supports as fast_supports
 
@@ -43,8 +46,20 @@ class History:
     val_loss: list = field(default_factory=list)
     val_acc: list = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {k: list(v) for k, v in self.__dict__.items()}
+    as_dict = dataclasses.asdict
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal that stopped training: SIGINT (Ctrl-C) or SIGTERM, its number ``signum``.
+    Like every KeyboardInterrupt out of :func:`train`, it carries ``params`` and
+    ``history``."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(int(signum))
+        self.signum = int(signum)
+
+    def __str__(self) -> str:
+        return signal.Signals(self.signum).name
 
 
 def sgd_step(params: Params, dW: dict, db: dict, lr: float) -> Params:
@@ -72,7 +87,7 @@ def accuracy(A_L, Y) -> float:
 
 
 def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with_accuracy=None):
-    """``(J, accuracy)`` on a whole data set: one batched forward pass, no checks.
+    """``(J, accuracy)`` on a whole data set, one batched forward pass.
 
     Parameters
     ----------
@@ -83,13 +98,20 @@ def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with
     with_accuracy : bool or None
         None: an accuracy for a classifier's loss or one-hot targets; NaN for a
         regression (another loss with targets that are not one-hot).
+
+    X, Y and the parameters are checked first (shapes, dtypes, finite values).
     """
+    check_data(params, X, Y, loss=loss)
+    return _evaluate(X, Y, params, activation, loss, with_accuracy)
+
+
+def _evaluate(X, Y, params: Params, activation, loss, with_accuracy=None):
+    """:func:`evaluate` without the checks: what the training loop calls every epoch."""
     if with_accuracy is None:
         with_accuracy = get_loss(loss).classification or is_one_hot(Y)
     cache = forward(X, params, activation, loss, check=False)
-    J = float(get_loss(loss).value(cache.Z[params.L], Y))
-    acc = accuracy(cache.A[params.L], Y) if with_accuracy else math.nan
-    return J, acc
+    J = float(cache_loss(cache, Y, loss))
+    return J, accuracy(cache.A[params.L], Y) if with_accuracy else math.nan
 
 
 def run_epoch(
@@ -103,56 +125,75 @@ def run_epoch(
     to wait for the host inside the epoch.
     """
     xp = get_xp(X)
-    value = get_loss(loss).value
     slices = batch_slices(X.shape[0], batch_size)
     losses = xp.empty(len(slices), dtype=X.dtype)
     for k, (start, stop) in enumerate(slices):
         idx = order[start:stop]
         Xb, Yb = X[idx], Y[idx]
         cache = forward(Xb, params, activation, loss, check=False)
-        losses[k] = value(cache.Z[params.L], Yb)
+        losses[k] = cache_loss(cache, Yb, loss)
         dW, db, _ = backward(Yb, params, cache, activation)
-        params = sgd_step(params, dW, db, lr * (stop - start) / batch_size)
+        params = sgd_step(params, dW, db, step_size(lr, stop - start, batch_size))
     return params, losses
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The checked settings of a training run (what :func:`check_settings` returns)."""
 
     epochs: int
     batch_size: int
     lr: float
-    seed: int
-
-    def __iter__(self):
-        return iter((self.epochs, self.batch_size, self.lr, self.seed))
+    seed: object  # a whole number in 0 … 2**32 − 1, None, or a NumPy Generator
 
 
-def check_settings(X, Y, params: Params, X_val, Y_val, epochs, batch_size, lr, seed) -> Settings:
-    """Check a training run's data and settings once, before any step (every trainer's
-    rules: :func:`train` and :func:`mlp_core.distributed.train_distributed`).
-
-    B larger than N becomes B = N (full-batch descent). Raises the MlpCoreError that
-    names the first bad input or setting.
+def check_settings(
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    *,
+    activation="relu",
+    loss="cross_entropy",
+    fast=None,
+    progress=None,
+    on_epoch=None,
+) -> Settings:
+    """The one gate for a training run's settings, passed before any work starts (by
+    :func:`train`, the data-parallel trainer and the command line, which hands its
+    options over as they are typed). Raises the :class:`ConfigError` naming the first
+    bad setting; the rules are :mod:`mlp_core.core.validate`'s.
     """
-    check_batch(X, params, Y)
+    settings = Settings(
+        check_whole(epochs, "epochs"),
+        check_whole(batch_size, "batch_size", example="B = N is full-batch descent."),
+        check_lr(lr),
+        check_seed(seed),
+    )
+    get_hidden_activation(activation)
+    get_loss(loss)
+    for name, flag in (("fast", fast), ("progress", progress)):
+        if flag is not None and not isinstance(flag, (bool, np.bool_)):
+            raise ConfigError(f"{name} must be True, False or None, got {flag!r}.")
+    if on_epoch is not None and not callable(on_epoch):
+        raise ConfigError(
+            f"on_epoch must be a function on_epoch(epoch, history), called after every "
+            f"epoch; got {type(on_epoch).__name__} {on_epoch!r}."
+        )
+    return settings
+
+
+def check_data(params: Params, X, Y, X_val=None, Y_val=None, loss="cross_entropy") -> None:
+    """The training set and the held-out set (both or neither) fit the parameters and the
+    loss: shapes, dtypes, devices and finite values (:func:`validate.check_batch`)."""
     if (X_val is None) != (Y_val is None):
         raise ConfigError(
             "X_val and Y_val go together: pass both (the held-out examples and their "
             "one-hot targets) or neither."
         )
+    targets = get_loss(loss).targets
+    check_batch(X, params, Y, targets=targets)
     if X_val is not None:
-        check_batch(X_val, params, Y_val, name_X="X_val", name_Y="Y_val")
-    batch_slices(X.shape[0], batch_size)
-    batch_size = min(check_whole(batch_size, "batch_size"), X.shape[0])
-    epochs = check_whole(epochs, "epochs")
-    seed = check_seed(seed)
-    if not (
-        isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)
-    ):
-        raise ConfigError(f"lr (the learning rate η) must be a positive number, got {lr!r}.")
-    return Settings(epochs, batch_size, float(lr), seed)
+        check_batch(X_val, params, Y_val, name_X="X_val", name_Y="Y_val", targets=targets)
 
 
 def _smaller_steps(lr: float) -> str:
@@ -195,6 +236,21 @@ def check_divergence(J: float, J_0: float, epoch: int, lr: float, batches: int) 
         )
 
 
+def _builtin_epoch(fast, activation, loss, params: Params, X):
+    """The epoch ``fast`` asks for: :func:`run_epoch_fast` or :func:`run_epoch`."""
+    if fast is None:
+        fast = fast_supports(activation, loss, params.dtype) and not is_gpu_array(X)
+    elif fast and not fast_supports(activation, loss, params.dtype):
+        raise ConfigError(
+            f"fast=True runs float32 and float64 with the built-in activations and losses; "
+            f"here the parameters are {params.dtype}, the activation {activation!r} and "
+            f"the loss {loss!r}. Pass fast=False (the formulas: any float dtype, your own "
+            f"functions), or cast everything: params = params.astype(np.float32), "
+            f"X = X.astype(np.float32), Y likewise."
+        )
+    return run_epoch_fast if fast else run_epoch
+
+
 def train(
     params: Params,
     X,
@@ -211,6 +267,8 @@ def train(
     progress: bool | None = None,
     on_epoch=None,
     fast: bool | None = None,
+    epoch_fn=None,
+    evaluate_fn=None,
 ):
     """Train with mini-batch SGD; returns ``(params, history)``.
 
@@ -243,10 +301,15 @@ def train(
     fast : bool or None
         True runs each epoch with :func:`mlp_core.fast.run_epoch_fast`, the same
         computation rearranged for speed (float32 and float64, the built-in activations
-        and losses; tests/test_fast.py proves it equals :func:`run_epoch`); False runs
-        the book's formulas as written. None: the fast path on NumPy where it applies,
-        the formulas on CuPy, for float16 or longdouble, and for an activation or loss of
-        your own.
+        and losses); False runs the book's formulas as written (:func:`run_epoch`).
+        None: the fast path on NumPy where it applies, the formulas on CuPy, for float16
+        or longdouble, and for an activation or loss of your own.
+    epoch_fn, evaluate_fn : callable, optional
+        Another engine for the same loop (the data-parallel trainer passes its own):
+        ``epoch_fn(X, Y, params, order, B, lr, activation, loss) -> (params,
+        batch_losses)`` in place of :func:`run_epoch`, and ``evaluate_fn(X, Y, params,
+        activation, loss, with_accuracy) -> (J, accuracy)`` in place of
+        :func:`evaluate`. With ``epoch_fn``, ``fast`` stays None.
 
     Returns
     -------
@@ -263,54 +326,77 @@ def train(
         than ``DIVERGENCE_FACTOR * (J_0 + 1)`` = 10 (J_0 + 1), J_0 the loss of the
         parameters passed in (for cross-entropy on 10 classes, J_0 ≈ 2.3 gives about 33).
         "In size": every loss is ≥ 0, so a large negative J (the rounding error of huge
-        logits) is divergence too.
+        logits) is divergence too. Its ``params`` and ``history`` are those of the last
+        epoch before.
+    KeyboardInterrupt
+        Ctrl-C (or an ``on_epoch`` that raises it) stops training; the exception carries
+        ``params`` and ``history`` of the last finished epoch.
     DataError, ShapeError, LabelError, ParamsError
         Bad input (shapes, dtypes, NaN or Inf in X, Y or the parameters), before any step.
     ConfigError
-        Bad settings (epochs, batch size, learning rate, seed).
+        Bad settings (epochs, batch size, learning rate, seed, fast, on_epoch), before
+        any step.
     """
-    settings = check_settings(X, Y, params, X_val, Y_val, epochs, batch_size, lr, seed)
-    epochs, batch_size, lr, seed = settings
-    rng = np.random.default_rng(seed)
-    xp = get_xp(X)
-    if fast is None:
-        fast = fast_supports(activation, loss, params.dtype) and not is_gpu_array(X)
-    elif fast and not fast_supports("relu", "cross_entropy", params.dtype):
+    settings = check_settings(
+        epochs,
+        batch_size,
+        lr,
+        seed,
+        activation=activation,
+        loss=loss,
+        fast=fast,
+        progress=progress,
+        on_epoch=on_epoch,
+    )
+    check_data(params, X, Y, X_val, Y_val, loss)
+    if epoch_fn is None:
+        epoch_fn = _builtin_epoch(fast, activation, loss, params, X)
+    elif fast is not None:
         raise ConfigError(
-            f"fast=True needs float32 or float64; the parameters are {params.dtype}. Pass "
-            f"fast=False (the formulas, any float dtype), or cast everything: "
-            f"params = params.astype(np.float32), X = X.astype(np.float32), Y likewise."
+            f"fast={fast!r} picks one of the built-in epochs; with an epoch_fn of your own "
+            f"leave fast=None."
         )
-    run = run_epoch_fast if fast else run_epoch
+    evaluate_fn = _evaluate if evaluate_fn is None else evaluate_fn
+    epochs, lr = settings.epochs, settings.lr
+    B = min(settings.batch_size, X.shape[0])
+    rng = np.random.default_rng(settings.seed)
+    xp = get_xp(X)
     classify = get_loss(loss).classification or is_one_hot(Y)
     with np.errstate(over="ignore", invalid="ignore"):
-        J_0, _ = evaluate(X, Y, params, activation, loss, False)
+        J_0, _ = evaluate_fn(X, Y, params, activation, loss, False)
     history = History()
+    done = (params, 0)  # the last epoch recorded: what an interrupt or a divergence hands back
     bar = tqdm(
         range(1, epochs + 1),
         desc="epochs",
         unit="epoch",
         disable=None if progress is None else not progress,
     )
-    for epoch in bar:
-        order = xp.asarray(epoch_order(X.shape[0], rng))
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            params, losses = run(X, Y, params, order, batch_size, lr, activation, loss)
-        losses = to_numpy(losses)
-        check_batch_losses(losses, epoch, lr)
-        with np.errstate(over="ignore", invalid="ignore"):
-            train_loss, train_acc = evaluate(X, Y, params, activation, loss, classify)
-        check_divergence(train_loss, J_0, epoch, lr, losses.size)
-        history.epoch.append(epoch)
-        history.train_loss.append(train_loss)
-        history.train_acc.append(train_acc)
-        if X_val is not None:
-            val_loss, val_acc = evaluate(X_val, Y_val, params, activation, loss, classify)
-            history.val_loss.append(val_loss)
-            history.val_acc.append(val_acc)
-            bar.set_postfix(loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}")
-        else:
-            bar.set_postfix(loss=f"{train_loss:.4f}")
-        if on_epoch is not None:
-            on_epoch(epoch, history)
-    return params, history
+    try:
+        for epoch in bar:
+            order = xp.asarray(epoch_order(X.shape[0], rng))
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+                trained, losses = epoch_fn(X, Y, done[0], order, B, lr, activation, loss)
+                J, acc = evaluate_fn(X, Y, trained, activation, loss, classify)
+                losses = to_numpy(losses)
+                check_batch_losses(losses, epoch, lr)
+                check_divergence(J, J_0, epoch, lr, losses.size)
+                if X_val is not None:
+                    val_J, val_acc = evaluate_fn(X_val, Y_val, trained, activation, loss, classify)
+            history.epoch.append(epoch)
+            history.train_loss.append(J)
+            history.train_acc.append(acc)
+            if X_val is not None:
+                history.val_loss.append(val_J)
+                history.val_acc.append(val_acc)
+                bar.set_postfix(loss=f"{J:.4f}", val_acc=f"{val_acc:.4f}")
+            else:
+                bar.set_postfix(loss=f"{J:.4f}")
+            done = (trained, epoch)
+            if on_epoch is not None:
+                on_epoch(epoch, history)
+    except (KeyboardInterrupt, TrainingDiverged) as err:
+        kept = {k: v[: done[1]] for k, v in dataclasses.asdict(history).items()}
+        err.params, err.history = done[0], History(**kept)
+        raise
+    return done[0], history

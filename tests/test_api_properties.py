@@ -421,3 +421,46 @@ def test_save_and_load_take_any_valid_name_and_refuse_the_rest_readably(tmp_path
         assert (err is None) == valid, err
         assert err is None or (isinstance(err, mc.ParamsFileError) and len(str(err)) < 400)
     assert [p.name for p in folder.iterdir()] == ([name] if valid else [])
+
+
+@given(
+    problems(),
+    st.sampled_from([None, True, False, "no", 1, 0.0]),
+    st.sampled_from([None, "print", 3, lambda epoch, history: None]),
+    st.sampled_from([None, False, "yes"]),
+)
+@SETTINGS
+def test_train_settings_of_any_kind_train_or_are_refused_before_an_epoch(
+    problem, fast, on_epoch, progress
+):
+    X, Y, params = problem
+    ran = []
+    with pytest.MonkeyPatch.context() as mp, no_hang():
+        for name in ("run_epoch", "run_epoch_fast"):
+            real = getattr(mc.training, name)
+            mp.setattr(mc.training, name, lambda *a, real=real, **k: ran.append(1) or real(*a, **k))
+        try:
+            mc.train(
+                params, X, Y, epochs=2, batch_size=2, lr=0.1, fast=fast, progress=progress,
+                on_epoch=on_epoch,
+            )  # fmt: skip
+        except mc.TrainingDiverged:
+            event("train: diverged")
+            return
+        except mc.MlpCoreError as exc:
+            event(f"train: refused ({type(exc).__name__})")
+            assert ran == []
+            return
+    event("train: returned")
+    assert len(ran) == 2
+
+
+@given(problems(), st.sampled_from(["cross_entropy", "squared_error", "binary_cross_entropy"]))
+@SETTINGS
+def test_evaluate_returns_or_refuses(problem, loss):
+    X, Y, params = problem
+    out = call(mc.evaluate, X, Y, params, "relu", loss)
+    if out is not None:
+        J, acc = out
+        assert np.shape(Y) == (np.shape(X)[0], params.sizes[-1])
+        assert np.isnan(acc) or 0.0 <= acc <= 1.0

@@ -4,15 +4,13 @@ JSON file, the FLOP count against a hand count, skipped contenders, the command 
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import sys
 
 import numpy as np
 import pytest
 
-from mlp_core import bench
+from mlp_core import bench, cli
 from mlp_core.core.backend import gpu_available
 from mlp_core.core.errors import ConfigError
 from mlp_core.core.gradcheck import relative_error
@@ -176,7 +174,7 @@ def test_loop_is_extrapolated_and_labelled():
 
 
 def test_loop_epoch_equals_the_batched_epoch():
-    """The loop contender computes the same epoch as train.run_epoch (float64)."""
+    """The loop contender computes the same epoch as training.run_epoch (float64)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(23, 7))
     Y = np.eye(4)[rng.integers(0, 4, 23)]
@@ -206,13 +204,16 @@ def test_bad_arguments_are_config_errors():
         bench.run_bench(sizes=("huge",))
     with pytest.raises(ConfigError, match="unknown dtype"):
         bench.run_bench(sizes=[TINY], dtypes=("float16",))
+    with pytest.raises(ConfigError, match="unknown size ''"):
+        bench.run_bench(sizes=",tiny")
+    with pytest.raises(ConfigError, match="no contender given"):
+        bench.run_bench(sizes=[TINY], contenders=" ")
 
 
-def test_main_quick_writes_json(tmp_path):
+def test_the_command_writes_the_json_it_is_asked_for(tmp_path, capsys):
     path = tmp_path / "quick.json"
-    out = io.StringIO()
-    assert bench.main(["--quick", "--json", str(path)], out=out) == 0
-    text = out.getvalue()
+    assert cli.main(["bench", "--quick", "--json", str(path)]) == 0
+    text = capsys.readouterr().out
     assert "digits" in text and "NumPy fast" in text and f"wrote {path}" in text
     result = json.loads(path.read_text())
     assert result["settings"]["quick"] is True
@@ -220,35 +221,16 @@ def test_main_quick_writes_json(tmp_path):
     assert {r["dtype"] for r in result["records"]} == {"float32"}
 
 
-def test_main_reports_errors_without_a_traceback(tmp_path, capsys):
-    assert bench.main(["--sizes", "nope"]) == 2
+def test_the_command_runs_the_sizes_dtypes_and_contenders_given(capsys):
+    argv = ["--sizes", "tiny", "--dtypes", "float64", "--repeats", "1", "--warmup", "0"]
+    assert cli.main(["bench", *argv, "--contenders", "numpy-batched,numpy-fast"]) == 0
+    out = capsys.readouterr().out
+    assert "NumPy fast" in out and "tiny" in out and "float64" in out and "loop" not in out
+
+
+def test_the_command_reports_errors_in_one_line(tmp_path, capsys):
+    assert cli.main(["bench", "--sizes", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown size")
-    assert bench.main(["--quick", "--json", str(tmp_path / "no" / "x.json")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-
-
-def test_add_parser_wires_into_a_subcommand_parser():
-    parser = argparse.ArgumentParser(prog="python -m mlp_core")
-    sub = parser.add_subparsers(dest="command", required=True)
-    bench.add_parser(sub)
-    args = parser.parse_args(
-        [
-            "bench",
-            "--sizes",
-            "tiny",
-            "--dtypes",
-            "float64",
-            "--contenders",
-            "numpy-batched,numpy-fast",
-            "--repeats",
-            "1",
-            "--warmup",
-            "0",
-            "--device",
-            "cpu",
-        ]
-    )
-    assert args.command == "bench"
-    out = io.StringIO()
-    assert bench.run_from_args(args, out=out) == 0
-    assert "NumPy fast" in out.getvalue() and "tiny" in out.getvalue()
+    assert cli.main(["bench", "--quick", "--json", str(tmp_path / "no" / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --json: ") and "does not exist" in err

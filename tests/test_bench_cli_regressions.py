@@ -1,4 +1,4 @@
-"""Regression tests of the benchmark's command line (moved unchanged from test_regressions.py)."""
+"""The benchmark's settings: the loop's example count, and the command as recorded."""
 
 from __future__ import annotations
 

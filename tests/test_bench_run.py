@@ -4,18 +4,17 @@ MLP_CORE_DEVICE, and contenders walking the library's batches."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
+import pathlib
 import tempfile
 
 import numpy as np
 import pytest
 
-import mlp_core.core.io
-from mlp_core import bench
+from mlp_core import bench, cli
 from mlp_core.bench import contenders, harness
-from mlp_core.core.errors import ConfigError
+from mlp_core.core.errors import ConfigError, ParamsFileError
 from mlp_core.core.gradcheck import relative_error
 from mlp_core.core.params import init_params
 
@@ -70,15 +69,25 @@ def test_load_is_read_before_the_run(monkeypatch):
 
 
 @pytest.mark.parametrize("lr", [-0.1, 0.0, float("nan"), float("inf")])
-def test_a_learning_rate_that_is_not_positive_and_finite_is_refused(lr):
+def test_a_learning_rate_that_is_not_positive_and_finite_is_refused(lr, capsys):
     with pytest.raises(ConfigError, match="learning rate"):
         run_tiny(lr=lr)
-    assert bench.main(["--quick", "--lr", str(lr)]) == 2
+    assert cli.main(["bench", "--quick", f"--lr={lr}"]) == 2
+    assert "learning rate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--repeats", "0"), ("--repeats", "2.5"), ("--warmup", "-1")]
+)
+def test_repeats_and_warmup_are_whole_numbers(option, value, capsys):
+    argv = ["bench", "--sizes", "tiny", "--contenders", "numpy-fast", f"{option}={value}"]
+    assert cli.main(argv) == 2
+    assert f"{option[2:]} must be a whole number" in capsys.readouterr().err
 
 
 def test_quick_refuses_an_explicit_repeats_sizes_or_dtypes(capsys):
     for extra in (["--repeats", "7"], ["--sizes", "tiny"], ["--dtypes", "float64"]):
-        assert bench.main(["--quick", *extra]) == 2
+        assert cli.main(["bench", "--quick", *extra]) == 2
         err = capsys.readouterr().err
         assert "quick sets" in err and extra[0] in err
     with pytest.raises(ConfigError, match="--repeats"):
@@ -99,59 +108,104 @@ def test_the_device_follows_MLP_CORE_DEVICE(monkeypatch):
         run_tiny()
 
 
-def test_json_is_proven_writable_before_the_run(tmp_path, monkeypatch):
+def test_json_is_proven_writable_before_the_run(tmp_path, monkeypatch, capsys):
     ran = []
-    monkeypatch.setattr(bench.cli, "run_bench", lambda **k: ran.append(k))
+    monkeypatch.setattr(cli, "run_bench", lambda **k: ran.append(k))
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
     readonly = tmp_path / "ro"
     readonly.mkdir()
     readonly.chmod(0o500)
     try:
-        if not os.access(readonly, os.W_OK):  # root ignores the mode: checked below instead
-            assert bench.main(["--quick", "--json", str(readonly / "x.json")]) == 2
-            assert not ran, "the benchmark ran although its results could not be written"
-            assert list(readonly.iterdir()) == []
+        targets = [not_a_folder / "x.json", tmp_path]
+        if not os.access(readonly, os.W_OK):  # root ignores the mode
+            targets.append(readonly / "x.json")
+        for target in targets:
+            assert cli.main(["bench", "--quick", "--json", str(target)]) == 2
+            assert capsys.readouterr().err.startswith("error: --json: ")
     finally:
         readonly.chmod(0o700)
-    with pytest.raises(ConfigError, match="is a folder"):
-        bench.check_writable(tmp_path)
-
-    def no_room(*a, **k):  # a full or read-only disk, even for root
-        raise OSError(28, "No space left on device")
-
-    with monkeypatch.context() as m:
-        m.setattr(mlp_core.core.io, "_create_tmp", no_room)
-        assert bench.main(["--quick", "--json", str(tmp_path / "x.json")]) == 2
     assert not ran, "the benchmark ran although its results could not be written"
-    bench.check_writable(tmp_path / "fine.json")
-    assert list(tmp_path.iterdir()) == [readonly]  # the probe file is gone
+    with pytest.raises(ParamsFileError, match="^--json: .*is a folder"):  # the same class
+        cli.check_option_path("--json", tmp_path, "bench.json")
+    cli.check_option_path("--json", tmp_path / "fine.json", "bench.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "ro"]  # the probe is gone
 
 
-def test_a_failed_write_goes_to_a_fallback_file_and_exits_non_zero(tmp_path, monkeypatch):
+def test_a_failed_write_goes_to_a_rescue_file_and_exits_3(tmp_path, monkeypatch, capsys):
     target = tmp_path / "out.json"
-    real = bench.report.write_json
+    real = cli.write_json
 
     def fail_once(result, path):
         if os.fspath(path) == str(target):
             raise OSError(28, "No space left on device")
         return real(result, path)
 
-    monkeypatch.setattr(bench.cli, "write_json", fail_once)
+    monkeypatch.setattr(cli, "write_json", fail_once)
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
-    err = io.StringIO()
-    monkeypatch.setattr(bench.cli.sys, "stderr", err)
-    assert bench.main(["--quick", "--json", str(target)], out=io.StringIO()) == 1
-    fallback = [p for p in tmp_path.iterdir() if p.name.startswith("mlp-core-bench-")]
-    assert len(fallback) == 1 and str(fallback[0]) in err.getvalue()
-    assert json.loads(fallback[0].read_text())["settings"]["quick"] is True
+    assert cli.main(["bench", "--quick", "--json", str(target)]) == 3
+    err = capsys.readouterr().err
+    rescued = [p for p in tmp_path.iterdir() if p.name.startswith("mlp_core-rescued-")]
+    assert len(rescued) == 1 and rescued[0].suffix == ".json" and str(rescued[0]) in err
+    assert json.loads(rescued[0].read_text())["settings"]["quick"] is True
     assert not target.exists()
 
 
 def test_write_json_leaves_no_temporary_file_behind(tmp_path):
     result = run_tiny()
     bench.write_json(result, tmp_path / "a.json")
-    with pytest.raises(TypeError):  # json cannot serialise a set key: fails mid-write
+    with pytest.raises(TypeError):  # json cannot serialise a set key
         bench.write_json(dict(result, bad={frozenset(): 1}), tmp_path / "b.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_write_json_follows_the_umask(tmp_path):
+    before = os.umask(0o077)
+    try:
+        path = bench.write_json({"x": np.float32(0.5), "n": np.int64(3)}, tmp_path / "a.json")
+    finally:
+        os.umask(before)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert json.loads(pathlib.Path(path).read_text()) == {"x": 0.5, "n": 3}
+
+
+def test_a_run_with_every_contender_skipped_fails(capsys):
+    argv = ["--sizes", "tiny", "--repeats", "1", "--warmup", "0", "--device", "cpu"]
+    assert cli.main(["bench", *argv, "--contenders", "cupy-fast,torch-cuda"]) == 2
+    out, err = capsys.readouterr()
+    assert "skipped: cupy-fast" in out
+    assert err.splitlines()[-1].startswith("error: nothing was timed: every contender was skipped")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--allreduce", "--ranks", "0"], "every number of --ranks must be a whole number ≥ 1"),
+        (["--allreduce", "--ranks", "abc"], "--ranks takes comma-separated whole numbers"),
+        (["--allreduce", "--ranks", ""], "--ranks is empty"),
+        (["--allreduce", "--sizes", "bogus"], "--sizes apply to the epoch benchmark only"),
+        (["--allreduce", "--quick", "--lr", "1"], "--lr, --quick apply to the epoch benchmark"),
+        (["--ranks", "2"], "--ranks is an option of --allreduce"),
+    ],
+)
+def test_allreduce_options_are_checked_and_none_is_ignored(argv, needle, monkeypatch, capsys):
+    monkeypatch.setattr(cli.allreduce, "run", lambda ranks: pytest.fail("launched"))
+    assert cli.main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err and len(err.splitlines()) == 1
+
+
+def test_allreduce_launches_the_ranks_given_and_writes_the_json(tmp_path, monkeypatch, capsys):
+    recorded = json.loads(
+        (pathlib.Path(__file__).parents[1] / "book/data/allreduce-cpu.json").read_text()
+    )
+    launched = []
+    monkeypatch.setattr(cli.allreduce, "run", lambda ranks: launched.append(ranks) or recorded)
+    path = tmp_path / "allreduce.json"
+    assert cli.main(["bench", "--allreduce", "--ranks", "1,2", "--json", str(path)]) == 0
+    assert launched == [(1, 2)]
+    assert json.loads(path.read_text()) == recorded
+    assert "all-reduce ms" in capsys.readouterr().out
 
 
 def test_loop_and_torch_walk_the_librarys_batches(monkeypatch):
@@ -195,7 +249,7 @@ def test_copy_bandwidth_is_threaded_and_above_the_cache():
 def test_the_command_restarts_once_with_sleeping_thread_pools():
     calls = []
     run = ["/x/mlp_core/__main__.py", "bench", "--quick"]
-    bench.cli.reexec_with_sleeping_pools(run, {"PATH": "/bin"}, lambda *a: calls.append(a))
+    cli.reexec_with_sleeping_pools(run, {"PATH": "/bin"}, lambda *a: calls.append(a))
     ((exe, argv, env),) = calls
     assert argv[1:] == ["-m", "mlp_core", "bench", "--quick"]
     assert all(env[k] == v for k, v in bench.POOL_SETTINGS.items()) and env["PATH"] == "/bin"
@@ -205,5 +259,5 @@ def test_the_command_restarts_once_with_sleeping_thread_pools():
         (run, {"OPENBLAS_THREAD_TIMEOUT": "8", "OMP_WAIT_POLICY": "active"}),
         (["pytest", "tests"], {}),
     ]:
-        bench.cli.reexec_with_sleeping_pools(argv, environ, lambda *a: calls.append(a))
+        cli.reexec_with_sleeping_pools(argv, environ, lambda *a: calls.append(a))
     assert len(calls) == 1

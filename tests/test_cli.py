@@ -7,9 +7,13 @@ is not, written to disk.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import re
+import resource
+import signal
 import struct
 import subprocess
 import sys
@@ -19,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlp_core import cli, data
 from mlp_core.core.backend import gpu_available
-from mlp_core.core.errors import ParamsFileError
+from mlp_core.core.errors import ConfigError, ParamsFileError
 from mlp_core.core.io import load_params
 from mlp_core.core.params import Params
-from mlp_core.training import evaluate
+from mlp_core.training import check_settings, evaluate
 
 REPO_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -34,18 +40,19 @@ ROW = re.compile(r"^\s*(\d+)\s+(\d+\.\d{4})\s+(\d\.\d{4})\s+(\d+\.\d{4})\s+(\d\.
 FINAL = re.compile(r"final held-out accuracy: (\d\.\d{4})")
 
 
-def run_cli(*args, cwd, timeout=120):
-    """``python -m mlp_core train ARGS`` in a fresh interpreter; returns the CompletedProcess."""
+def cli_command(*args):
+    """``python -m mlp_core train ARGS`` and the environment to run it in."""
     env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
     env.pop("MLP_CORE_DEVICE", None)
+    return [sys.executable, "-m", "mlp_core", "train", *map(str, args)], env
+
+
+def run_cli(*args, cwd, timeout=120, **kwargs):
+    """``python -m mlp_core train ARGS`` in a fresh interpreter; returns the CompletedProcess."""
+    command, env = cli_command(*args)
     return subprocess.run(
-        [sys.executable, "-m", "mlp_core", "train", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kwargs
     )
 
 
@@ -200,9 +207,9 @@ def test_mnist_without_files_explains_the_idx_files(tmp_path):
 @pytest.mark.parametrize(
     "args, what",
     [
-        (["--batch-size", "0"], "--batch-size"),
-        (["--epochs", "-1"], "--epochs"),
-        (["--lr", "nan"], "--lr"),
+        (["--batch-size", "0"], "batch_size"),
+        (["--epochs", "-1"], "epochs"),
+        (["--lr", "nan"], "learning rate"),
     ],
 )
 def test_cli_refuses_bad_numbers_before_loading_anything(args, what):
@@ -217,7 +224,7 @@ def test_cli_refuses_bad_numbers_before_loading_anything(args, what):
     assert what in run.stderr and run.stdout == ""
 
 
-# ------------------------------------------------- issue 9: every error path, one line each
+# ----------------------------------------------------------- every error path, one line each
 
 SAMPLES = ["--dataset", "xor", "--samples", "40", "--epochs", "1", "--hidden", "4"]
 
@@ -243,24 +250,28 @@ ERROR_PATHS = {
     "unknown option": (["--bogus"], "unrecognized arguments"),
     "bad choice": (["--activation", "softmax"], "invalid choice"),
     "bad dtype": (["--dtype", "float16"], "invalid choice"),
-    "batch size 0": (["--batch-size", "0"], "--batch-size"),
-    "batch size 2.5": (["--batch-size", "2.5"], "--batch-size"),
-    "epochs -1": (["--epochs", "-1"], "--epochs"),
-    "epochs text": (["--epochs", "ten"], "--epochs"),
-    "lr nan": (["--lr", "nan"], "--lr"),
-    "lr 0": (["--lr", "0"], "--lr"),
-    "lr text": (["--lr", "fast"], "--lr"),
-    "seed -1": (["--seed", "-1"], "--seed"),
-    "seed 1.5": (["--seed", "1.5"], "--seed"),
-    "test fraction 0": (["--test-fraction", "0"], "--test-fraction"),
-    "test fraction 1.5": (["--test-fraction", "1.5"], "--test-fraction"),
-    "save empty": (["--save", ""], "--save"),
+    "batch size 0": (["--batch-size", "0"], "batch_size must be a whole number"),
+    "batch size 2.5": (["--batch-size", "2.5"], "batch_size must be a whole number"),
+    "epochs -1": (["--epochs", "-1"], "epochs must be a whole number"),
+    "epochs text": (["--epochs", "ten"], "--epochs: invalid number value"),
+    "lr nan": (["--lr", "nan"], "learning rate"),
+    "lr 0": (["--lr", "0"], "learning rate"),
+    "lr text": (["--lr", "fast"], "--lr: invalid number value"),
+    "seed -1": (["--seed", "-1"], "seed must be a whole number"),
+    "seed 1.5": (["--seed", "1.5"], "seed must be a whole number"),
+    "seed 2**32": (["--seed", "4294967296", *SAMPLES], "seed must be a whole number in 0"),
+    "test fraction 0": (["--test-fraction", "0"], "test_fraction"),
+    "test fraction 1.5": (["--test-fraction", "1.5"], "test_fraction"),
+    "save empty": (["--save", ""], "--save: the path must be a file name"),
     "save in /proc": (["--save", "/proc/model.npz", *SAMPLES], "cannot write"),
     "save in /sys": (["--save", "/sys/model.npz", *SAMPLES], "cannot write"),
     "save missing folder": (["--save", "{tmp}/no/such/m.npz", *SAMPLES], "does not exist"),
     "save onto a folder": (["--save", "{tmp}", *SAMPLES], "is a folder"),
     "hidden not numbers": (["--hidden", "a,b", *SAMPLES[:4]], "--hidden"),
     "hidden zero": (["--hidden", "0", *SAMPLES[:4]], "--hidden"),
+    "hidden empty widths": (["--hidden", ",,,4", *SAMPLES[:4]], "--hidden"),
+    "mnist files with the digits": (["--mnist-images", "{tmp}/x"], "--dataset mnist"),
+    "samples with the digits": (["--samples", "40"], "--samples"),
     "mnist no files": (["--dataset", "mnist"], "--mnist-images"),
     "mnist missing file": (
         ["--dataset", "mnist", "--mnist-images", "{tmp}/x", "--mnist-labels", "{tmp}/y"],
@@ -269,9 +280,9 @@ ERROR_PATHS = {
     "xor too few samples": (["--dataset", "xor", "--samples", "3"], "m must be"),
     "split impossible": (
         ["--dataset", "spirals", "--samples", "6", "--test-fraction", "0.1"],
-        "--test-fraction",
+        "test_fraction",
     ),
-    "divergence": (["--dataset", "xor", "--lr", "1e4", "--epochs", "5"], "diverge"),
+    "divergence": (["--dataset", "xor", "--lr", "1e4", "--epochs", "5"], "training diverged"),
 }
 
 
@@ -282,15 +293,12 @@ def test_every_cli_error_path_is_one_line_and_non_zero(case, tmp_path, capsys, m
     argv, needle = ERROR_PATHS[case]
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     ran = run_main([*argv, "--device", "cpu"], capsys)
-    if case == "divergence":
-        needle = "smaller learning rate"
     assert_clean_error(ran, needle)
     assert "final held-out accuracy" not in ran.stdout
     assert not any(p.suffix == ".npz" for p in tmp_path.rglob("*"))
 
 
 def test_a_save_failing_after_training_goes_to_a_printed_fallback(tmp_path, capsys, monkeypatch):
-    """Before: training, then a raw FileNotFoundError, and the network was lost."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "fallback"))
     (tmp_path / "fallback").mkdir()
     real = cli.save_params
@@ -330,7 +338,7 @@ def test_an_interrupt_exits_130_in_one_line(capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "run_train", interrupted)
     ran = run_main([], capsys)
-    assert_clean_error(ran, "interrupted", code=130)
+    assert_clean_error(ran, "interrupted (SIGINT)", code=130)
 
 
 def test_save_through_a_symlink_says_so(tmp_path, capsys):
@@ -348,3 +356,127 @@ def test_the_cli_honours_MLP_CORE_DEVICE(capsys, monkeypatch):
     monkeypatch.setenv("MLP_CORE_DEVICE", "tpu")
     ran = run_main(SAMPLES, capsys)
     assert_clean_error(ran, "MLP_CORE_DEVICE")
+
+
+# ----------------------------------------------------------------- one gate: the library's
+
+
+def stopped_after_the_gate(args):
+    raise ConfigError("stopped after the gate")
+
+
+SETTING_TEXT = st.one_of(
+    st.integers(-5, 2**33).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["", "ten", "1e3", "0x10", " 7 ", "2.0", "-0.0", "1_0"]),
+)
+
+
+@given(st.sampled_from(["--epochs", "--batch-size", "--lr", "--seed"]), SETTING_TEXT)
+@settings(max_examples=80, deadline=None, derandomize=True)
+def test_the_cli_judges_its_settings_by_the_librarys_gate(option, text):
+    """Whatever is typed, the CLI's verdict is the library's: text that is not a number is
+    argparse's one line; a number is accepted or refused as check_settings does, in its
+    words."""
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
+        mp.setattr(cli, "load_dataset", stopped_after_the_gate)
+        try:
+            cli.main(["train", f"{option}={text}", "--device", "cpu"])
+        except SystemExit as exc:
+            assert exc.code == 2
+    line = err.getvalue()
+    try:
+        value = cli.number(text)
+    except ValueError:
+        assert line.startswith(f"error: python -m mlp_core train: argument {option}: invalid")
+        return
+    d = cli.DEFAULTS
+    given_settings = dict(epochs=d.epochs, batch_size=d.batch_size, lr=d.lr, seed=d.seed)
+    given_settings[option[2:].replace("-", "_")] = value
+    try:
+        check_settings(**given_settings)
+        expected = "stopped after the gate"
+    except ConfigError as exc:
+        expected = " ".join(str(exc).split())
+    assert line == f"error: {expected}\n"
+
+
+def test_the_device_option_passes_an_explicit_value(monkeypatch, capsys):
+    monkeypatch.delenv("MLP_CORE_DEVICE", raising=False)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--help"])
+    assert re.search(r"--device \{cpu,gpu,auto\}.*\(default: auto\)", capsys.readouterr().out, re.S)
+    seen = []
+    monkeypatch.setattr(cli, "resolve_device", lambda device: seen.append(device) or "cpu")
+    monkeypatch.setattr(cli, "load_dataset", stopped_after_the_gate)
+    assert cli.main(["train"]) == 2
+    monkeypatch.setenv("MLP_CORE_DEVICE", "cpu")
+    assert cli.main(["train"]) == 2
+    assert seen == ["auto", "cpu"]
+
+
+# ----------------------------------------------------------------- interrupts keep the work
+
+
+def train_then_signal(tmp_path, sig, *args):
+    """Start a long training with --save, send ``sig`` once its first epoch is printed;
+    returns (the CompletedProcess-like record, the rows printed, the file)."""
+    save = tmp_path / "m.npz"
+    command, env = cli_command("--epochs", 5000, "--hidden", 16, "--device", "cpu", *args)
+    proc = subprocess.Popen(
+        [*command, "--save", save], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        head = [next(proc.stdout) for _ in range(3)]  # the header, the columns, epoch 1
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    ran = Ran(proc.returncode, "".join(head) + stdout, stderr)
+    return ran, table_rows(ran.stdout), save
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_what_was_trained_and_says_where(tmp_path, sig):
+    ran, rows, save = train_then_signal(tmp_path, sig)
+    name = signal.Signals(sig).name
+    assert_clean_error(ran, f"interrupted ({name})", f"were saved to {save}", code=128 + sig)
+    params, meta = load_params(save)
+    epochs = int(re.search(r"after epoch (\d+) ", ran.stderr).group(1))
+    assert meta["interrupted"] and meta["epochs"] == epochs >= 1
+    assert epochs in (len(rows), len(rows) + 1)  # the last row may not be printed yet
+    assert f"{meta['held_out_accuracy']:.4f}" in [r.group(5) for r in rows[epochs - 1 :]] or (
+        epochs == len(rows) + 1
+    )
+    assert params.sizes == (64, 16, 10)
+
+
+def test_a_signal_before_the_first_epoch_saves_nothing(tmp_path):
+    """A data set that takes long to build: the signal arrives before any epoch ends."""
+    save = tmp_path / "m.npz"
+    command, env = cli_command("--dataset", "spirals", "--samples", 10**7, "--save", save)
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        proc.wait(timeout=3)  # still loading
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("error: interrupted (SIGINT)")
+    assert not save.exists()
+
+
+def limit_memory():
+    four_gib = 4 * 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (four_gib, four_gib))
+
+
+def test_a_data_set_too_large_for_memory_is_refused_before_allocating(tmp_path):
+    ran = run_cli(
+        "--dataset", "xor", "--samples", 10**11, cwd=tmp_path, timeout=60,
+        preexec_fn=limit_memory,
+    )  # fmt: skip
+    assert_clean_error(ran, "GiB")
+    assert "MemoryError" not in ran.stderr

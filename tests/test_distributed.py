@@ -9,19 +9,22 @@ that same comparison. They skip, with the reason, only where mpi4py is not insta
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from conftest import make_problem
 
 import mlp_core as mc
-from mlp_core import distributed
+from mlp_core import distributed, training
 from mlp_core.core.batched import backprop
 from mlp_core.core.batching import batch_slices, epoch_order
 from mlp_core.core.io import load_params
@@ -44,20 +47,21 @@ requires_mpi = pytest.mark.skipif(
 )
 
 
-def mpiexec(P, *args, timeout=90):
-    """Run ``mpiexec -n P python ARGS`` with a timeout; returns the CompletedProcess."""
+def mpiexec_command(P, *args):
+    """``mpiexec -n P python ARGS`` and its environment (one BLAS thread per rank)."""
     flags = []
     version = subprocess.run([MPIEXEC, "--version"], capture_output=True, text=True, timeout=30)
     if "Open MPI" in version.stdout + version.stderr:  # as root, and more ranks than cores
         flags = ["--oversubscribe", "--allow-run-as-root"]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    return [MPIEXEC, *flags, "-n", str(P), sys.executable, *map(str, args)], env
+
+
+def mpiexec(P, *args, timeout=90):
+    """Run ``mpiexec -n P python ARGS`` with a timeout; returns the CompletedProcess."""
+    command, env = mpiexec_command(P, *args)
     return subprocess.run(
-        [MPIEXEC, *flags, "-n", str(P), sys.executable, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=HERE.parent,
+        command, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE.parent
     )
 
 
@@ -106,7 +110,7 @@ def worst_difference(saved):
     for l in trained.layers:
         diffs += [relative(saved[f"dW_{l}"], dW[l]), relative(saved[f"db_{l}"], db[l])]
         diffs += [relative(saved[f"W_{l}"], trained.W[l]), relative(saved[f"b_{l}"], trained.b[l])]
-    for key, values in history.as_dict().items():
+    for key, values in dataclasses.asdict(history).items():
         diffs.append(relative(saved[f"history_{key}"], values))
     return max(diffs)
 
@@ -146,18 +150,20 @@ def test_local_sums_of_two_blocks_add_up_to_the_batch_gradient():
     n = distributed.buffer_size(sizes)
     parts = [distributed.local_sums(X[s], Y[s], params, "relu", "cross_entropy", np.empty(n))
              for s in (slice(0, 5), slice(5, 7))]  # fmt: skip
-    gW, gb, _ = distributed.global_mean(parts[0] + parts[1], m, params)
+    dW_sums, db_sums, _ = distributed.global_mean(parts[0] + parts[1], m, params)
     means = [p / k for p, k in zip(parts, (5, 2))]
-    bW, _, _ = distributed.global_mean(means[0] + means[1], 2, params)
+    dW_means, _, _ = distributed.global_mean(means[0] + means[1], 2, params)
     for l in params.layers:
-        assert relative(gW[l], dW[l]) < 1e-13 and relative(gb[l], db[l]) < 1e-13
-    assert max(relative(bW[l], dW[l]) for l in params.layers) > 1e-3
+        assert relative(dW_sums[l], dW[l]) < 1e-13 and relative(db_sums[l], db[l]) < 1e-13
+    assert max(relative(dW_means[l], dW[l]) for l in params.layers) > 1e-3
 
 
-def test_world_size_reads_the_launchers_environment():
-    assert distributed.world_size({}) == 1
+def test_world_size_and_rank_read_the_launchers_environment():
+    assert distributed.world_size({}) == 1 and distributed.world_rank({}) == 0
     assert distributed.world_size({"PMI_SIZE": "3"}) == 3
     assert distributed.world_size({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
+    assert distributed.world_rank({"PMI_RANK": "2"}) == 2
+    assert distributed.world_rank({"OMPI_COMM_WORLD_RANK": "1"}) == 1
 
 
 # ---- with MPI: real ranks ----
@@ -217,6 +223,127 @@ def test_cli_under_mpiexec_prints_and_saves_what_one_process_does(tmp_path):
     assert meta1 == meta3
 
 
+# ---- one loop, one gate: the data-parallel trainer in this process (P = 1) ----
+
+
+@requires_mpi
+def test_the_data_parallel_trainer_is_mc_train_with_its_own_epoch(monkeypatch):
+    """One rank: the same result as mc.train(fast=False), through mc.train itself (with
+    the data-parallel epoch and evaluation), not through a loop of its own."""
+    X, Y, params = make_problem()
+    kw = dict(epochs=3, batch_size=3, lr=0.3, seed=2, progress=False)
+    ref, h_ref = mc.train(params, X, Y, fast=False, **kw)
+    calls = []
+    monkeypatch.setattr(
+        distributed.sgd, "train", lambda *a, **k: calls.append(k) or training.train(*a, **k)
+    )
+    got, h = distributed.train_distributed(params, X, Y, comm=distributed.world(), **kw)
+    for l in ref.layers:
+        np.testing.assert_array_equal(got.W[l], ref.W[l])
+        np.testing.assert_array_equal(got.b[l], ref.b[l])
+    assert h == h_ref
+    assert len(calls) == 1 and calls[0]["epoch_fn"].func is distributed.run_epoch_distributed
+    assert calls[0]["evaluate_fn"].func is distributed.evaluate_distributed
+
+
+@requires_mpi
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(fast=True), "no fast data-parallel epoch"),
+        (dict(fast="no"), "fast must be True, False or None"),
+        (dict(comm=5), "comm must be an MPI communicator"),
+        (dict(on_epoch="print"), "on_epoch must be a function"),
+        (dict(lr=-1), "learning rate"),
+    ],
+)
+def test_the_data_parallel_trainer_refuses_before_any_epoch(kwargs, match, monkeypatch):
+    X, Y, params = make_problem()
+    ran = []
+    monkeypatch.setattr(distributed.sgd, "run_epoch_distributed", lambda *a: ran.append(a))
+    with pytest.raises(mc.ConfigError, match=match):
+        distributed.train_distributed(params, X, Y, **{"progress": False, **kwargs})
+    assert ran == []
+
+
+# ---- ranks fail together, stop together, and say it once ----
+
+
+@requires_mpi
+def test_an_error_on_one_rank_before_training_ends_every_rank_at_once(tmp_path):
+    start = time.perf_counter()
+    proc = mpiexec(2, WORKER, tmp_path / "x.npz", "--bad-rank", "1", timeout=60)
+    assert time.perf_counter() - start < 30
+    assert proc.returncode == 2, proc.stderr
+    assert "error on rank 1: X contains 1 NaN" in proc.stderr
+    assert "error on rank 0: MPI rank 1 of 2: X contains 1 NaN" in proc.stderr
+
+
+@requires_mpi
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_epoch(tmp_path):
+    out = tmp_path / "stopped.npz"
+    proc = mpiexec(2, WORKER, out, "--epochs", 5, "--interrupt-rank", 1, "--interrupt-epoch", 2)
+    assert proc.returncode == 130, proc.stderr
+    saved = dict(np.load(out))
+    _, _, trained, history = single_process(saved, epochs=2)
+    assert saved["history_epoch"].tolist() == [1, 2]
+    for l in trained.layers:
+        assert relative(saved[f"W_{l}"], trained.W[l]) < TOL["float64"]
+        assert relative(saved[f"b_{l}"], trained.b[l]) < TOL["float64"]
+
+
+CLI = ["-m", "mlp_core", "train", "--dtype", "float64", "--hidden", "16"]
+
+
+def error_lines(stderr):
+    """Our program's error lines (not the launcher's own notes)."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@requires_mpi
+def test_cli_refusing_save_under_mpiexec_ends_every_rank_within_seconds(tmp_path):
+    start = time.perf_counter()
+    proc = mpiexec(2, *CLI, "--save", tmp_path / "missing" / "m.npz", timeout=60)
+    assert time.perf_counter() - start < 30
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = error_lines(proc.stderr)
+    assert "--save" in line and "does not exist" in line
+
+
+@requires_mpi
+def test_cli_divergence_under_mpiexec_is_reported_once():
+    flags = ["--dataset", "xor", "--lr", "1e4", "--epochs", "5"]
+    proc = mpiexec(2, "-m", "mlp_core", "train", *flags, timeout=60)
+    assert proc.returncode == 2
+    (line,) = error_lines(proc.stderr)
+    assert line.startswith("error: training diverged: the loss")
+
+
+@requires_mpi
+def test_ctrl_c_to_mpiexec_saves_what_was_trained_and_says_so_once(tmp_path):
+    save = tmp_path / "m.npz"
+    command, env = mpiexec_command(2, *CLI, "--epochs", "5000", "--save", save)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        rows = 0
+        for line in proc.stdout:  # the table's first row: training is under way
+            rows += line.split()[:1] == ["1"]
+            if rows:
+                break
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    (line,) = error_lines(stderr)
+    assert line.startswith("error: interrupted (SIGINT)") and str(save) in line
+    params, meta = load_params(save)
+    assert meta["interrupted"] and f"after epoch {meta['epochs']} " in line
+    assert params.sizes == (64, 16, 10)
+
+
 # ---- the benchmark's model and its record ----
 
 
@@ -245,10 +372,3 @@ def test_recorded_allreduce_benchmark_covers_p_1_to_4_with_the_model():
             assert r["model_s"] == pytest.approx(model)
             assert r["ratio"] == pytest.approx(r["allreduce_s"] / r["compute_s"])
     assert "all-reduce ms" in allreduce.format_table(result)
-
-
-def test_bench_cli_offers_the_allreduce_benchmark():
-    from mlp_core.cli import build_parser
-
-    args = build_parser().parse_args(["bench", "--allreduce", "--ranks", "1,2"])
-    assert args.allreduce and args.ranks == "1,2"

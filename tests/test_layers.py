@@ -174,7 +174,3 @@ def test_import_mlp_core_loads_neither_matplotlib_nor_ipywidgets():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_mc_train_is_the_training_function():
-    assert callable(mlp_core.train) and mlp_core.train is mlp_core.training.train

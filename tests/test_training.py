@@ -19,7 +19,7 @@ from mlp_core.core.batching import batch_slices
 from mlp_core.core.errors import ConfigError, DataError, LabelError, ShapeError, TrainingDiverged
 from mlp_core.core.params import Params, default_init, init_params
 from mlp_core.fast import run_epoch_fast, supports
-from mlp_core.training import History, evaluate, train
+from mlp_core.training import History, evaluate, run_epoch, train
 
 requires_gpu = pytest.mark.skipif(
     not gpu_available(), reason="no usable CUDA device (CuPy missing or no GPU)"
@@ -116,7 +116,7 @@ def test_same_seed_same_parameters_and_history(digits):
     p1, h1 = train(params, X, Y, seed=7, **kw)
     p2, h2 = train(params, X, Y, seed=7, **kw)
     assert_params_equal(p1, p2)
-    assert h1.as_dict() == h2.as_dict()
+    assert h1 == h2
 
     p3, h3 = train(params, X, Y, seed=8, **kw)
     assert not np.array_equal(p1.W[1], p3.W[1])
@@ -160,7 +160,6 @@ def test_history_one_entry_per_epoch(digits):
     assert all(np.isfinite(v) and v > 0 for v in h.train_loss + h.val_loss)
     assert h.train_loss[-1] < h.train_loss[0]  # it learns
     assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]
-    assert set(h.as_dict()) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc"}
 
 
 def test_history_without_held_out_set(digits):
@@ -258,12 +257,20 @@ def test_flat_targets_for_one_output_raise_shape_error():
         (dict(lr=-0.1), "learning rate"),
         (dict(lr=float("nan")), "learning rate"),
         (dict(lr=float("inf")), "learning rate"),
+        (dict(seed=2**32), "seed"),
+        (dict(fast="no"), "fast must be True, False or None"),
+        (dict(progress="yes"), "progress must be True, False or None"),
+        (dict(on_epoch=3), "on_epoch must be a function"),
+        (dict(activation="softmax"), "hidden activation"),
+        (dict(loss="hinge"), "unknown loss"),
     ],
 )
-def test_bad_settings_raise_config_error(kwargs, match):
+def test_bad_settings_are_refused_before_any_epoch(kwargs, match):
     X, Y, params = make_problem()
+    ran = []
     with pytest.raises(ConfigError, match=match):
-        train(params, X, Y, progress=False, **kwargs)
+        train(params, X, Y, **{"progress": False, "epoch_fn": lambda *a: ran.append(a), **kwargs})
+    assert ran == []
 
 
 def test_whole_number_floats_are_accepted_for_batch_size_and_epochs():
@@ -403,7 +410,7 @@ def test_one_epoch_on_gpu_matches_numpy(digits, dtype, tol):
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 def test_train_fast_path_equals_the_books_formulas(dtype, tol):
     """train() runs the fast epoch by default; with fast=False it runs the book's
-    formulas (train.run_epoch) as written. Both give the same parameters and history."""
+    formulas (training.run_epoch) as written. Both give the same parameters and history."""
     from mlp_core.core.data import one_hot, spirals
     from mlp_core.core.gradcheck import relative_error
 
@@ -419,7 +426,7 @@ def test_train_fast_path_equals_the_books_formulas(dtype, tol):
     assert np.allclose(h_fast.train_loss, h_ref.train_loss, rtol=tol * 10)
 
 
-# ------------------------------------------------- from test_regressions (review defects)
+# ----------------------------------------------------------------- the fast path
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -474,11 +481,11 @@ def test_squared_error_on_one_hot_targets_reports_an_accuracy():
     assert np.isnan(acc)
 
 
-# ----------------------------------------------------- issue 9: divergence and bad input
+# ------------------------------------------------------- more divergence and bad input
 
 
 def test_a_loss_that_grows_far_above_its_start_is_divergence():
-    """Before: lr = 1e4 on XOR ended with a finite loss of 813 and no error."""
+    """lr = 1e4 on XOR: a finite loss of 813, far above the start, is divergence."""
     ds = data.xor(200, seed=0)
     X, Y, params = make_problem(200, (2, 8, 2), seed=0, dataset=ds)
     with pytest.raises(TrainingDiverged, match=r"went from .* beyond 10 ×") as info:
@@ -487,8 +494,8 @@ def test_a_loss_that_grows_far_above_its_start_is_divergence():
 
 
 def test_a_huge_negative_loss_is_divergence_too():
-    """Before: lr = 1e4 on XOR with h = (2, 8, 2) ended with a cross-entropy of -1310.72
-    (impossible: the rounding error of logits near 1e19) and no error."""
+    """lr = 1e4 on XOR with h = (2, 8, 2) gives a cross-entropy of -1310.72 (impossible:
+    the rounding error of logits near 1e19): divergence."""
     ds = data.xor(200, seed=0)
     params = init_params((2, 8, 2), seed=0, device="cpu")
     with pytest.raises(TrainingDiverged, match="below zero"):
@@ -496,7 +503,7 @@ def test_a_huge_negative_loss_is_divergence_too():
 
 
 def test_a_constant_huge_loss_on_the_digits_is_divergence(digits):
-    """Before: lr = 1e6 gave a constant loss of about 388,890 and no error."""
+    """lr = 1e6 gives a constant loss of about 388,890: divergence."""
     X, Y, params = digits_subset(digits, dtype=np.float32)
     with pytest.raises(TrainingDiverged):
         train(params, X, Y, epochs=3, batch_size=32, lr=1e6, progress=False)
@@ -511,7 +518,6 @@ def test_a_good_rate_is_not_divergence(digits):
 
 @pytest.mark.parametrize("where", ["W", "b"])
 def test_nan_in_the_parameters_is_bad_input_not_a_too_large_step(where):
-    """Before: NaN in W was reported as 'the steps are too large'."""
     X, Y, params = make_problem()
     (params.W if where == "W" else params.b)[1].flat[0] = np.nan
     with pytest.raises(DataError, match="bad input") as info:
@@ -521,8 +527,7 @@ def test_nan_in_the_parameters_is_bad_input_not_a_too_large_step(where):
 
 @pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
 def test_float16_and_longdouble_train_with_the_formulas(dtype):
-    """Before: the default path refused them with advice (X.astype(params.dtype)) that
-    changed nothing."""
+    """The default runs them with the formulas; fast=True refuses with advice that helps."""
     X, Y, params = make_problem(dtype=dtype)
     trained, h = train(params, X, Y, epochs=2, batch_size=3, lr=0.1, progress=False)
     assert trained.dtype == dtype and np.isfinite(h.train_loss).all()
@@ -533,7 +538,7 @@ def test_float16_and_longdouble_train_with_the_formulas(dtype):
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_a_batch_larger_than_m_is_full_batch_descent(fast):
-    """Before: B > m silently shrank the one step of each epoch by m/B."""
+    """B > m is B = m: the step is not shrunk by m/B."""
     X, Y, params = make_problem()
     big, _ = train(params, X, Y, epochs=2, batch_size=100, lr=0.3, progress=False, fast=fast)
     full, _ = train(params, X, Y, epochs=2, batch_size=M, lr=0.3, progress=False, fast=fast)
@@ -545,3 +550,78 @@ def test_train_refuses_a_bad_seed(seed):
     X, Y, params = make_problem()
     with pytest.raises(ConfigError, match="seed"):
         train(params, X, Y, epochs=1, seed=seed, progress=False)
+
+
+# ----------------------------------------------------------------- one loop, what it hands back
+
+
+def test_the_loop_runs_the_epoch_function_it_is_given():
+    X, Y, params = make_problem()
+    kw = dict(epochs=2, batch_size=3, lr=0.3, seed=1, progress=False)
+    formulas, h_formulas = train(params, X, Y, fast=False, **kw)
+    given, h_given = train(params, X, Y, epoch_fn=run_epoch, **kw)
+    assert_params_equal(given, formulas)
+    assert h_given == h_formulas
+
+    def no_step(X, Y, params, order, B, lr, activation, loss):
+        return params, np.zeros(3)
+
+    still, h = train(params, X, Y, epoch_fn=no_step, **kw)
+    assert_params_equal(still, params)
+    assert h.train_loss[0] == h.train_loss[1]
+    with pytest.raises(ConfigError, match="leave fast=None"):
+        train(params, X, Y, epoch_fn=run_epoch, fast=True, **kw)
+
+
+@pytest.mark.parametrize("where", ["on_epoch", "inside the epoch"])
+def test_an_interrupt_hands_back_the_last_finished_epoch(where):
+    X, Y, params = make_problem()
+    kw = dict(batch_size=3, lr=0.3, seed=2, progress=False, fast=False)
+    two, h_two = train(params, X, Y, epochs=2, **kw)
+    calls = []
+
+    def epoch(*args):
+        calls.append(1)
+        if where == "inside the epoch" and len(calls) == 3:
+            raise KeyboardInterrupt
+        return run_epoch(*args)
+
+    def after(epoch, history):
+        if where == "on_epoch" and epoch == 2:
+            raise KeyboardInterrupt
+
+    kw["fast"] = None
+    with pytest.raises(KeyboardInterrupt) as info:
+        train(params, X, Y, epochs=5, on_epoch=after, epoch_fn=epoch, **kw)
+    assert_params_equal(info.value.params, two)
+    assert info.value.history == h_two
+
+
+def test_divergence_hands_back_the_last_good_epoch(digits):
+    X, Y, params = digits_subset(digits)
+    kw = dict(batch_size=X.shape[0], lr=10, progress=False)
+    with pytest.raises(TrainingDiverged, match="by epoch 3") as info:
+        train(params, X, Y, epochs=8, **kw)
+    good, h_good = train(params, X, Y, epochs=2, **kw)
+    assert_params_equal(info.value.params, good)
+    assert info.value.history == h_good
+
+
+def test_evaluate_checks_its_input():
+    X, Y, params = make_problem()
+    with pytest.raises(LabelError, match="one_hot"):
+        evaluate(X, Y.argmax(axis=1).astype(np.float64), params)
+    with pytest.raises(ShapeError, match="transposed"):
+        evaluate(X, Y.T, params)
+    with pytest.raises(DataError, match="NaN"):
+        evaluate(np.where(X > 0, np.nan, X), Y, params)
+    assert evaluate(X, Y, params) == evaluate(X, Y, params, with_accuracy=True)
+
+
+def test_evaluate_refuses_transposed_targets_of_a_square_batch():
+    """m = C = 3: Y.T has Y's shape; its rows are no distributions (sums 2, 1, 0)."""
+    X, _, params = make_problem(3, SIZES)
+    Y = np.eye(3)[[0, 0, 1]]
+    evaluate(X, Y, params)
+    with pytest.raises(LabelError):
+        evaluate(X, Y.T, params)

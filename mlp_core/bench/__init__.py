@@ -14,11 +14,11 @@ experiments    the book's chapters 12 and 13: GEMM rate, copy bandwidth, intensi
                speed against the batch size, loop against batched, recorded results
 allreduce      chapter 14: compute against all-reduce time per step under ``mpiexec``, with
                the ring model's prediction (``python -m mlp_core bench --allreduce``)
-cli            ``python -m mlp_core bench``: :func:`add_parser`, :func:`run_from_args`
 =============  ==============================================================================
+
+The command line, ``python -m mlp_core bench``, lives with ``train`` in :mod:`mlp_core.cli`.
 """
 
-from .cli import add_parser, main, run_from_args
 from .contenders import (
     CONTENDERS,
     GPU_CONTENDERS,
@@ -26,16 +26,12 @@ from .contenders import (
     Runner,
     Skip,
     epoch_batched,
-    epoch_gemm_floor,
     epoch_loop,
-    epoch_sklearn,
-    epoch_sklearn_first,
     epoch_torch,
     setup_contender,
 )
 from .experiments import (
     GPU_COPY_BYTES,
-    GPU_GEMM_N,
     call_overhead,
     copy_bandwidth,
     crossover_batch,
@@ -55,10 +51,8 @@ from .experiments import (
 from .harness import run_bench
 from .machine import (
     POOL_SETTINGS,
-    blas_info,
     command_line,
     cpu_cores,
-    cpu_model,
     last_level_cache_bytes,
     load_average,
     machine_info,
@@ -75,7 +69,7 @@ from .problems import (
     make_problem,
     synthetic_data,
 )
-from .report import check_writable, format_table, record_spread, write_json
+from .report import format_table, record_spread, write_json
 from .timing import (
     UNSTABLE_RATIO,
     clock,
@@ -83,7 +77,6 @@ from .timing import (
     median,
     spread,
     time_call,
-    warm_up_for,
 )
 
 __all__ = [
@@ -96,7 +89,6 @@ __all__ = [
     "DTYPES",
     "GPU_CONTENDERS",
     "GPU_COPY_BYTES",
-    "GPU_GEMM_N",
     "LABELS",
     "LEARNING_RATE",
     "POOL_SETTINGS",
@@ -106,23 +98,16 @@ __all__ = [
     "SIZES",
     "Skip",
     "UNSTABLE_RATIO",
-    "add_parser",
-    "blas_info",
-    "check_writable",
     "clock",
     "command_line",
     "copy_bandwidth",
     "cpu_cores",
-    "cpu_model",
     "crossover_batch",
     "cuda_event_timer",
     "default_copy_bytes",
     "epoch_batched",
     "epoch_flops",
-    "epoch_gemm_floor",
     "epoch_loop",
-    "epoch_sklearn",
-    "epoch_sklearn_first",
     "epoch_torch",
     "format_table",
     "record_spread",
@@ -132,7 +117,6 @@ __all__ = [
     "load_recorded",
     "loop_vs_batched",
     "machine_info",
-    "main",
     "make_problem",
     "matmul_intensity",
     "median",
@@ -140,13 +124,11 @@ __all__ = [
     "recorded_table",
     "roofline",
     "run_bench",
-    "run_from_args",
     "setup_contender",
     "speed_vs_batch",
     "spread",
     "synthetic_data",
     "time_call",
     "timing_with_and_without_sync",
-    "warm_up_for",
     "write_json",
 ]

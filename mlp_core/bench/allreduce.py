@@ -1,7 +1,7 @@
 """Compute against communication in data-parallel SGD, measured beside the α-β ring model.
 
 ``python -m mlp_core bench --allreduce --ranks 1,2,3,4 --json book/data/allreduce-cpu.json``
-(or ``python -m mlp_core.bench.allreduce ...``) launches ``mpiexec -n P`` for each P; every
+launches ``mpiexec -n P python -m mlp_core.bench.allreduce`` for each P (:func:`run`); every
 rank then times, per step, its compute (the local sums of its B/P rows,
 :func:`mlp_core.distributed.local_sums`) and the one all-reduce of the buffer, for a few
 network sizes and batch sizes. A ping-pong between ranks 0 and 1 measures the latency α
@@ -15,13 +15,13 @@ cores the ranks share cores, which the recorded machine facts make visible.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -89,8 +89,8 @@ def worker(path: str, dtype: str = "float32") -> None:
             row["model_s"] = ring_allreduce_seconds(t["bytes"], P, alpha, beta) if P > 1 else 0.0
             rows.append(row)
     if comm.rank == 0:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(dict(P=P, alpha_s=alpha, beta_bytes_per_s=beta, rows=rows), f)
+        block = dict(P=P, alpha_s=alpha, beta_bytes_per_s=beta, rows=rows)
+        Path(path).write_text(json.dumps(block))
 
 
 def time_steps(comm, sizes, B: int, dtype, steps: int = STEPS) -> dict:
@@ -137,7 +137,7 @@ def run(ranks=(1, 2, 3, 4), dtype: str = "float32", timeout: float = 300) -> dic
             path = os.path.join(tmp, f"P{P}.json")
             cmd = [mpiexec_command(), "-n", str(P), sys.executable, "-m", __name__]
             proc = subprocess.run(
-                [*cmd, "--worker", path, "--dtype", dtype],
+                [*cmd, path, dtype],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -145,8 +145,7 @@ def run(ranks=(1, 2, 3, 4), dtype: str = "float32", timeout: float = 300) -> dic
             )
             if proc.returncode != 0:
                 raise ConfigError(f"mpiexec -n {P} failed:\n{proc.stderr[-2000:]}")
-            with open(path, encoding="utf-8") as f:
-                result["per_P"].append(json.load(f))
+            result["per_P"].append(json.loads(Path(path).read_text()))
     result["machine"]["threads_per_rank"] = 1
     return result
 
@@ -173,43 +172,5 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(b: argparse.ArgumentParser) -> None:
-    """The benchmark's options, added to ``python -m mlp_core bench``."""
-    b.add_argument(
-        "--allreduce",
-        action="store_true",
-        help="data-parallel compute vs all-reduce under mpiexec (mlp_core.bench.allreduce)",
-    )
-    b.add_argument("--ranks", default="1,2,3,4", help="with --allreduce: the P to launch")
-
-
-def run_from_args(args, out=None) -> int:
-    """``--allreduce``: launch the ranks, print the table, write ``--json``."""
-    out = out or sys.stdout
-    ranks = tuple(int(p) for p in args.ranks.split(","))
-    dtype = getattr(args, "dtype", None) or "float32"
-    result = run(ranks, dtype)
-    print(format_table(result), file=out, flush=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
-        print(f"wrote {args.json}", file=out)
-    return 0
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mlp_core.bench.allreduce", description=__doc__)
-    p.add_argument("--worker", metavar="PATH", help=argparse.SUPPRESS)
-    p.add_argument("--dtype", default="float32")
-    p.add_argument("--json", metavar="PATH")
-    p.add_argument("--ranks", default="1,2,3,4")
-    args = p.parse_args(argv)
-    if args.worker:
-        worker(args.worker, args.dtype)
-        return 0
-    return run_from_args(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # one rank of run(): python -m mlp_core.bench.allreduce PATH DTYPE
+    worker(*sys.argv[1:])

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import backend
-from ..core.batching import batch_slices
+from ..core.batching import batch_slices, step_size
 from ..core.errors import ConfigError
 from ..core.params import Params
 from ..core.single import gradients_loop
@@ -42,42 +42,24 @@ from .machine import cpu_cores
 from .problems import SEED, Problem
 from .timing import cuda_event_timer, torch_event_timer
 
-CONTENDERS = (
-    "loop",
-    "numpy-batched",
-    "numpy-fast",
-    "cupy-batched",
-    "cupy-fast",
-    "cupy-fast-graph",
-    "sklearn",
-    "torch-cpu",
-    "torch-cuda",
-    "torch-cuda-graph",
-    "gemm-numpy",
-    "gemm-cupy",
-)
-GPU_CONTENDERS = (
-    "cupy-batched",
-    "cupy-fast",
-    "cupy-fast-graph",
-    "torch-cuda",
-    "torch-cuda-graph",
-    "gemm-cupy",
-)
-LABELS = {
-    "loop": "loop (single)",
-    "numpy-batched": "NumPy batched (book)",
-    "numpy-fast": "NumPy fast",
-    "cupy-batched": "CuPy batched (book)",
-    "cupy-fast": "CuPy fast",
-    "cupy-fast-graph": "CuPy fast + graph",
-    "sklearn": "scikit-learn",
-    "torch-cpu": "PyTorch CPU",
-    "torch-cuda": "PyTorch CUDA",
-    "torch-cuda-graph": "PyTorch CUDA + graph",
-    "gemm-numpy": "GEMMs only (NumPy)",
-    "gemm-cupy": "GEMMs only (cuBLAS)",
+#: Every contender: its label in the table and its device.
+TABLE = {
+    "loop": ("loop (single)", "cpu"),
+    "numpy-batched": ("NumPy batched (book)", "cpu"),
+    "numpy-fast": ("NumPy fast", "cpu"),
+    "cupy-batched": ("CuPy batched (book)", "gpu"),
+    "cupy-fast": ("CuPy fast", "gpu"),
+    "cupy-fast-graph": ("CuPy fast + graph", "gpu"),
+    "sklearn": ("scikit-learn", "cpu"),
+    "torch-cpu": ("PyTorch CPU", "cpu"),
+    "torch-cuda": ("PyTorch CUDA", "gpu"),
+    "torch-cuda-graph": ("PyTorch CUDA + graph", "gpu"),
+    "gemm-numpy": ("GEMMs only (NumPy)", "cpu"),
+    "gemm-cupy": ("GEMMs only (cuBLAS)", "gpu"),
 }
+CONTENDERS = tuple(TABLE)
+GPU_CONTENDERS = tuple(name for name, (_, device) in TABLE.items() if device == "gpu")
+LABELS = {name: label for name, (label, _) in TABLE.items()}
 
 
 def epoch_loop(
@@ -93,13 +75,12 @@ def epoch_loop(
 ) -> Params:
     """One epoch (or its first ``examples`` examples) with the one-example loop: per
     batch, :func:`single.gradients_loop` (one :func:`single.backprop_single` per row,
-    averaged), then the SGD step scaled by m_b/B, as in :func:`train.run_epoch`."""
-
+    averaged), then the SGD step scaled by m_b/B, as in :func:`training.run_epoch`."""
     k = X.shape[0] if examples is None else min(int(examples), X.shape[0])
     for start, stop in batch_slices(k, batch_size):
         idx = order[start:stop]
         dW, db = gradients_loop(X[idx], Y[idx], params, activation, loss)
-        params = sgd_step(params, dW, db, lr * (stop - start) / batch_size)
+        params = sgd_step(params, dW, db, step_size(lr, stop - start, batch_size))
     return params
 
 
@@ -116,7 +97,7 @@ def epoch_batched(
     loss="cross_entropy",
 ) -> Params:
     """One epoch of the batched path, NumPy or CuPy (the arrays decide): the book's
-    :func:`train.run_epoch`, or with ``fast=True`` :func:`fast.run_epoch_fast`."""
+    :func:`training.run_epoch`, or with ``fast=True`` :func:`fast.run_epoch_fast`."""
     if fast:
         params, _ = run_epoch_fast(
             X, Y, params, order, batch_size, lr, activation, loss, cuda_graph=cuda_graph
@@ -200,10 +181,6 @@ def _cupy_sync():
     backend.synchronize(backend.gpu_xp())
 
 
-def _cupy_timer():
-    return cuda_event_timer(backend.gpu_xp())
-
-
 def _setup_loop(p: Problem, loop_examples=None):
     k = p.size.loop_examples if loop_examples is None else loop_examples
     k = p.m if k is None else min(int(k), p.m)
@@ -246,7 +223,7 @@ def _setup_batched(p: Problem, name: str, gpu: bool, fast: bool, graph: bool = F
         run,
         _cupy_sync if gpu else _no_sync,
         note=note,
-        timer=_cupy_timer() if gpu else None,
+        timer=cuda_event_timer if gpu else None,
     )
 
 
@@ -397,7 +374,7 @@ def _setup_gemm(p: Problem, gpu: bool):
         "gpu" if gpu else "cpu",
         lambda: epoch_gemm_floor(xp, X, W, Z, D, G, slices),
         _cupy_sync if gpu else _no_sync,
-        timer=_cupy_timer() if gpu else None,
+        timer=cuda_event_timer if gpu else None,
     )
 
 

@@ -7,12 +7,11 @@ read (or, on a GPU, the epoch is timed with CUDA events after a short spin that 
 clocks back up); medians and spreads are reported. The load average is read before the
 run; the BLAS and OpenMP pools should be told to sleep when idle
 (:data:`machine.POOL_SETTINGS`, read when those libraries load: ``python -m mlp_core bench``
-restarts itself with them, :func:`cli.reexec_with_sleeping_pools`).
+restarts itself with them, :func:`mlp_core.cli.reexec_with_sleeping_pools`).
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -21,6 +20,7 @@ import numpy as np
 from .. import fast
 from ..core import backend
 from ..core.errors import ConfigError
+from ..core.validate import check_lr, check_whole
 from .contenders import CONTENDERS, LABELS, Runner, Skip, setup_contender
 from .machine import POOL_SETTINGS, load_average, machine_info, pools_told_to_sleep
 from .problems import (
@@ -42,11 +42,11 @@ def run_bench(
     dtypes=None,
     repeats: int | None = None,
     warmup: int | None = None,
-    contenders=CONTENDERS,
+    contenders=None,
     quick: bool = False,
     device: str | None = None,
     loop_examples=None,
-    lr: float = LEARNING_RATE,
+    lr: float | None = None,
     pause: float = 0.02,
     gpu_warmup_s: float = 0.2,
     progress=None,
@@ -55,14 +55,16 @@ def run_bench(
     "skipped"}`` (what :func:`write_json` writes and :func:`format_table` prints).
 
     ``sizes``: names from :data:`SIZES` or :class:`BenchSize` objects (default
-    :data:`DEFAULT_SIZES`); ``dtypes`` (default both), ``repeats`` (default 5),
-    ``warmup`` (default 1). ``quick``: the digits in float32 only, 3 repeats (for a first
-    look and for tests); it refuses an explicit ``sizes``, ``dtypes`` or ``repeats``.
-    ``device``: 'auto' (the GPU contenders run where a GPU can be used), 'cpu' or 'gpu';
-    ``None`` reads ``MLP_CORE_DEVICE``. ``pause``: seconds of idle between two timed calls
-    (lets BLAS/OpenMP threads of the previous contender go to sleep; never inside a
-    timing). ``gpu_warmup_s``: seconds of GPU work just before each GPU timing (the clocks
-    drop while CPU contenders run). ``progress``: a callable taking one line, or None.
+    :data:`DEFAULT_SIZES`); ``dtypes`` (default both), ``contenders`` (default all),
+    ``repeats`` (default 5), ``warmup`` (default 1), ``lr`` (default
+    :data:`LEARNING_RATE`); lists may be comma-separated strings. ``quick``: the digits
+    in float32 only, 3 repeats (for a first look and for tests); it refuses an explicit
+    ``sizes``, ``dtypes`` or ``repeats``. ``device``: 'auto' (the GPU contenders run where
+    a GPU can be used), 'cpu' or 'gpu'; ``None`` as :func:`backend.resolve_device` says.
+    ``pause``: seconds of idle between two timed calls (lets BLAS/OpenMP threads of the
+    previous contender go to sleep; never inside a timing). ``gpu_warmup_s``: seconds of
+    GPU work just before each GPU timing (the clocks drop while CPU contenders run).
+    ``progress``: a callable taking one line, or None.
 
     Each record carries the timed seconds, their spread (:func:`timing.spread`: min,
     quartiles, max, flagged when max/min > 2) and the speed-ups of medians.
@@ -81,20 +83,14 @@ def run_bench(
         sizes, dtypes, repeats = ("digits",), ("float32",), 3
     sizes = DEFAULT_SIZES if sizes is None else sizes
     dtypes = DTYPES if dtypes is None else dtypes
-    repeats = 5 if repeats is None else repeats
-    warmup = 1 if warmup is None else warmup
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"the learning rate must be a finite number > 0; got {lr!r}.")
+    repeats = check_whole(5 if repeats is None else repeats, "repeats")
+    warmup = check_whole(1 if warmup is None else warmup, "warmup", at_least=0)
+    lr = check_lr(LEARNING_RATE if lr is None else lr)
     sizes = [SIZES[s] if isinstance(s, str) else s for s in _names(sizes, SIZES, "size")]
     dtypes = [np.dtype(d) for d in _names(dtypes, DTYPES, "dtype")]
-    contenders = _names(contenders, CONTENDERS, "contender")
-    if repeats < 1 or warmup < 0:
-        raise ConfigError(f"repeats must be ≥ 1 and warmup ≥ 0; got {repeats}, {warmup}")
-    if loop_examples is not None and int(loop_examples) < 1:
-        raise ConfigError(
-            f"loop_examples (the examples the one-example loop is timed on) "
-            f"must be ≥ 1; got {loop_examples}"
-        )
+    contenders = _names(CONTENDERS if contenders is None else contenders, CONTENDERS, "contender")
+    if loop_examples is not None:
+        loop_examples = check_whole(loop_examples, "loop_examples (the examples the loop times)")
     load_before = load_average()  # before our own work raises it
     use_gpu = backend.resolve_device(device) == "gpu"
     say = progress or (lambda line: None)
@@ -177,7 +173,7 @@ def run_bench(
 
 def _names(values, valid, what):
     if isinstance(values, str):
-        values = [v for v in values.split(",") if v.strip()]
+        values = values.split(",") if values.strip() else []
     out = []
     for v in values:
         if isinstance(v, BenchSize):

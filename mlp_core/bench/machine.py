@@ -55,34 +55,15 @@ def cpu_model() -> str:
 
 
 def blas_info() -> list:
-    """The BLAS/OpenMP libraries loaded in this process (threadpoolctl), or NumPy's
-    build configuration where threadpoolctl is missing."""
-    try:
-        from threadpoolctl import threadpool_info
+    """The BLAS/OpenMP libraries loaded in this process (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
 
-        return [
-            {
-                k: v
-                for k, v in lib.items()
-                if k
-                in (
-                    "user_api",
-                    "internal_api",
-                    "version",
-                    "num_threads",
-                    "architecture",
-                    "threading_layer",
-                )
-            }
-            | {"library": os.path.basename(lib.get("filepath", ""))}
-            for lib in threadpool_info()
-        ]
-    except Exception:  # noqa: BLE001
-        try:
-            cfg = np.show_config(mode="dicts")
-            return [cfg.get("Build Dependencies", {}).get("blas", {})]
-        except Exception:  # noqa: BLE001
-            return []
+    keys = ("user_api", "internal_api", "version", "num_threads", "architecture")
+    return [
+        {k: v for k, v in lib.items() if k in (*keys, "threading_layer")}
+        | {"library": os.path.basename(lib.get("filepath", ""))}
+        for lib in threadpool_info()
+    ]
 
 
 def _version(module: str):

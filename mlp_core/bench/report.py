@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 
-import numpy as np
-
-from ..core.errors import ConfigError, ParamsFileError
-from ..core.io import check_writable as check_path_writable
+from ..core.io import atomic_write, json_default
 from .machine import POOL_SETTINGS
 from .timing import UNSTABLE_RATIO, spread
 
@@ -150,43 +144,8 @@ def record_spread(r: dict) -> dict | None:
     }
 
 
-def check_writable(path) -> None:
-    """Prove, before a long run, that ``--json`` ``path`` can be written (the rule is
-    :func:`mlp_core.core.io.check_writable`'s: a temporary file is created and removed
-    beside it). Raises :class:`ConfigError` saying why not."""
-    try:
-        check_path_writable(path, example="bench.json")
-    except ParamsFileError as err:
-        raise ConfigError(f"--json: {err}") from None
-
-
-def write_json(result: dict, path) -> str:
-    """Write the results as JSON (atomically: a temporary file beside ``path``, renamed
-    over it; removed again if anything fails); returns the path."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=os.path.basename(path) + ".",
-        suffix=".tmp",
-        dir=os.path.dirname(os.path.abspath(path)),
-    )
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=1, default=_json_default)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    return path
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+def write_json(result: dict, path):
+    """Write the results as JSON, atomically (:func:`mlp_core.core.io.atomic_write`);
+    returns the file written."""
+    text = json.dumps(result, indent=1, default=json_default) + "\n"
+    return atomic_write(path, lambda f: f.write(text.encode()))

@@ -2,9 +2,10 @@
 
 Every clock read is preceded by a synchronisation of the device (:func:`backend.synchronize`),
 so queued GPU work is counted where it runs. On a GPU a contender can instead be timed
-with CUDA events (:func:`cuda_event_timer`), which measure the device's own time between
-two points of its stream, and warmed up by elapsed time just before it is timed
-(:func:`warm_up_for`): a GPU's clocks drop while the CPU contenders run.
+with CUDA events (:func:`cuda_event_timer`: CuPy's ``cupyx.profiler.benchmark``), which
+measure the device's own time between two points of its stream, and warmed up for a
+while just before it is timed (:func:`gpu_spin`): a GPU's clocks drop while the CPU
+contenders run.
 """
 
 from __future__ import annotations
@@ -66,38 +67,20 @@ def spread(times) -> dict:
     )
 
 
-def warm_up_for(seconds: float, fn, sync) -> int:
-    """Call ``fn()`` until ``seconds`` have elapsed (at least once); returns the calls.
+def cuda_event_timer(fn) -> float:
+    """Seconds of one call ``fn()`` between two CUDA events on the current CuPy stream
+    (the device's own clock; the host is not in the loop): ``cupyx.profiler.benchmark``
+    for a single call."""
+    from cupyx.profiler import benchmark
 
-    Before a GPU timing: a GPU lowers its clocks when idle (while CPU contenders run), and
-    a fixed number of warm-up calls may end before they are back up."""
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        sync()
-        calls += 1
-        if time.perf_counter() - start >= seconds:
-            return calls
-
-
-def cuda_event_timer(cp):
-    """A timer ``timer(fn) -> seconds`` that measures ``fn()``'s work on the current CuPy
-    stream with two CUDA events (the device's own clock; the host is not in the loop)."""
-
-    def timer(fn):
-        stream = cp.cuda.get_current_stream()
-        start, end = cp.cuda.Event(), cp.cuda.Event()
-        start.record(stream)
-        fn()
-        end.record(stream)
-        end.synchronize()
-        return cp.cuda.get_elapsed_time(start, end) / 1e3
-
-    return timer
+    return float(benchmark(fn, n_repeat=1, n_warmup=0, name="epoch").gpu_times[0, 0])
 
 
 def torch_event_timer(torch):
-    """As :func:`cuda_event_timer`, with PyTorch's CUDA events on its current stream."""
+    """A timer ``timer(fn) -> seconds`` like :func:`cuda_event_timer`, with PyTorch's CUDA
+    events on its current stream.
+    (``torch.utils.benchmark.Timer`` does not fit: it reads the host clock around a
+    device synchronisation, and runs PyTorch on one thread unless told otherwise.)"""
 
     def timer(fn):
         start = torch.cuda.Event(enable_timing=True)
@@ -114,6 +97,11 @@ def torch_event_timer(torch):
 def gpu_spin(cp, seconds: float = 0.2, n: int = 2048, dtype=np.float32) -> int:
     """Keep the GPU busy with n×n products for ``seconds`` (its clocks come back up);
     returns the products run."""
+    from cupyx.profiler import benchmark
+
     A = cp.ones((n, n), dtype)
     C = cp.empty_like(A)
-    return warm_up_for(seconds, lambda: cp.matmul(A, A, out=C), lambda: backend.synchronize(cp))
+    spin = benchmark(
+        cp.matmul, (A, A), {"out": C}, 2**31 - 1, name="spin", n_warmup=0, max_duration=seconds
+    )
+    return len(spin.cpu_times)

@@ -20,8 +20,6 @@ import os
 import re
 import secrets
 import stat
-import tempfile
-import time
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -118,32 +116,6 @@ def _process_alive(pid: int) -> bool:
     except OSError:  # PermissionError: it exists, owned by someone else
         return True
     return True
-
-
-def rescue_name(prefix: str, suffix: str) -> str:
-    """A file name for a rescued result, unique to this run: prefix-YYYYmmdd-HHMMSS-pid.suffix."""
-    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}{suffix}"
-
-
-def write_or_rescue(write, path, name: str) -> tuple[Path, BaseException | None]:
-    """``write(path)``; if that fails, ``write`` the same result to ``name`` in the
-    temporary folder, then in the current folder, so that finished work is never lost to
-    a failing disk (the CLI's ``--save`` and the benchmark's ``--json`` both use this).
-
-    Returns ``(written, None)`` when ``path`` was written, ``(rescue, error)`` when the
-    result went to a rescue file instead (``error`` says why ``path`` failed); raises the
-    error of ``path`` when every place fails.
-    """
-    try:
-        return Path(write(path)), None
-    except (MlpCoreError, OSError) as exc:
-        for rescue in (Path(tempfile.gettempdir()) / name, Path.cwd() / name):
-            try:
-                write(rescue)
-            except (MlpCoreError, OSError):
-                continue
-            return rescue, exc
-        raise
 
 
 def check_writable(path, example: str = "model.npz") -> None:

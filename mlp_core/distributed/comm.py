@@ -1,8 +1,14 @@
-"""The MPI side of data-parallel SGD: who runs, one all-reduce, agreeing at start, failing fast.
+"""The MPI side of data-parallel SGD: who runs, one all-reduce, agreeing at start, failing
+fast, stopping together.
 
 mpi4py is imported only inside these functions (the ``mpi`` extra stays optional): a
-process started without ``mpiexec`` never loads MPI, and :func:`world_size` reads the
-launcher's environment instead.
+process started without ``mpiexec`` never loads MPI, and :func:`world_size` and
+:func:`world_rank` read the launcher's environment instead.
+
+Ranks fail together: a check that can fail on one rank runs inside :func:`shared_verdict`
+(every rank learns every rank's verdict before any collective), an error in the middle of
+training ends every rank (:func:`one_fails_all_fail`), and a signal stops every rank at
+the end of the same epoch (:func:`deferred_signals`, :func:`stop_requested`).
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import pickle
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -18,9 +27,20 @@ import numpy as np
 from ..core import backend
 from ..core.backend import is_gpu_array, to_numpy
 from ..core.errors import ConfigError, TrainingDiverged
+from ..training import Interrupted
 
 # What MPI launchers put in each rank's environment: MPICH/Hydra, Open MPI, MVAPICH/Intel.
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def _launcher_number(environ, names, default: int) -> int:
+    environ = os.environ if environ is None else environ
+    for name in names:
+        value = environ.get(name, "")
+        if value.strip().isdigit():
+            return int(value)
+    return default
 
 
 def world_size(environ=None) -> int:
@@ -28,16 +48,17 @@ def world_size(environ=None) -> int:
 
     Read from the launcher's environment, so that a plain ``python`` never imports MPI.
     """
-    environ = os.environ if environ is None else environ
-    for name in SIZE_VARIABLES:
-        value = environ.get(name, "")
-        if value.strip().isdigit():
-            return int(value)
-    return 1
+    return _launcher_number(environ, SIZE_VARIABLES, 1)
 
 
-def world():
-    """``MPI.COMM_WORLD``; a clear error when the ``mpi`` extra is not installed."""
+def world_rank(environ=None) -> int:
+    """This process's rank among the P (0 outside ``mpiexec``), from the launcher's
+    environment: known before MPI is loaded, so that only rank 0 reports an error."""
+    return _launcher_number(environ, RANK_VARIABLES, 0)
+
+
+def mpi():
+    """mpi4py's ``MPI`` module; a clear error when the ``mpi`` extra is not installed."""
     try:
         from mpi4py import MPI
     except ImportError as err:
@@ -46,7 +67,100 @@ def world():
             "pip install 'mlp_core[mpi]' (mpi4py and the mpich wheel), then run "
             "mpiexec -n P python -m mlp_core train."
         ) from err
-    return MPI.COMM_WORLD
+    return MPI
+
+
+def world():
+    """``MPI.COMM_WORLD``, every rank ``mpiexec`` started."""
+    return mpi().COMM_WORLD
+
+
+def check_comm(comm):
+    """``comm`` when it is an MPI intra-communicator (``MPI.COMM_WORLD`` or one split from
+    it), else a :class:`ConfigError` saying what to pass."""
+    if not isinstance(comm, mpi().Intracomm):
+        raise ConfigError(
+            f"comm must be an MPI communicator such as mpi4py's MPI.COMM_WORLD (or one "
+            f"made from it with comm.Split), got {type(comm).__name__} {comm!r}; or leave "
+            f"comm=None for every rank of mpiexec."
+        )
+    return comm
+
+
+def _shareable(err):
+    """``err`` if it survives pickling (to travel to the other ranks), else a RuntimeError
+    with its type and message."""
+    try:
+        pickle.dumps(err)
+    except Exception:  # noqa: BLE001 - any object may refuse to pickle
+        return RuntimeError(f"{type(err).__name__}: {err}")
+    return err
+
+
+def shared_verdict(comm, check):
+    """``check()`` on every rank, then one allgather of the verdicts: every rank returns
+    its result, or every rank raises (the failing rank its own error, the others the
+    first failing rank's, naming it). A pending signal (:func:`deferred_signals`) stops
+    every rank here too. Checks that can fail on one rank run here, before any
+    collective a failed rank would never reach."""
+    try:
+        result, error = check(), None
+    except Exception as err:  # noqa: BLE001 - shared with the other ranks, then raised
+        result, error = None, err
+    verdicts = comm.allgather((None if error is None else _shareable(error), _take_signal()))
+    signum = max(s for _, s in verdicts)
+    if signum:
+        raise Interrupted(signum)
+    if error is not None:
+        raise error
+    failed = [(rank, err) for rank, (err, _) in enumerate(verdicts) if err is not None]
+    if failed:
+        rank, err = failed[0]
+        try:
+            named = type(err)(f"MPI rank {rank} of {comm.size}: {err}")
+        except Exception:  # noqa: BLE001 - an error class that takes other arguments
+            named = err
+        raise named from None
+    return result
+
+
+_pending = 0  # the signal received while deferred (0: none)
+
+
+def _take_signal() -> int:
+    global _pending
+    signum, _pending = _pending, 0
+    return signum
+
+
+def _note_signal(signum, frame) -> None:
+    global _pending
+    _pending = _pending or signum
+
+
+@contextmanager
+def deferred_signals():
+    """While inside, SIGINT and SIGTERM only take note (no rank leaves a collective that
+    the others are in); :func:`stop_requested` and :func:`shared_verdict` turn the note
+    into one decision of every rank. A note nobody took is delivered on leaving. In the
+    main thread only (signals reach no other)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, _note_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        if before[signal.SIGINT] is not _note_signal and _pending:
+            signal.raise_signal(_take_signal())
+
+
+def stop_requested(comm) -> int:
+    """The signal any rank received since the last call (0 for none), the same on every
+    rank: one all-reduce of one number."""
+    return comm.allreduce(_take_signal(), op=mpi().MAX)
 
 
 class HostAllreduce:
@@ -157,15 +271,16 @@ def one_fails_all_fail(comm):
 
     The others would wait forever in the next all-reduce; so the failing rank prints
     its error (rank, type, message) and calls ``MPI_Abort``, which ends the whole job
-    with a non-zero exit status. :class:`TrainingDiverged` is raised on all ranks at once
-    (the reduced losses are identical), so it propagates normally.
+    with a non-zero exit status. :class:`TrainingDiverged` (the reduced losses are the
+    same everywhere) and :class:`Interrupted` (:func:`stop_requested`) are raised on
+    every rank at once, so they propagate normally.
     """
     if comm.size == 1:
         yield
         return
     try:
         yield
-    except TrainingDiverged:
+    except (TrainingDiverged, Interrupted):
         raise
     except BaseException as err:  # noqa: BLE001 - any failure must end the other ranks
         print(

@@ -16,26 +16,27 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..core import backend
 from ..core.backend import device_of, get_xp, to_numpy
-from ..core.batched import backward, forward
-from ..core.batching import batch_slices, epoch_order
-from ..core.losses import get_loss
+from ..core.batched import backward, cache_loss, forward
+from ..core.batching import batch_slices, step_size
+from ..core.errors import ConfigError
 from ..core.params import Params
-from ..core.validate import is_one_hot
-from ..training import (
-    History,
-    accuracy,
-    check_batch_losses,
-    check_divergence,
-    check_settings,
-    sgd_step,
+from ..training import Interrupted, accuracy, check_data, check_settings, sgd_step, train
+from .comm import (
+    allreducer,
+    check_agreement,
+    check_comm,
+    deferred_signals,
+    one_fails_all_fail,
+    shared_verdict,
+    stop_requested,
+    world,
 )
-from .comm import allreducer, check_agreement, one_fails_all_fail, world
 
 # The rank of a process among those on its own node: MPICH/Hydra, Open MPI.
 LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK")
@@ -88,7 +89,7 @@ def local_sums(Xp, Yp, params: Params, activation, loss, out):
         elif kind == "b":
             out[where] = db[l] * m_p
         else:
-            out[where] = get_loss(loss).value(cache.Z[params.L], Yp) * m_p
+            out[where] = cache_loss(cache, Yp, loss) * m_p
     return out
 
 
@@ -134,7 +135,7 @@ def run_epoch_distributed(
         local_sums(X[idx], Y[idx], params, activation, loss, buf)
         reduce(buf)
         dW, db, losses[k] = global_mean(buf, m_b, params)
-        params = sgd_step(params, dW, db, lr * m_b / batch_size)
+        params = sgd_step(params, dW, db, step_size(lr, m_b, batch_size))
     return params, losses
 
 
@@ -148,7 +149,7 @@ def evaluate_distributed(
     sums = xp.zeros(2, dtype=np.float64)
     if hi > lo:
         cache = forward(X[lo:hi], params, activation, loss, check=False)
-        sums[0] = float(get_loss(loss).value(cache.Z[params.L], Y[lo:hi])) * (hi - lo)
+        sums[0] = float(cache_loss(cache, Y[lo:hi], loss)) * (hi - lo)
         if classify:
             sums[1] = round(accuracy(cache.A[params.L], Y[lo:hi]) * (hi - lo))
     reduce(sums)
@@ -184,69 +185,75 @@ def train_distributed(
 
     Call it on every rank with the same arguments (the same X, Y and seed); it returns
     ``(params, history)``, identical on every rank and equal to ``mc.train(..., fast=False)``
-    in one process (tests/test_distributed.py checks float64 to 1e-12 relative). Rank 0's
-    ``params`` are broadcast; only rank 0 shows the progress bar. ``fast`` is accepted for
-    the same signature as :func:`mlp_core.train` and ignored (the step is the formulas').
+    in one process: it is that loop, run with :func:`run_epoch_distributed` and
+    :func:`evaluate_distributed`. Rank 0's ``params`` are broadcast; only rank 0 shows the
+    progress bar. The step is the book's formulas: ``fast=True`` is refused (there is no
+    fast data-parallel epoch), False and None run them.
 
-    Raises :class:`ConfigError` on every rank when the ranks disagree on the data, sizes,
-    dtype, seed or settings; an exception on one rank ends all ranks (``MPI_Abort``).
+    Every rank raises the same :class:`ConfigError` (or data error) when a setting or the
+    data is wrong on any rank, or when the ranks disagree on the data, sizes, dtype, seed
+    or settings; an exception on one rank in the middle of training ends all ranks
+    (``MPI_Abort``). SIGINT or SIGTERM to any rank stops every rank at the end of the same
+    epoch with :class:`mlp_core.training.Interrupted`, which carries ``params`` and
+    ``history``.
     """
-    comm = world() if comm is None else comm
-    epochs, batch_size, lr, seed = check_settings(
-        X, Y, params, X_val, Y_val, epochs, batch_size, lr, seed
-    )
-    check_agreement(
-        comm,
-        sizes=params.sizes,
-        dtype=str(X.dtype),
-        seed=seed,
-        batch_size=batch_size,
-        epochs=int(epochs),
-        lr=float(lr),
-        activation=activation,
-        loss=loss,
-        X=X,
-        Y=Y,
-        X_val=X_val if X_val is not None else "none",
-        Y_val=Y_val if Y_val is not None else "none",
-    )
-    params = broadcast_params(comm, params, device_of(X))
-    reduce = allreducer(comm, X)
-    rng = np.random.default_rng(seed)
-    xp = get_xp(X)
-    classify = get_loss(loss).classification or is_one_hot(Y)
-    with np.errstate(over="ignore", invalid="ignore"):
-        J_0, _ = evaluate_distributed(comm, reduce, X, Y, params, activation, loss, False)
-    history = History()
-    quiet = True if comm.rank != 0 else (None if progress is None else not progress)
-    bar = tqdm(range(1, int(epochs) + 1), desc="epochs", unit="epoch", disable=quiet)
-    with one_fails_all_fail(comm):
-        for epoch in bar:
-            order = xp.asarray(epoch_order(X.shape[0], rng))
-            with np.errstate(over="ignore", invalid="ignore"):
-                params, losses = run_epoch_distributed(
-                    comm, reduce, X, Y, params, order, batch_size, float(lr), activation, loss
-                )
-                J, acc = evaluate_distributed(
-                    comm, reduce, X, Y, params, activation, loss, classify
-                )
-            losses = to_numpy(losses)
-            check_batch_losses(losses, epoch, lr)
-            check_divergence(J, J_0, epoch, lr, losses.size)  # mc.train's rules, every rank
-            history.epoch.append(epoch)
-            history.train_loss.append(J)
-            history.train_acc.append(acc)
-            if X_val is not None:
-                val = evaluate_distributed(
-                    comm, reduce, X_val, Y_val, params, activation, loss, classify
-                )
-                history.val_loss.append(val[0])
-                history.val_acc.append(val[1])
-            if on_epoch is not None:
-                on_epoch(epoch, history)
-    # the ranks must end bitwise equal (an MPI whose sums differed by rank would drift)
-    flat = [to_numpy(a).ravel() for l in params.layers for a in (params.W[l], params.b[l])]
-    check_agreement(comm, trained_parameters=np.concatenate(flat))
+    comm = world() if comm is None else check_comm(comm)
+
+    def gate():
+        settings = check_settings(
+            epochs, batch_size, lr, seed, activation=activation, loss=loss, fast=fast,
+            progress=progress, on_epoch=on_epoch,
+        )  # fmt: skip
+        if fast:
+            raise ConfigError(
+                "fast=True: the data-parallel trainer runs the book's formulas "
+                "(run_epoch_distributed); there is no fast data-parallel epoch. Pass "
+                "fast=None or fast=False."
+            )
+        check_data(params, X, Y, X_val, Y_val, loss)
+        return settings
+
+    def after_epoch(epoch, history):
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+        signum = stop_requested(comm)
+        if signum:
+            raise Interrupted(signum)
+
+    with deferred_signals():
+        settings = shared_verdict(comm, gate)
+        check_agreement(
+            comm,
+            sizes=params.sizes,
+            dtype=str(X.dtype),
+            **settings._asdict(),
+            activation=activation,
+            loss=loss,
+            X=X,
+            Y=Y,
+            X_val=X_val if X_val is not None else "none",
+            Y_val=Y_val if Y_val is not None else "none",
+        )
+        params = broadcast_params(comm, params, device_of(X))
+        reduce = allreducer(comm, X)
+        with one_fails_all_fail(comm):
+            params, history = train(
+                params,
+                X,
+                Y,
+                X_val=X_val,
+                Y_val=Y_val,
+                **settings._asdict(),
+                activation=activation,
+                loss=loss,
+                progress=False if comm.rank else progress,
+                on_epoch=after_epoch,
+                epoch_fn=partial(run_epoch_distributed, comm, reduce),
+                evaluate_fn=partial(evaluate_distributed, comm, reduce),
+            )
+        # the ranks must end bitwise equal (an MPI whose sums differed by rank would drift)
+        flat = [to_numpy(a).ravel() for l in params.layers for a in (params.W[l], params.b[l])]
+        check_agreement(comm, trained_parameters=np.concatenate(flat))
     return params, history
 
 
@@ -258,18 +265,3 @@ def use_local_gpu(environ=None) -> None:
     local = next((environ[v] for v in LOCAL_RANK_VARIABLES if v in environ), None)
     if cp is not None and local is not None and local.isdigit():
         cp.cuda.Device(int(local) % cp.cuda.runtime.getDeviceCount()).use()
-
-
-def cli_setup(args, out):
-    """What ``python -m mlp_core train`` changes under ``mpiexec``: the data-parallel
-    trainer, and on ranks other than 0 no output, no progress bar and no saved file.
-
-    Returns ``(trainer, out)``; ``args`` is updated in place.
-    """
-    comm = world()
-    if getattr(args, "device", None) != "cpu":
-        use_local_gpu()
-    if comm.rank != 0:
-        args.save, args.progress = None, False
-        out = open(os.devnull, "w")  # lives as long as the process
-    return train_distributed, out

@@ -4,12 +4,17 @@ Every rank builds the same small problem (dimensions all different), then rank 0
 OUT.npz: the data, the initial parameters, the gradients of the first step, and the
 parameters and history after the epochs. tests/test_distributed.py compares them with
 one process. ``--bug`` plants a known mistake (a negative control), ``--fail-rank`` makes
-one rank raise, ``--mismatch`` makes the ranks disagree at start.
+one rank raise, ``--mismatch`` makes the ranks disagree at start, ``--bad-rank`` gives one
+rank a NaN in its data, ``--interrupt-rank`` sends SIGINT to one rank after an epoch (rank 0
+then writes the parameters and history the interrupt hands back).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import signal
 import sys
 
 import numpy as np
@@ -72,6 +77,9 @@ def main():
     p.add_argument("--fail-rank", type=int, default=-1)
     p.add_argument("--fail-step", type=int, default=2)
     p.add_argument("--mismatch", choices=("none", "seed", "dtype", "sizes"), default="none")
+    p.add_argument("--bad-rank", type=int, default=-1)
+    p.add_argument("--interrupt-rank", type=int, default=-1)
+    p.add_argument("--interrupt-epoch", type=int, default=1)
     a = p.parse_args()
     comm = distributed.world()
     r = comm.rank
@@ -84,17 +92,28 @@ def main():
     if a.mismatch == "sizes" and r == 1:
         sizes = (*sizes[:-2], sizes[-2] + 1, sizes[-1])
     X, Y, params = problem(a.N, sizes, np.dtype(dtype), 11)
+    if a.bad_rank == r:
+        X[3, 2] = np.nan
     plant(a.bug, comm)
     if a.fail_rank >= 0:
         fail_on(a.fail_rank, a.fail_step, comm)
+
+    def on_epoch(epoch, history):
+        if r == a.interrupt_rank and epoch == a.interrupt_epoch:
+            os.kill(os.getpid(), signal.SIGINT)
+
     try:
         trained, history = distributed.train_distributed(
-            params, X, Y, X_val=X[:7], Y_val=Y[:7], epochs=a.epochs,
-            batch_size=a.batch_size, lr=a.lr, seed=seed, progress=False, comm=comm,
+            params, X, Y, X_val=X[:7], Y_val=Y[:7], epochs=a.epochs, batch_size=a.batch_size,
+            lr=a.lr, seed=seed, progress=False, comm=comm, on_epoch=on_epoch,
         )  # fmt: skip
     except MlpCoreError as err:
         print(f"error on rank {r}: {err}", file=sys.stderr, flush=True)
         return 2
+    except KeyboardInterrupt as err:
+        if r == 0:
+            save(a.out, X, Y, params, err.params, err.history)
+        return 130
     # the first step's gradients, formed as run_epoch_distributed does (params are unchanged)
     order = epoch_order(a.N, np.random.default_rng(seed))
     m_b = min(a.batch_size, a.N)
@@ -102,17 +121,23 @@ def main():
     buf = np.empty(distributed.buffer_size(sizes), dtype=X.dtype)
     sgd.local_sums(X[order[lo:hi]], Y[order[lo:hi]], params, "relu", "cross_entropy", buf)
     distributed.allreducer(comm, buf)(buf)
-    dW, db, J = sgd.global_mean(buf, m_b, params)
+    dW, db, _ = sgd.global_mean(buf, m_b, params)
     if r == 0:
-        out = {"X": X, "Y": Y, "J0": np.asarray(J)}
-        for l in params.layers:
-            out.update({f"W0_{l}": params.W[l], f"b0_{l}": params.b[l]})
-            out.update({f"dW_{l}": dW[l], f"db_{l}": db[l]})
-            out.update({f"W_{l}": trained.W[l], f"b_{l}": trained.b[l]})
-        for key, values in history.as_dict().items():
-            out[f"history_{key}"] = np.asarray(values, dtype=float)
-        np.savez(a.out, **out)
+        save(a.out, X, Y, params, trained, history, dW=dW, db=db)
     return 0
+
+
+def save(path, X, Y, params, trained, history, **gradients):
+    """Rank 0's record: the data, the initial and trained parameters, the history and the
+    first step's gradients (``dW``, ``db``) where given."""
+    out = {"X": X, "Y": Y}
+    for l in params.layers:
+        out.update({f"W0_{l}": params.W[l], f"b0_{l}": params.b[l]})
+        out.update({f"W_{l}": trained.W[l], f"b_{l}": trained.b[l]})
+        out.update({f"{k}_{l}": v[l] for k, v in gradients.items()})
+    for key, values in dataclasses.asdict(history).items():
+        out[f"history_{key}"] = np.asarray(values, dtype=float)
+    np.savez(path, **out)
 
 
 if __name__ == "__main__":
