@@ -688,29 +688,43 @@ def answer_bodies(name: str) -> list[str]:
     return bodies
 
 
-def answer_lines(name: str) -> list[str]:
-    """The key lines of the library's answer to exercise ``name``: every line of the
-    answer functions' bodies that computes (holds an arithmetic operator) or calls another
-    answer function; for ``return <expression>`` the expression alone."""
+_COMPOUND = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try)
+_COMPOUND += (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match)
+
+
+def key_lines(source: str) -> list[str]:
+    """The key lines of the Python code ``source``: each line of a simple statement (not
+    the header of a loop, a branch or a definition) with an arithmetic operator or a call
+    of an answer function, stripped of its comment; ``return <expression>`` as the
+    expression alone."""
     answer_names = {fn.__name__ for c in CHECKERS.values() for fn in c.answer}
+    source = textwrap.dedent(source)
+    lines = source.split("\n")
+    numbers = set()
+    for statement in ast.walk(ast.parse(source)):
+        if not isinstance(statement, ast.stmt) or isinstance(statement, _COMPOUND):
+            continue
+        for sub in ast.walk(statement):
+            calls_answer = isinstance(sub, ast.Call) and (
+                getattr(sub.func, "id", None) in answer_names
+                or getattr(sub.func, "attr", None) in answer_names
+            )
+            if isinstance(sub, ast.BinOp) or calls_answer:
+                numbers.update(range(sub.lineno, sub.end_lineno + 1))
+    found = []
+    for number in sorted(numbers):
+        line = lines[number - 1].split("#")[0].strip()
+        line = re.sub(r"^return\s+", "", line).rstrip(",")
+        if line and line not in found:
+            found.append(line)
+    return found
+
+
+def answer_lines(name: str) -> list[str]:
+    """The key lines (:func:`key_lines`) of the library's answer to exercise ``name``."""
     found = []
     for fn in CHECKERS[name].answer:
-        source, node = _function_body(fn)
-        lines = source.split("\n")
-        numbers = set()
-        for statement in _body_statements(node):
-            for sub in ast.walk(statement):
-                calls_answer = isinstance(sub, ast.Call) and (
-                    getattr(sub.func, "id", None) in answer_names
-                    or getattr(sub.func, "attr", None) in answer_names
-                )
-                if isinstance(sub, ast.BinOp) or calls_answer:
-                    numbers.update(range(sub.lineno, sub.end_lineno + 1))
-        for number in sorted(numbers):
-            line = lines[number - 1].split("#")[0].strip()
-            line = re.sub(r"^return\s+", "", line).rstrip(",")
-            if line and line not in found:
-                found.append(line)
+        found += [line for line in key_lines(inspect.getsource(fn)) if line not in found]
     return found
 
 
