@@ -549,3 +549,19 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(book, unwritable, c
     status, err = run_main(capsys, "--src", book, "--out", unwritable / "student")
     assert status == 2 and err.count("\n") == 1
     assert err.startswith(f"student edition: --out {unwritable / 'student'}: cannot write there")
+
+
+@pytest.mark.book
+def test_real_student_chapters_with_hidden_cells_run(tmp_path):
+    """Each student chapter whose demonstration moved to a hidden file (chapter 3's bug
+    demonstration, today) runs from top to bottom without an error."""
+    import nbclient
+
+    out = tmp_path / "student"
+    report = se.write_edition(ROOT, out)
+    pages = [page for page, removed in report.items() if removed.hidden]
+    assert pages
+    for page in pages:
+        nb = nbformat.read(out / page, as_version=4)
+        folder = str((out / page).parent)
+        nbclient.NotebookClient(nb, timeout=600, resources={"metadata": {"path": folder}}).execute()
