@@ -392,10 +392,11 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_folders(src: Path, out: Path) -> list[Path]:
+def check_folders(src: Path, out: Path, marker: str = MARKER) -> list[Path]:
     """Refuse (EditionError, one line) a missing source, or an output folder that is a
-    file, or is, holds or lies inside what the edition reads; the book's pages when all
-    is well. Nothing is written or deleted here."""
+    file, or is, holds or lies inside what is read, or holds other files and no ``marker``
+    of an earlier output; the book's pages when all is well. Nothing is written or
+    deleted here."""
     if not src.is_dir():
         raise EditionError(
             f"--src {src}: no such folder; give the book's root folder, the one that holds "
@@ -414,13 +415,13 @@ def check_folders(src: Path, out: Path) -> list[Path]:
     for path in read:
         if _inside(out, path):
             raise EditionError(
-                f"--out {out} lies inside {path}, which the edition reads; give a folder "
+                f"--out {out} lies inside {path}, which is read to write it; give a folder "
                 f"outside it, e.g. {src}/_build/student."
             )
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
         raise EditionError(
-            f"--out {out} holds other files and no earlier student edition (no {MARKER} "
-            "file): give a new or empty folder; nothing was deleted."
+            f"--out {out} holds other files and no earlier output of this script (no "
+            f"{marker} file): give a new or empty folder; nothing was deleted."
         )
     return files
 
