@@ -363,7 +363,7 @@ for _name in VARIANTS:
 
 # The time limit of the tests that feed a function that never returns (the default is
 # generous, for a slow laptop).
-SHORT_LIMIT = 0.3
+SHORT_LIMIT = 0.1
 
 CASES = [(name, key) for name in exercises.NAMES for key in exercises.CHECKERS[name].mistakes]
 
@@ -564,8 +564,16 @@ def test_problems_are_seeded_and_all_dimensions_differ():
         first = exercises.CHECKERS[name].problems()
         again = exercises.CHECKERS[name].problems()
         for p, q in zip(first, again):
-            arrays_p = exercises._arrays(dict(enumerate(p.args)))
-            arrays_q = exercises._arrays(dict(enumerate(q.args)))
+            arrays_p = {
+                k: v
+                for k, v in exercises._leaves(dict(enumerate(p.args))).items()
+                if isinstance(v, np.ndarray)
+            }
+            arrays_q = {
+                k: v
+                for k, v in exercises._leaves(dict(enumerate(q.args))).items()
+                if isinstance(v, np.ndarray)
+            }
             assert arrays_p.keys() == arrays_q.keys() and arrays_p
             for k in arrays_p:
                 assert np.array_equal(arrays_p[k], arrays_q[k])
@@ -698,3 +706,26 @@ def test_skip_layer_answer_agrees_with_finite_differences():
     assert exercises.check("skip_layer", lambda G, A, W, s: (G @ W.T, A.T @ G)).mistake == (
         "skip-forgotten"
     )
+
+
+def test_a_function_that_never_returns_does_not_hang_a_notebook_kernel():
+    """In a real Jupyter kernel (as in JupyterLab, nbval and nbgrader): the check answers,
+    and the kernel runs the next cell."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from mlp_core.book import exercises\n"
+            f"exercises.TIME_LIMIT = {SHORT_LIMIT}\n"
+            "def linear(A_prev, W, b):\n"
+            "    while True:\n"
+            "        pass\n"
+            'print(exercises.check("linear", linear).mistake)'
+        ),
+        nbformat.v4.new_code_cell('print("the kernel still answers")'),
+    ]
+    nbclient.NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    assert nb.cells[0].outputs[0]["text"] == "time-limit\n"
+    assert nb.cells[1].outputs[0]["text"] == "the kernel still answers\n"

@@ -754,20 +754,6 @@ def _to(xp, value):
     return value
 
 
-def _arrays(value, prefix=""):
-    """{label: array} of every array inside an input (for the in-place check)."""
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return {prefix: value}
-    if isinstance(value, Params):
-        return {**_arrays(value.W, prefix + ".W"), **_arrays(value.b, prefix + ".b")}
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            out.update(_arrays(v, f"{prefix}[{k}]"))
-        return out
-    return {}
-
-
 def _leaves(value, prefix=""):
     """{label: object} of everything an input holds, through Params and dicts (what the
     student's function may change, delete or replace)."""
