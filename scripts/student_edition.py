@@ -392,6 +392,22 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+CONFIG_HEADER = "# The student edition (written by scripts/student_edition.py): no solutions."
+
+
+def _written_here(out: Path, marker: str) -> bool:
+    """True for a folder this script wrote: it holds the marker, or (an edition written
+    before there was a marker) a _config.yml that begins with CONFIG_HEADER."""
+    if (out / marker).exists():
+        return True
+    config = out / "_config.yml"
+    return (
+        marker == MARKER
+        and config.is_file()
+        and config.read_text("utf-8").startswith(CONFIG_HEADER)
+    )
+
+
 def check_folders(src: Path, out: Path, marker: str = MARKER) -> list[Path]:
     """Refuse (EditionError, one line) a missing source, or an output folder that is a
     file, or is, holds or lies inside what is read, or holds other files and no ``marker``
@@ -418,7 +434,7 @@ def check_folders(src: Path, out: Path, marker: str = MARKER) -> list[Path]:
                 f"--out {out} lies inside {path}, which is read to write it; give a folder "
                 f"outside it, e.g. {src}/_build/student."
             )
-    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+    if out.is_dir() and any(out.iterdir()) and not _written_here(out, marker):
         raise EditionError(
             f"--out {out} holds other files and no earlier output of this script (no "
             f"{marker} file): give a new or empty folder; nothing was deleted."
@@ -476,7 +492,7 @@ def _write(src, out, files, answers, execute) -> dict[str, Removed]:
             target.write_text(text, "utf-8")
         report[str(f)] = removed
     (out / "_config.yml").write_text(
-        "# The student edition (written by scripts/student_edition.py): no solutions.\n"
+        f"{CONFIG_HEADER}\n"
         + yaml.safe_dump(student_config(src, execute), sort_keys=False, allow_unicode=True),
         "utf-8",
     )

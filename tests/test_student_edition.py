@@ -507,6 +507,9 @@ def test_an_earlier_edition_is_replaced(book, tmp_path, capsys):
     assert (out / se.MARKER).exists() and (out / "book/01-demo.ipynb").exists()
     # the default place, inside the source folder but outside what the edition reads
     assert run_main(capsys, "--src", book, "--out", book / "_build" / "student")[0] == 0
+    # an edition written before there was a marker: recognised by its _config.yml
+    (out / se.MARKER).unlink()
+    assert run_main(capsys, "--src", book, "--out", out)[0] == 0
 
 
 @pytest.mark.parametrize("src", ["missing", "empty"])
