@@ -496,6 +496,7 @@ class Checker:
     section: tuple
     kind: str = "array"
     answer: tuple = ()
+    reference: str = "mlp_core"  # what the answers come from, for the message
 
 
 def _common(*extra):
@@ -655,6 +656,7 @@ CHECKERS = {
         ),
         ("03-backprop-one", "The one rule we use: the multivariable chain rule"),
         kind="pair",
+        reference="autodiff of the layer",
     ),
 }
 
@@ -1100,7 +1102,7 @@ def check(name: str, fn) -> CheckResult:
     return CheckResult(
         name,
         True,
-        f"✓ {name} is correct: it matches mlp_core on {len(problems)} problems of "
+        f"✓ {name} is correct: it matches {checker.reference} on {len(problems)} problems of "
         f"different sizes ({sizes}).",
     )
 
