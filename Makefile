@@ -13,6 +13,8 @@
 # and, for teachers:
 #   make student     the student edition (no solutions, answers as stubs) and its HTML,
 #                    in _build/student/ (HTML in _build/student/_build/html)
+#   make assignments the nbgrader course of the write-it-yourself exercises, in
+#                    _build/assignments/ (student versions in its release/)
 #   make pdf         the whole book as one PDF (TeX from Debian's packages), _build/latex/
 #   make lab         JupyterLab on the chapters, as a student runs them
 
@@ -21,12 +23,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-haswell check notebooks train constraints clean student pdf lab
+.PHONY: book test test-haswell check notebooks train constraints clean student assignments pdf lab
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,mpi]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,mpi,classroom]"
 	touch $(STAMP)
 
 book: $(STAMP)
@@ -87,6 +89,11 @@ constraints:
 
 student: $(STAMP)
 	$(BIN)/python scripts/student_edition.py
+
+# Running it again rewrites the chapters' assignments only: the gradebook, the submissions
+# and the feedback stay.
+assignments: $(STAMP)
+	$(BIN)/python scripts/assignments.py
 
 pdf: $(STAMP)
 	bash scripts/install_tex.sh

@@ -9,13 +9,20 @@ mistake lacks a variant, so a new diagnosis cannot go untested.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 import re
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mlp_core.book import exercises
-from mlp_core.core import batched, losses, single
+from mlp_core.core import batched, gradcheck, losses, single
 from mlp_core.core.activations import ACTIVATIONS, relu, relu_prime, softmax
 from mlp_core.core.backend import gpu_available, to_numpy
 from mlp_core.core.errors import ConfigError, MlpCoreError
@@ -23,8 +30,15 @@ from mlp_core.core.params import Params
 from mlp_core.training import sgd_step
 
 GPU = gpu_available()
+ROOT = Path(__file__).resolve().parents[1]
 
 SIGMA = {a.sigma_prime: a.sigma for a in ACTIVATIONS.values() if a.sigma_prime}
+
+
+def skip_layer_backward(G, A, W, s):
+    """A student's right answer for the layer Z = A W + s A (the library has no such layer)."""
+    return G @ W.T + s * G, A.T @ G
+
 
 LIBRARY = {
     "linear": batched.linear,
@@ -35,6 +49,7 @@ LIBRARY = {
     "backprop_single": single.backprop_single,
     "backprop": batched.backprop,
     "sgd_step": sgd_step,
+    "skip_layer": skip_layer_backward,
 }
 
 
@@ -62,6 +77,34 @@ def crashes(*args):
 
 def returns_none(*args):
     return None
+
+
+def never_returns(*args):
+    while True:
+        pass
+
+
+def exits(*args):
+    sys.exit(3)
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("this exception cannot be printed")
+
+
+def raises_unprintable(*args):
+    raise Unprintable()
+
+
+class Shapeless:
+    """A result whose shape cannot be read."""
+
+    dtype = np.dtype(np.float64)
+
+    @property
+    def shape(self):
+        raise RuntimeError("no shape here")
 
 
 # ---------------------------------------------------------------- student-style networks
@@ -165,6 +208,11 @@ def _step(params, dW, db, lr, w_lr=None, b_lr=None, sign=-1):
         {l: params.W[l] + sign * w_lr * dW[l] for l in params.layers},
         {l: params.b[l] + sign * b_lr * db[l] for l in params.layers},
     )
+
+
+def _in_place_skip(G, A, W, s):
+    G *= 2.0
+    return G @ W.T / 2 + s * G / 2, A.T @ G / 2
 
 
 def _map(out, f):
@@ -284,30 +332,83 @@ VARIANTS = {
         ),
         "wrong-values": lambda p, dW, db, lr: _step(p, dW, db, lr / 2),
     },
+    "skip_layer": {
+        "skip-forgotten": lambda G, A, W, s: (G @ W.T, A.T @ G),
+        "s-forgotten": lambda G, A, W, s: (G @ W.T + G, A.T @ G),
+        "W-not-WT": lambda G, A, W, s: (G @ W + s * G, A.T @ G),
+        "transposed": lambda G, A, W, s: (G @ W.T + s * G, G.T @ A),
+        "structure": lambda G, A, W, s: G @ W.T + s * G,
+        "swapped": lambda G, A, W, s: skip_layer_backward(G, A, W, s)[::-1],
+        "in-place": _in_place_skip,
+        "dtype": lambda G, A, W, s: tuple(
+            g.astype(np.float32) for g in skip_layer_backward(G, A, W, s)
+        ),
+        "device": lambda G, A, W, s: tuple(
+            on_gpu_standin(g) for g in skip_layer_backward(G, A, W, s)
+        ),
+        "shape": lambda G, A, W, s: (skip_layer_backward(G, A, W, s)[0][:, 1:], A.T @ G),
+        "wrong-values": lambda G, A, W, s: (G @ W.T + s * G, 2 * A.T @ G),
+    },
 }
 for _name in VARIANTS:
     VARIANTS[_name].update(
-        {"not-written": not_written, "exception": crashes, "returned-none": returns_none}
+        {
+            "not-written": not_written,
+            "exception": crashes,
+            "returned-none": returns_none,
+            "time-limit": never_returns,
+            "exits": exits,
+        }
     )
+
+# The time limit of the tests that feed a function that never returns (the default is
+# generous, for a slow laptop).
+SHORT_LIMIT = 0.1
 
 CASES = [(name, key) for name in exercises.NAMES for key in exercises.CHECKERS[name].mistakes]
 
-# Fragments of the reference answers' code: no message may show them.
-SOLUTION_CODE = (
-    "A_prev @ W",
-    "@ W_next.T",
-    "A_prev.T @ delta",
-    ".T @",
-    "sum(axis=0) /",
-    "A_L - Y",
-    "- lr *",
-    "sigma_prime(Z)",
-)
+
+def _flat(text: str) -> str:
+    """Text compared without spacing, superscript marks and braces, with − as -."""
+    return re.sub(r"[\s^{}]", "", text).replace("−", "-")
+
+
+def docstring_formulas(fn) -> list[str]:
+    """The right-hand sides of the equations the library function's docstring states (the
+    one-line answer in the book's symbols; an operator or a product in each)."""
+    found = []
+    for line in inspect.getdoc(fn).splitlines():
+        for part in line.split(";"):
+            if " = " not in part and "←" not in part:
+                continue
+            rhs = re.split(r" = |←", part)[-1]
+            rhs = re.split(r": |, | \(`|\.$| for ", rhs.strip())[0]
+            if len(_flat(rhs)) >= 4 and re.search(r"[\s−+⊙/]", rhs):
+                found.append(rhs)
+    return found
+
+
+@functools.cache
+def _answers() -> tuple[str, ...]:
+    return tuple(
+        text
+        for name in exercises.NAMES
+        for text in exercises.answer_lines(name)
+        + [f for fn in exercises.CHECKERS[name].answer for f in docstring_formulas(fn)]
+    )
+
+
+def states_an_answer(message: str) -> list[str]:
+    """The answers (the library's key lines, the formulas of its docstrings) that
+    ``message`` states: none is allowed."""
+    flat = _flat(message)
+    return [text for text in _answers() if _flat(text) in flat]
+
 
 RAW_FLOAT = re.compile(r"\d\.\d{3,}|\de-\d")
 
 
-def test_the_eight_names_of_the_convention():
+def test_the_names_of_the_convention():
     assert exercises.NAMES == tuple(LIBRARY)
     assert set(exercises.CHECKERS) == set(LIBRARY)
 
@@ -319,6 +420,38 @@ def test_the_library_itself_passes(name):
     assert result.mistake is None
     assert result.message.startswith(f"✓ {name} is correct")
     assert "m = 1" in result.message or name in ("backprop_single", "sgd_step")
+
+
+def test_the_answers_are_the_library_functions_of_the_same_name():
+    """What the student edition must not show: the library function each exercise asks
+    for is among its answer functions (skip_layer's layer is not in the library)."""
+    for name in exercises.NAMES:
+        answer = exercises.CHECKERS[name].answer
+        if name == "skip_layer":
+            assert answer == ()
+            continue
+        assert LIBRARY[name] in answer
+        bodies = exercises.answer_bodies(name)
+        lines = exercises.answer_lines(name)
+        assert lines, name
+        source = "\n".join(inspect.getsource(f) for f in answer)
+        for line in lines:
+            assert line in source, (name, line)
+            assert not line.startswith(("return ", '"""', "#")), (name, line)
+        for body in bodies:
+            assert '"""' not in body and not body.startswith("def ")
+            assert "".join(body.split()) in "".join(source.split())
+
+
+def test_key_lines_are_the_computing_lines():
+    """Every line of an answer with an arithmetic operator is a key line; a line that only
+    validates or names things (no operator, no call of another answer) is not."""
+    lines = exercises.answer_lines("bias_gradient")
+    assert lines == [exercises.answer_bodies("bias_gradient")[0].split("\n")[-1][7:]]
+    assert not any("shape[0]" in line for line in lines)
+    backprop = exercises.answer_lines("backprop")
+    assert any("output_error(" in line for line in backprop)  # a call of another answer
+    assert not any(line.startswith("sigma_prime =") for line in backprop)
 
 
 @pytest.mark.parametrize(
@@ -346,14 +479,16 @@ def test_every_listed_mistake_has_a_wrong_variant():
 
 
 @pytest.mark.parametrize("name, mistake", CASES, ids=[f"{n}-{k}" for n, k in CASES])
-def test_each_wrong_variant_gets_its_diagnosis(name, mistake):
+def test_each_wrong_variant_gets_its_diagnosis(name, mistake, monkeypatch):
+    if mistake == "time-limit":
+        monkeypatch.setattr(exercises, "TIME_LIMIT", SHORT_LIMIT)
     result = exercises.check(name, VARIANTS[name][mistake])
     assert not result.passed
     assert result.mistake == mistake, result.message
     assert exercises.MISTAKES[mistake] in result.message
     assert not RAW_FLOAT.search(result.message), result.message
-    # the message never shows code (the solution)
-    assert not any(code in result.message for code in SOLUTION_CODE), result.message
+    # the message never states the answer, in code or as a formula
+    assert not states_an_answer(result.message), result.message
     # stable: the same message every time (stored outputs compare it)
     assert exercises.check(name, VARIANTS[name][mistake]).message == result.message
 
@@ -414,6 +549,8 @@ def test_negative_controls_nothing_wrong_passes():
         ("no-such-exercise", batched.linear, "no exercise check named 'no-such-exercise'"),
         ("linear", "A @ W + b", "needs your function itself"),
         ("linear", None, "needs your function itself"),
+        (["linear"], batched.linear, "there is no exercise check named ['linear']"),
+        ("skip_layer", "G @ W.T", "exercises.check('skip_layer', skip_layer_backward)"),
     ],
 )
 def test_bad_input_to_the_checker_is_an_mlp_core_error(name, fn, needle):
@@ -427,8 +564,16 @@ def test_problems_are_seeded_and_all_dimensions_differ():
         first = exercises.CHECKERS[name].problems()
         again = exercises.CHECKERS[name].problems()
         for p, q in zip(first, again):
-            arrays_p = exercises._arrays(dict(enumerate(p.args)))
-            arrays_q = exercises._arrays(dict(enumerate(q.args)))
+            arrays_p = {
+                k: v
+                for k, v in exercises._leaves(dict(enumerate(p.args))).items()
+                if isinstance(v, np.ndarray)
+            }
+            arrays_q = {
+                k: v
+                for k, v in exercises._leaves(dict(enumerate(q.args))).items()
+                if isinstance(v, np.ndarray)
+            }
             assert arrays_p.keys() == arrays_q.keys() and arrays_p
             for k in arrays_p:
                 assert np.array_equal(arrays_p[k], arrays_q[k])
@@ -450,3 +595,137 @@ def test_on_cupy():  # pragma: no cover - exercised only on a CUDA machine
         assert exercises.check(name, LIBRARY[name]).passed, name
     r = exercises.check("linear", lambda A, W, b: to_numpy(A @ W + b))
     assert r.mistake == "device" and "on the CPU (NumPy) for inputs on the GPU" in r.message
+
+
+def test_a_function_that_never_returns_is_stopped_with_a_verdict(monkeypatch):
+    monkeypatch.setattr(exercises, "TIME_LIMIT", SHORT_LIMIT)
+    start = time.perf_counter()
+    r = exercises.check("backprop", never_returns)
+    waited = time.perf_counter() - start
+    assert not r.passed and r.mistake == "time-limit"
+    assert r.message.splitlines()[0] == (
+        f"✗ backprop did not finish within {SHORT_LIMIT:g} seconds on a problem with "
+        "m = 7, h = (5, 4, 3), so the check stopped it."
+    )
+    assert "a loop that never ends" in r.message
+    assert waited < SHORT_LIMIT + 5  # one wait, not one per problem or probe
+    # the runaway loop was stopped, not left spinning in the kernel
+    deadline = time.monotonic() + 5
+    while any(t.name == "exercises.check" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the student's loop is still running"
+        time.sleep(0.05)
+
+
+def _deletes_a_weight(params, dW, db, lr):
+    del params.W[1]
+    return sgd_step(params, dW, db, lr)
+
+
+def _replaces_a_bias_by_none(params, dW, db, lr):
+    new = sgd_step(params, dW, db, lr)
+    params.b[2] = None
+    return new
+
+
+def _replaces_a_weight_by_a_copy(x, y, params):
+    params.W[1] = params.W[1].copy()
+    return single.backprop_single(x, y, params)
+
+
+def _empties_dW(params, dW, db, lr):
+    new = sgd_step(params, dW, db, lr)
+    dW.clear()
+    return new
+
+
+@pytest.mark.parametrize(
+    "name, fn, mistake, needle",
+    [
+        ("linear", raises_unprintable, "exception", "raised Unprintable on a problem with"),
+        ("output_error", exits, "exits", "output_error called sys.exit()"),
+        ("bias_gradient", lambda D: exit(), "exits", "called sys.exit()"),
+        ("sgd_step", _deletes_a_weight, "in-place", "params.W[1] (deleted)"),
+        ("sgd_step", _replaces_a_bias_by_none, "in-place", "params.b[2] (replaced)"),
+        ("sgd_step", _empties_dW, "in-place", "dW[1] (deleted), dW[2] (deleted)"),
+        ("backprop_single", _replaces_a_weight_by_a_copy, "in-place", "params.W[1] (replaced)"),
+        ("linear", lambda A, W, b: Shapeless(), "structure", "cannot compare"),
+    ],
+)
+def test_whatever_the_function_does_the_check_gives_a_verdict(name, fn, mistake, needle):
+    r = exercises.check(name, fn)
+    assert not r.passed and r.mistake == mistake, r.message
+    assert needle in r.message
+    assert exercises.MISTAKES[mistake] in r.message
+
+
+def test_no_hint_states_an_answer():
+    """Every hint, with its pointer, of every checker: the mistake is named, the answer
+    (a key line of the library, the formula of its docstring) is not."""
+    for name in exercises.NAMES:
+        for mistake in exercises.MISTAKES:
+            text = f"{exercises.MISTAKES[mistake]} {exercises.section_pointer(name, mistake)}"
+            assert not states_an_answer(text), (name, mistake, text)
+
+
+@functools.cache
+def _headings(chapter: str) -> set[str]:
+    nb = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text("utf-8"))
+    return {
+        m.group(1).strip()
+        for cell in nb["cells"]
+        if cell["cell_type"] == "markdown"
+        for m in re.finditer(r"^#{1,6} (.+)$", "".join(cell["source"]), re.M)
+    }
+
+
+def test_every_pointer_names_a_section_of_the_book():
+    pointers = list(exercises.SECTIONS.values()) + [c.section for c in exercises.CHECKERS.values()]
+    for chapter, heading in pointers:
+        assert heading in _headings(chapter), (chapter, heading)
+    r = exercises.check("bias_gradient", VARIANTS["bias_gradient"]["wrong-axis"])
+    assert r.message.endswith("See chapter 7, “axis=0, not axis=1”.")
+    r = exercises.check("linear", VARIANTS["linear"]["no-bias"])
+    assert r.message.endswith("See chapter 5, “The forward pass, one transpose away”.")
+    assert exercises.section_pointer("linear", "in-place") == ""
+
+
+def test_skip_layer_answer_agrees_with_finite_differences():
+    """The checker's answer (autodiff of the layer's forward formula) against a third
+    oracle: centred differences of J = Σ G ⊙ Z through the library's gradcheck."""
+    for problem in exercises.CHECKERS["skip_layer"].problems():
+        G, A, W, s = (a.copy() if hasattr(a, "copy") else a for a in problem.args)
+
+        def J():
+            return float(np.sum(G * (A @ W + s * A)))
+
+        dA, dW = problem.expected.values()
+        assert gradcheck.relative_error(gradcheck.numerical_gradient(J, A), dA) < 1e-8
+        assert gradcheck.relative_error(gradcheck.numerical_gradient(J, W), dW) < 1e-8
+    # negative control: the layer without its skip term gives another dA
+    G, A, W, s = exercises.CHECKERS["skip_layer"].problems()[0].args
+    assert exercises.check("skip_layer", lambda G, A, W, s: (G @ W.T, A.T @ G)).mistake == (
+        "skip-forgotten"
+    )
+
+
+def test_a_function_that_never_returns_does_not_hang_a_notebook_kernel():
+    """In a real Jupyter kernel (as in JupyterLab, nbval and nbgrader): the check answers,
+    and the kernel runs the next cell."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from mlp_core.book import exercises\n"
+            f"exercises.TIME_LIMIT = {SHORT_LIMIT}\n"
+            "def linear(A_prev, W, b):\n"
+            "    while True:\n"
+            "        pass\n"
+            'print(exercises.check("linear", linear).mistake)'
+        ),
+        nbformat.v4.new_code_cell('print("the kernel still answers")'),
+    ]
+    nbclient.NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    assert nb.cells[0].outputs[0]["text"] == "time-limit\n"
+    assert nb.cells[1].outputs[0]["text"] == "the kernel still answers\n"

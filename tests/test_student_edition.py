@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ import nbformat
 import pytest
 
 from mlp_core.book import exercises
+from mlp_core.book.show import show_source
+from mlp_core.core import batched
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
@@ -40,7 +43,15 @@ SECRET = [  # text that appears only inside solutions of the synthetic book
     "PAGE-SOLUTION a solution on a markdown page",
     "return A_prev @ W + b  # the reference answer",
     "return delta.sum(axis=0) / delta.shape[0]  # reference",
+    "ADMONITION-SOLUTION a solution written as a plain admonition",
 ]
+# A demonstration built on an answer: its code holds the library's key line of hidden_error.
+DEMO = (
+    "def back_through(delta_next, W_next, Z, sigma_prime):\n"
+    "    return (delta_next @ W_next.T) * sigma_prime(Z)\n"
+    "\n"
+    'print("demo defined")'
+)
 
 
 def md(text):
@@ -69,9 +80,9 @@ def stored(result):
 
 def synthetic_book(root: Path) -> Path:
     """A two-chapter book using every solution form: colon and backtick solutions, a gated
-    solution across a code cell, two answer cells with their checks, a markdown page."""
-    from mlp_core.core import batched
-
+    solution across a code cell, an admonition titled Solution, two answer cells with their
+    checks, a markdown page; and two cells that show an answer elsewhere: the listing of a
+    library answer, and a demonstration whose code holds one (used by the cell after it)."""
     (root / "book").mkdir(parents=True)
     shutil.copy2(ROOT / "_config.yml", root / "_config.yml")
     (root / "book" / "_static").mkdir()
@@ -83,7 +94,10 @@ def synthetic_book(root: Path) -> Path:
         "  - caption: Part\n    numbered: true\n    chapters:\n"
         "      - file: book/01-demo\n      - file: book/02-page\n"
     )
-    (root / "book" / "intro.md").write_text("# Intro\n\nThe synthetic book.\n")
+    (root / "book" / "intro.md").write_text(
+        "# Intro\n\nThe synthetic book.\n\n## Using it in class\n\nTEACHER-SECTION with "
+        "its solution behind a toggle.\n\n## After\n\nStays.\n"
+    )
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -131,6 +145,29 @@ def synthetic_book(root: Path) -> Path:
         code(
             'exercises.check("bias_gradient", bias_gradient)',
             outputs=stored(exercises.check("bias_gradient", batched.bias_gradient)),
+        ),
+    ]
+    listing = show_source(batched.weight_gradient)
+    nb.cells += [
+        md(
+            ":::{admonition} Exercise\nAn admonition exercise.\n:::\n\n"
+            f":::{{admonition}} Solution\n:class: dropdown\n{SECRET[8]}\n:::"
+        ),
+        code(
+            "from mlp_core.book.show import show_source\nshow_source(batched.weight_gradient)",
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result",
+                    {"text/plain": repr(listing), "text/html": listing._repr_html_()},
+                    execution_count=1,
+                )
+            ],
+        ),
+        code(DEMO, outputs=[nbformat.v4.new_output("stream", text="demo defined\n")]),
+        code(
+            "import numpy as np\n"
+            "print(back_through(np.ones((2, 3)), np.ones((4, 3)), np.zeros((2, 4)), np.cos).shape)",
+            outputs=[nbformat.v4.new_output("stream", text="(2, 4)\n")],
         ),
     ]
     nbformat.write(nb, root / "book" / "01-demo.ipynb")
@@ -251,7 +288,7 @@ def synthetic(tmp_path_factory):
 
 def test_synthetic_no_solution_text_survives(synthetic):
     src, out, report = synthetic
-    assert sum(len(r.solutions) for r in report.values()) == 4
+    assert sum(len(r.solutions) for r in report.values()) == 5
     for secret in SECRET:
         assert secret in page_text(src / "book/01-demo.ipynb") + page_text(src / "book/02-page.md")
         for page in ("book/01-demo.ipynb", "book/02-page.md"):
@@ -356,3 +393,178 @@ def test_synthetic_html_build_has_no_solutions(synthetic):
     assert "Exercise" in html and "NotImplementedError" in html
     # launch buttons are off by default (the book works offline)
     assert "colab.research.google.com" not in html and "git-pull" not in html
+
+
+# ------------------------------------------------------------------ answers shown elsewhere
+
+
+def test_synthetic_listing_of_an_answer_becomes_a_note(synthetic):
+    src, out, report = synthetic
+    cells = nbformat.read(out / "book/01-demo.ipynb", as_version=4).cells
+    notes = [c for c in cells if "leaves out the code shown here" in c.source]
+    assert len(notes) == 1 and notes[0].cell_type == "markdown"
+    assert "`weight_gradient`" in notes[0].source
+    assert not any("show_source(batched.weight_gradient)" in c.source for c in cells)
+    assert report["book/01-demo.ipynb"].listings == [
+        "from mlp_core.book.show import show_source\nshow_source(batched.weight_gradient)"
+    ]
+
+
+def test_synthetic_demo_holding_an_answer_runs_from_a_hidden_file(synthetic):
+    src, out, report = synthetic
+    cells = nbformat.read(out / "book/01-demo.ipynb", as_version=4).cells
+    (k,) = [k for k, c in enumerate(cells) if "%run -i" in c.source]
+    path = f"{se.HIDDEN}/01-demo-{k + 1}.py"  # numbered as in the teacher's chapter
+    assert cells[k].source.endswith(f"%run -i {path}")
+    assert "`hidden_error`" in cells[k].source and "defines back_through" in cells[k].source
+    assert DEMO.split("\n")[1].strip() not in page_text(out / "book/01-demo.ipynb")
+    assert (out / "book" / path).read_text() == DEMO + "\n"
+    assert cells[k].outputs[0]["text"] == "demo defined\n"  # its output shows no answer
+
+
+def test_synthetic_teachers_section_of_the_intro_is_replaced(synthetic):
+    src, out, report = synthetic
+    intro = (out / "book/intro.md").read_text()
+    assert "TEACHER-SECTION" not in intro and "behind a toggle" not in intro
+    assert "## This edition" in intro and "## After\n\nStays." in intro
+    assert "The synthetic book." in intro
+
+
+def test_a_renamed_teachers_section_is_refused(tmp_path):
+    with pytest.raises(se.EditionError, match="teacher's section 'Using it in class'"):
+        se.student_markdown("# Intro\n\n## Teaching\n\nA toggle.\n", "book/intro.md")
+
+
+@pytest.mark.book
+def test_synthetic_student_chapter_runs_top_to_bottom(synthetic):
+    """The hidden demonstration still defines what the cells after it use, and every
+    stub and check runs (a check of a stub says "not written yet", it does not raise)."""
+    import nbclient
+
+    src, out, report = synthetic
+    nb = nbformat.read(out / "book/01-demo.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=300, resources={"metadata": {"path": str(out / "book")}}
+    )
+    client.execute()
+    (k,) = [k for k, c in enumerate(nb.cells) if "%run -i" in c.source]
+    assert nb.cells[k].outputs[0]["text"] == "demo defined\n"
+    assert nb.cells[k + 1].outputs[0]["text"] == "(2, 4)\n"
+
+
+# ------------------------------------------------------------------ the folders
+
+
+def run_main(capsys, *argv):
+    """main(argv): its exit status and its stderr."""
+    status = se.main([*map(str, argv), "--no-html"])
+    return status, capsys.readouterr().err
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def book(tmp_path):
+    return synthetic_book(tmp_path / "src")
+
+
+@pytest.mark.parametrize(
+    "where, needle",
+    [
+        (".", "is the source folder itself"),
+        ("..", "holds the source"),
+        ("book", "lies inside"),
+        ("book/student", "lies inside"),
+        ("_toc.yml", "is a file"),
+        ("book/01-demo.ipynb", "is a file"),
+    ],
+)
+def test_an_output_folder_that_would_harm_the_source_is_refused(book, capsys, where, needle):
+    before = snapshot(book)
+    status, err = run_main(capsys, "--src", book, "--out", book / where)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("student edition: --out ") and needle in err
+    assert snapshot(book) == before  # nothing deleted, nothing written
+
+
+def test_an_output_folder_with_other_files_is_kept(book, tmp_path, capsys):
+    other = tmp_path / "home"
+    other.mkdir()
+    (other / "thesis.tex").write_text("three years of work")
+    status, err = run_main(capsys, "--src", book, "--out", other)
+    assert status == 2 and err.count("\n") == 1 and "nothing was deleted" in err
+    assert (other / "thesis.tex").read_text() == "three years of work"
+
+
+def test_an_earlier_edition_is_replaced(book, tmp_path, capsys):
+    out = tmp_path / "edition"
+    assert run_main(capsys, "--src", book, "--out", out)[0] == 0
+    (out / "book" / "left-over.txt").write_text("from the first run")
+    assert run_main(capsys, "--src", book, "--out", out)[0] == 0
+    assert not (out / "book" / "left-over.txt").exists()
+    assert (out / se.MARKER).exists() and (out / "book/01-demo.ipynb").exists()
+    # the default place, inside the source folder but outside what the edition reads
+    assert run_main(capsys, "--src", book, "--out", book / "_build" / "student")[0] == 0
+    # an edition written before there was a marker: recognised by its _config.yml
+    (out / se.MARKER).unlink()
+    assert run_main(capsys, "--src", book, "--out", out)[0] == 0
+
+
+@pytest.mark.parametrize("src", ["missing", "empty"])
+def test_a_missing_source_is_one_line(tmp_path, capsys, src):
+    (tmp_path / "empty").mkdir()
+    status, err = run_main(capsys, "--src", tmp_path / src, "--out", tmp_path / "out")
+    assert status == 2 and err.count("\n") == 1 and err.startswith("student edition: --src ")
+    assert "_toc.yml" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def unwritable(tmp_path):
+    """A folder this process cannot write into: a read-only temporary folder, or, for
+    root (whom permissions do not stop), Linux's sysfs."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        if not os.access(folder, os.W_OK):
+            yield folder
+        elif Path("/sys/kernel").is_dir() and not _can_create(Path("/sys/kernel")):
+            yield Path("/sys/kernel")
+        else:
+            pytest.skip("no folder here that this process cannot write to")
+    finally:
+        folder.chmod(0o755)
+
+
+def _can_create(folder: Path) -> bool:
+    try:
+        (folder / "mlp-core-probe").mkdir()
+    except OSError:
+        return False
+    (folder / "mlp-core-probe").rmdir()
+    return True
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(book, unwritable, capsys):
+    status, err = run_main(capsys, "--src", book, "--out", unwritable / "student")
+    assert status == 2 and err.count("\n") == 1
+    assert err.startswith(f"student edition: --out {unwritable / 'student'}: cannot write there")
+
+
+@pytest.mark.book
+def test_real_student_chapters_with_hidden_cells_run(tmp_path):
+    """Each student chapter whose demonstration moved to a hidden file (chapter 3's bug
+    demonstration, today) runs from top to bottom without an error."""
+    import nbclient
+
+    out = tmp_path / "student"
+    report = se.write_edition(ROOT, out)
+    pages = [page for page, removed in report.items() if removed.hidden]
+    assert pages
+    for page in pages:
+        nb = nbformat.read(out / page, as_version=4)
+        folder = str((out / page).parent)
+        nbclient.NotebookClient(nb, timeout=600, resources={"metadata": {"path": folder}}).execute()

@@ -4,7 +4,8 @@ A "write it yourself" exercise ends with ``exercises.check("<name>", fn)``. The 
 the student's ``fn`` on several problems whose dimensions all differ (one has m = 1), on
 NumPy and, where a GPU can be used, on CuPy, and compares each result with the library's
 own function of the same name (:mod:`mlp_core.core.batched`, :mod:`mlp_core.core.single`,
-:func:`mlp_core.training.sgd_step`).
+:func:`mlp_core.training.sgd_step`), or, for a layer the library does not have, with
+reverse-mode autodiff (autograd) of that layer's forward formula.
 
 When the answer is wrong it names the most likely mistake by testing hypotheses against
 the student's *output* (never by reading their code): does the result equal the right one
@@ -13,8 +14,14 @@ transpose, the result with W where W^T belongs, with σ'(A) instead of σ'(Z), w
 bias added down the columns...? Some hypotheses need a square matrix to be testable at all
 (``A @ W`` with W where W^T belongs raises an exception when the sizes differ); those are
 tested on an extra "probe" problem, only after the real problems failed. The message
-never shows the solution, and it prints shapes and counts, never raw floats (which could
-change in the last digit from one CPU to another).
+names the mistake and the section of the book to read again, never the formula of the
+answer, and it prints shapes and counts, never raw floats (which could change in the last
+digit from one CPU to another).
+
+Whatever the student's function does, the check answers with a verdict: it runs the
+function in a worker thread and waits at most :data:`TIME_LIMIT` seconds for each call (a
+function that never returns is stopped and reported); an exception, ``sys.exit()``, or
+inputs changed, deleted or replaced are each reported as such.
 
 Checker names and the student's signatures (the library's functions of the same name)::
 
@@ -26,22 +33,30 @@ Checker names and the student's signatures (the library's functions of the same 
     backprop_single(x, y, params)                the four one-example equations → (dW, db)
     backprop(X, Y, params)                       the batched gradients of J   → (dW, db)
     sgd_step(params, dW, db, lr)                 θ ← θ − η ∂J/∂θ              → Params
+    skip_layer_backward(G, A, W, s)              the layer Z = A W + s A, G = ∂J/∂Z → (dA, dW)
 
 Every problem is drawn from a seeded :func:`numpy.random.default_rng`, in float64.
 """
 
 from __future__ import annotations
 
+import ast
+import ctypes
 import html
+import inspect
 import re
+import textwrap
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import autograd.numpy as anp
 import numpy as np
+from autograd import grad
 
-from ..core import batched, single
+from ..core import batched, data, losses, single
 from ..core.activations import ACTIVATIONS, relu_prime, sigmoid_prime, tanh_prime
-from ..core.backend import get_xp, gpu_available, is_gpu_array, to_device, to_numpy
+from ..core.backend import gpu_xp, is_gpu_array, to_numpy
 from ..core.errors import ConfigError
 from ..core.params import Params, init_params
 from ..training import sgd_step as library_sgd_step
@@ -55,6 +70,7 @@ NAMES = (
     "backprop_single",
     "backprop",
     "sgd_step",
+    "skip_layer",
 )
 
 # float64 answers computed in another order (a mean instead of sum / m, a loop instead of
@@ -62,80 +78,119 @@ NAMES = (
 RTOL = 1e-7
 ATOL = 1e-10
 
-# The mistakes the checkers can name: key -> the hint the message ends with. The tests feed
-# a wrong function for every key a checker lists in CHECKERS[name].mistakes.
+#: Seconds one call of the student's function may take. The right answers take
+#: milliseconds on these small problems; the margin covers a slow laptop and CuPy's
+#: compilation of its kernels on their first use.
+TIME_LIMIT = 10.0
+
+# The mistakes the checkers can name: key -> the hint the message ends with. A hint names
+# the mistake and never states the formula of the answer. The tests feed a wrong function
+# for every key a checker lists in CHECKERS[name].mistakes.
 MISTAKES = {
     "not-written": "Replace the `raise NotImplementedError` line with your code, run the "
     "cell, then run this check again.",
     "exception": "Read the error above: it usually names the two shapes that do not fit. "
     "Write the shape of every matrix next to the formula and check that they chain.",
+    "time-limit": "Look for a loop that never ends (a `while` whose condition stays true, a "
+    "loop over a list that keeps growing) or for far more work than these small problems "
+    "need: the right answer takes a few milliseconds here.",
+    "exits": "Do not call sys.exit(), exit() or quit() in the function: they stop the "
+    "program. A function hands its result back with `return`.",
     "returned-none": "Your function returned None: did you forget the `return`?",
     "not-an-array": "Return an array (NumPy or CuPy, like the inputs), not a list or a number.",
     "structure": "Return exactly what the exercise asks for (see the expected structure above).",
-    "in-place": "Compute a new array instead of changing the ones you were given (operators "
-    "such as `-=`, `+=`, `*=` write into their left-hand array, which belongs to the caller).",
+    "in-place": "Compute new arrays and new dicts instead of changing the ones you were given: "
+    "operators such as `-=`, `+=`, `*=` write into their left-hand array, and `del d[k]` or "
+    "`d[k] = ...` change the caller's dict.",
     "device": "Use the operators and methods of the arrays you were given (not `np.asarray`, "
     "`np.array` or `.get()`), so that CuPy inputs give a CuPy result.",
     "dtype": "Keep the inputs' dtype (float64 here): do not convert with `astype`, "
     "`np.float32` or a Python list.",
     "transposed": "Your result is the transpose of the right one: check the order of the "
     "factors in each product, with the shapes written out.",
-    "wrong-axis": "You reduced over the wrong axis: the sum runs over the m examples, "
-    "the rows (axis 0), and keeps one entry per unit.",
-    "all-entries": "You reduced over every entry to one number: sum over the m examples "
-    "(axis 0) only, keeping one entry per unit.",
-    "keepdims": "∂J/∂b is stored flat, like b, with shape (h_l,): do not keep the summed "
+    "wrong-axis": "You reduced over the wrong axis: the result keeps one entry per unit, so "
+    "the reduction runs over the examples.",
+    "all-entries": "You reduced over every entry to one number: the result keeps one entry "
+    "per unit.",
+    "keepdims": "∂J/∂b is stored flat, like b, with shape (h_l,): do not keep the reduced "
     "axis as a row.",
     "bias-column": "b and ∂L/∂b are stored flat, with shape (h_l,), like b itself: flatten "
     "the (h_l, 1) column.",
     "missing-1/m": "Your result is m times too large: it is the SUM over the m examples, "
-    "not the MEAN. J is the mean loss, J = (1/m) Σ_i ℓ_i, so the gradient carries a 1/m.",
+    "not the MEAN. J is the mean loss, so its gradient is a mean too.",
     "1/m-twice": "Your result is m times too small: the 1/m is applied twice. Divide by m "
     "once (and not at all if you already used a mean).",
-    "divided-by-m": "Δ^L = A^L − Y has no 1/m: it is one error per example. The 1/m of the "
-    "mean loss appears later, in ∂J/∂W and ∂J/∂b.",
+    "divided-by-m": "Your result is m times too small: the output error has no 1/m (it is one "
+    "error per example); the 1/m of the mean loss comes in later, with the gradients.",
     "sign": "Your result has the wrong sign: check the order of the subtraction.",
-    "W-not-WT": "You used W where its transpose W^T belongs (the error travels backwards, "
-    "from h_{l+1} units to h_l units): write out the shapes of the product.",
-    "WT-not-W": "You used W^T where W belongs: for a batch, Z = A^{l-1} W^l + b^l has no "
-    "transpose (the one-example z = (W^l)^T a^{l-1} became rows).",
-    "A-not-AT": "You used A^{l-1} where its transpose (A^{l-1})^T belongs: the product must "
-    "sum over the m examples, so m has to be the inner dimension.",
-    "sigma-prime-of-A": "You applied σ' to the activation A = σ(Z); the equation needs σ' "
-    "of the pre-activation, σ'(Z).",
-    "no-sigma-prime": "The elementwise factor σ'(Z) is missing: the error must be multiplied "
-    "(⊙, elementwise) by the derivative of the activation.",
+    "W-not-WT": "You used W where its transpose belongs (the error travels backwards, "
+    "from the units of the layer above to the units below): write out the shapes of the "
+    "product.",
+    "WT-not-W": "You used the transpose of W where W itself belongs: with the examples as "
+    "rows, the transpose of the one-example form has moved. Write out the shapes of the "
+    "product.",
+    "A-not-AT": "You used A^{l-1} where its transpose belongs: the product must sum over "
+    "the m examples, so m has to be the inner dimension.",
+    "sigma-prime-of-A": "You applied σ' to the activation A, the output of σ; the derivative "
+    "is taken at the layer's input instead.",
+    "no-sigma-prime": "The elementwise factor of the activation's slope is missing.",
     "bias-broadcast": "The bias is added the wrong way: b has one entry per unit (h_l,), "
     "and the same b is added to every row (every example) of the (m, h_l) product.",
     "no-bias": "The bias b is missing from the sum.",
-    "gradient-ascent": "You stepped uphill: the step subtracts the gradient, θ − η ∂J/∂θ.",
+    "gradient-ascent": "You stepped uphill: a step of gradient descent goes against the gradient.",
     "no-learning-rate": "The step is not scaled by the learning rate η (lr).",
     "W-only": "Only the weights W moved: the biases b take a step too.",
     "b-only": "Only the biases b moved: the weights W take a step too.",
     "layer-keys": "The layers are numbered 1..L, as in the book: the dicts' keys must be "
     "1, 2, ..., L (not 0-based).",
-    "swapped": "You returned (db, dW): return them in the order (dW, db).",
+    "swapped": "You returned the two results in the wrong order: see the expected structure above.",
+    "skip-forgotten": "∂J/∂A misses the skip path: A reaches Z along two paths, and its "
+    "gradient adds what flows back along each of them.",
+    "s-forgotten": "The skip path's factor s is missing from ∂J/∂A.",
     "shape": "Write the shape of every matrix of the formula next to it, in the book's "
     "symbols, and check which product or sum gives the expected shape.",
     "wrong-values": "The shapes are right but the numbers are not. Test your function on a "
     "tiny example you can work out by hand, and compare it with the equation.",
 }
 
-# The mistakes inferred from a hypothesis about the output (the others are observed).
-LIKELY = frozenset(MISTAKES) - {
-    "not-written",
-    "exception",
-    "returned-none",
-    "not-an-array",
-    "structure",
-    "in-place",
-    "device",
-    "dtype",
-    "shape",
-    "wrong-values",
-    "swapped",
-    "layer-keys",
+# The mistakes observed directly (the others are inferred from a hypothesis about the output).
+OBSERVED = frozenset(
+    {
+        "not-written",
+        "exception",
+        "time-limit",
+        "exits",
+        "returned-none",
+        "not-an-array",
+        "structure",
+        "in-place",
+        "device",
+        "dtype",
+        "shape",
+        "wrong-values",
+        "swapped",
+        "layer-keys",
+    }
+)
+LIKELY = frozenset(MISTAKES) - OBSERVED
+
+# Where the book explains what a mistake gets wrong: (chapter file, heading). A mistake not
+# listed here points to the section of its checker (Checker.section); the observed
+# mistakes that concern Python rather than the formula point nowhere.
+SECTIONS = {
+    "missing-1/m": ("10-putting-together", "The missing $1/m$"),
+    "1/m-twice": ("10-putting-together", "Where to put the $1/m$: two conventions, one gradient"),
+    "divided-by-m": ("06-output-error", "Where the 1/m goes"),
+    "wrong-axis": ("07-bias-gradient", "`axis=0`, not `axis=1`"),
+    "all-entries": ("07-bias-gradient", "`axis=0`, not `axis=1`"),
+    "keepdims": ("07-bias-gradient", "`axis=0`, not `axis=1`"),
+    "bias-column": ("05-stacking", "The trap: a bias stored as a column"),
+    "bias-broadcast": ("05-stacking", "Broadcasting the bias"),
+    "W-not-WT": ("09-hidden-error", "The classic bug: a missing transpose"),
+    "skip-forgotten": ("03-backprop-one", "The one rule we use: the multivariable chain rule"),
+    "s-forgotten": ("03-backprop-one", "The one rule we use: the multivariable chain rule"),
 }
+POINTED = LIKELY | {"exception", "shape", "wrong-values"}
 
 
 @dataclass(frozen=True)
@@ -191,9 +246,8 @@ def _rng(name: str, k: int) -> np.random.Generator:
 
 
 def _one_hot(rng, m: int, C: int) -> np.ndarray:
-    Y = np.zeros((m, C))
-    Y[np.arange(m), rng.integers(0, C, size=m)] = 1.0
-    return Y
+    """m one-hot rows of C classes, the labels drawn from ``rng``."""
+    return data.one_hot(rng.integers(0, C, size=m), C)
 
 
 def _sizes_text(sizes: dict) -> str:
@@ -203,10 +257,10 @@ def _sizes_text(sizes: dict) -> str:
 def _linear_problems(k, m, h_prev, h):
     rng = _rng("linear", k)
     A, W, b = rng.normal(size=(m, h_prev)), rng.normal(size=(h_prev, h)), rng.normal(size=h)
-    Z = A @ W + b
+    Z = batched.linear(A, W, b)
     hyp = {"no-bias": A @ W, "transposed": Z.T}
     if h_prev == h:
-        hyp["WT-not-W"] = A @ W.T + b
+        hyp["WT-not-W"] = batched.linear(A, W.T, b)
     if m == h:
         hyp["bias-broadcast"] = A @ W + b[:, None]
     return Problem(
@@ -224,7 +278,7 @@ def _output_error_problems(k, m, C):
     Zl = rng.normal(size=(m, C))
     A_L = np.exp(Zl) / np.exp(Zl).sum(axis=1, keepdims=True)
     Y = _one_hot(rng, m, C)
-    D = A_L - Y
+    D = losses.output_error(A_L, Y)
     hyp = {"sign": -D, "transposed": D.T}
     if m > 1:
         hyp["divided-by-m"] = D / m
@@ -235,7 +289,7 @@ def _output_error_problems(k, m, C):
 def _bias_gradient_problems(k, m, h):
     rng = _rng("bias_gradient", k)
     D = rng.normal(size=(m, h))
-    g = D.sum(axis=0) / m
+    g = batched.bias_gradient(D)
     hyp = {}
     if m > 1:
         hyp["missing-1/m"] = g * m
@@ -250,7 +304,7 @@ def _bias_gradient_problems(k, m, h):
 def _weight_gradient_problems(k, m, h_prev, h):
     rng = _rng("weight_gradient", k)
     A, D = rng.normal(size=(m, h_prev)), rng.normal(size=(m, h))
-    g = A.T @ D / m
+    g = batched.weight_gradient(A, D)
     hyp = {"transposed": g.T}
     if m > 1:
         hyp["missing-1/m"] = g * m
@@ -273,15 +327,16 @@ _SIGMA_OF_PRIME = {act.sigma_prime: act.sigma for act in ACTIVATIONS.values() if
 def _hidden_error_problems(k, m, h, h_next, sigma_prime):
     rng = _rng("hidden_error", k)
     D, W, Z = rng.normal(size=(m, h_next)), rng.normal(size=(h, h_next)), rng.normal(size=(m, h))
-    back = D @ W.T
-    out = back * sigma_prime(Z)
+    out = batched.hidden_error(D, W, Z, sigma_prime)
     hyp = {
-        "sigma-prime-of-A": back * sigma_prime(_SIGMA_OF_PRIME[sigma_prime](Z)),
-        "no-sigma-prime": back,
+        "sigma-prime-of-A": batched.hidden_error(
+            D, W, _SIGMA_OF_PRIME[sigma_prime](Z), sigma_prime
+        ),
+        "no-sigma-prime": batched.hidden_error(D, W, Z, np.ones_like),
         "transposed": out.T,
     }
     if h == h_next:
-        hyp["W-not-WT"] = (D @ W) * sigma_prime(Z)
+        hyp["W-not-WT"] = batched.hidden_error(D, W.T, Z, sigma_prime)
     return Problem(
         (D, W, Z, sigma_prime),
         {"Δ^l": out},
@@ -292,18 +347,13 @@ def _hidden_error_problems(k, m, h, h_next, sigma_prime):
     )
 
 
-def _grads_variant(X, Y, params: Params, W_not_WT=False):
-    """The batched gradients (ReLU hidden layers, softmax + cross-entropy), optionally with
-    the mistake W where W^T belongs in the hidden error (needs square hidden layers)."""
+def _gradients_with_W_not_WT(X, Y, params: Params):
+    """The batched gradients (ReLU hidden layers, softmax + cross-entropy) with the mistake
+    W where W^T belongs in every hidden error: the library's backward pass handed the
+    transposed weights W[l], l >= 2 (which it uses only there; they must be square)."""
     cache = batched.forward(X, params, check=False)
-    W, L, Zc, A = params.W, params.L, cache.Z, cache.A
-    m = X.shape[0]
-    delta = {L: A[L] - Y}
-    for l in range(L - 1, 0, -1):
-        Wn = W[l + 1] if W_not_WT else W[l + 1].T
-        delta[l] = (delta[l + 1] @ Wn) * relu_prime(Zc[l])
-    dW = {l: A[l - 1].T @ delta[l] / m for l in range(1, L + 1)}
-    db = {l: delta[l].sum(axis=0) / m for l in range(1, L + 1)}
+    swapped = Params({l: w if l == 1 else w.T for l, w in params.W.items()}, params.b)
+    dW, db, _ = batched.backward(Y, swapped, cache)
     return dW, db
 
 
@@ -337,7 +387,7 @@ def _network_hypotheses(X, Y, params, dW, db, m):
             {l: g / m for l, g in dW.items()}, {l: g / m for l, g in db.items()}
         )
     if all(params.W[l].shape[0] == params.W[l].shape[1] for l in range(2, L + 1)):
-        hyp["W-not-WT"] = _grad_parts(*_grads_variant(X, Y, params, W_not_WT=True))
+        hyp["W-not-WT"] = _grad_parts(*_gradients_with_W_not_WT(X, Y, params))
     by_shape = {
         "bias-column": {f"db[{l}]": (g.shape[0], 1) for l, g in db.items()},
         "keepdims": {f"db[{l}]": (1, g.shape[0]) for l, g in db.items()},
@@ -377,28 +427,55 @@ def _sgd_step_problems(k, sizes, lr):
     db = {l: rng.normal(size=v.shape) for l, v in params.b.items()}
     new = library_sgd_step(params, dW, db, lr)
 
-    def parts(W, b):
-        out = {f"W[{l}]": w for l, w in W.items()}
-        out.update({f"b[{l}]": v for l, v in b.items()})
+    def parts(p: Params):
+        out = {f"W[{l}]": w for l, w in p.W.items()}
+        out.update({f"b[{l}]": v for l, v in p.b.items()})
         return out
 
     L = params.L
+    no_dW = {l: 0 * g for l, g in dW.items()}
+    no_db = {l: 0 * g for l, g in db.items()}
     hyp = {
-        "gradient-ascent": parts(
-            {l: params.W[l] + lr * dW[l] for l in params.layers},
-            {l: params.b[l] + lr * db[l] for l in params.layers},
-        ),
-        "no-learning-rate": parts(
-            {l: params.W[l] - dW[l] for l in params.layers},
-            {l: params.b[l] - db[l] for l in params.layers},
-        ),
-        "W-only": parts(new.W, params.b),
-        "b-only": parts(params.W, new.b),
+        "gradient-ascent": parts(library_sgd_step(params, dW, db, -lr)),
+        "no-learning-rate": parts(library_sgd_step(params, dW, db, 1.0)),
+        "W-only": parts(library_sgd_step(params, dW, no_db, lr)),
+        "b-only": parts(library_sgd_step(params, no_dW, db, lr)),
     }
     shapes = {f"W[{l}]": "(h_{l-1}, h_l)" for l in range(1, L + 1)}
     shapes.update({f"b[{l}]": "(h_l,)" for l in range(1, L + 1)})
+    return Problem((params, dW, db, lr), parts(new), {"h": tuple(sizes), "lr": lr}, hyp, shapes)
+
+
+def _layer_vjp(layer, G, A, W):
+    """(∂J/∂A, ∂J/∂W) for Z = layer(A, W) and G = ∂J/∂Z, by reverse-mode autodiff of the
+    scalar J = Σ G ⊙ Z (whose gradient with respect to Z is G)."""
+
+    def J(A, W):
+        return anp.sum(G * layer(A, W))
+
+    return grad(J, 0)(A, W), grad(J, 1)(A, W)
+
+
+def _skip_layer_problems(k, m, h, s):
+    """The layer Z = A W + s A, a layer the book does not have: its gradients come from
+    autodiff of that forward formula, the mistakes from autodiff of the wrong ones."""
+    rng = _rng("skip_layer", k)
+    G, A, W = rng.normal(size=(m, h)), rng.normal(size=(m, h)), rng.normal(size=(h, h))
+    dA, dW = _layer_vjp(lambda A, W: A @ W + s * A, G, A, W)
+    labels = ("∂J/∂A", "∂J/∂W")
+    hyp = {
+        "skip-forgotten": {labels[0]: _layer_vjp(lambda A, W: A @ W, G, A, W)[0]},
+        "s-forgotten": {labels[0]: _layer_vjp(lambda A, W: A @ W + A, G, A, W)[0]},
+        "W-not-WT": {labels[0]: _layer_vjp(lambda A, W: A @ W.T + s * A, G, A, W)[0]},
+        "transposed": {labels[1]: dW.T},
+    }
     return Problem(
-        (params, dW, db, lr), parts(new.W, new.b), {"h": tuple(sizes), "lr": lr}, hyp, shapes
+        (G, A, W, s),
+        dict(zip(labels, (dA, dW))),
+        {"m": m, "h": h, "s": s},
+        hyp,
+        dict(zip(labels, ("(m, h)", "(h, h)"))),
+        m,
     )
 
 
@@ -406,19 +483,28 @@ def _sgd_step_problems(k, sizes, lr):
 class Checker:
     """A checker: its problems (the last with m = 1 where m exists), the probes (square
     problems that make shape-dependent hypotheses testable), the expected structure in
-    words, and the mistakes it can name."""
+    words, the mistakes it can name, the section of the book that derives the answer
+    (chapter file, heading), the kind of result (``array``, ``pair`` of arrays, ``grads``
+    (dW, db), ``params``), and ``answer``: the library functions whose code is the answer
+    (what the student edition must not show)."""
 
     signature: str
     returns: str
     problems: Callable
     probes: Callable
     mistakes: tuple
+    section: tuple
+    kind: str = "array"
+    answer: tuple = ()
+    reference: str = "mlp_core"  # what the answers come from, for the message
 
 
 def _common(*extra):
     return (
         "not-written",
         "exception",
+        "time-limit",
+        "exits",
         "returned-none",
         "in-place",
         "dtype",
@@ -439,6 +525,8 @@ CHECKERS = {
         ],
         lambda: [_linear_problems(10, 5, 3, 3), _linear_problems(11, 4, 3, 4)],
         _common("not-an-array", "transposed", "WT-not-W", "bias-broadcast", "no-bias"),
+        ("05-stacking", "The forward pass, one transpose away"),
+        answer=(batched.linear,),
     ),
     "output_error": Checker(
         "output_error(A_L, Y)",
@@ -450,6 +538,8 @@ CHECKERS = {
         ],
         lambda: [],
         _common("not-an-array", "transposed", "sign", "divided-by-m", "wrong-axis"),
+        ("06-output-error", "The output error"),
+        answer=(losses.output_error,),
     ),
     "bias_gradient": Checker(
         "bias_gradient(delta)",
@@ -463,6 +553,8 @@ CHECKERS = {
         _common(
             "not-an-array", "missing-1/m", "1/m-twice", "wrong-axis", "all-entries", "keepdims"
         ),
+        ("07-bias-gradient", "From one example to the mean over a batch"),
+        answer=(batched.bias_gradient,),
     ),
     "weight_gradient": Checker(
         "weight_gradient(A_prev, delta)",
@@ -474,6 +566,8 @@ CHECKERS = {
         ],
         lambda: [_weight_gradient_problems(10, 5, 5, 3)],
         _common("not-an-array", "transposed", "missing-1/m", "1/m-twice", "A-not-AT"),
+        ("08-weight-gradient", "m examples: one matrix product"),
+        answer=(batched.weight_gradient,),
     ),
     "hidden_error": Checker(
         "hidden_error(delta_next, W_next, Z, sigma_prime)",
@@ -485,6 +579,8 @@ CHECKERS = {
         ],
         lambda: [_hidden_error_problems(10, 6, 4, 4, sigmoid_prime)],
         _common("not-an-array", "transposed", "W-not-WT", "sigma-prime-of-A", "no-sigma-prime"),
+        ("09-hidden-error", "Transpose, then stack the rows"),
+        answer=(batched.hidden_error,),
     ),
     "backprop_single": Checker(
         "backprop_single(x, y, params)",
@@ -503,6 +599,9 @@ CHECKERS = {
             "keepdims",
             "W-not-WT",
         ),
+        ("03-backprop-one", "The algorithm and its code"),
+        kind="grads",
+        answer=(single.backprop_single,),
     ),
     "backprop": Checker(
         "backprop(X, Y, params)",
@@ -524,6 +623,9 @@ CHECKERS = {
             "wrong-axis",
             "W-not-WT",
         ),
+        ("10-putting-together", "The complete table"),
+        kind="grads",
+        answer=(batched.backprop, batched.loss_and_gradients, batched.backward),
     ),
     "sgd_step": Checker(
         "sgd_step(params, dW, db, lr)",
@@ -531,8 +633,101 @@ CHECKERS = {
         lambda: [_sgd_step_problems(0, (5, 4, 3), 0.1), _sgd_step_problems(1, (6, 3, 7, 2), 0.5)],
         lambda: [],
         _common("structure", "gradient-ascent", "no-learning-rate", "W-only", "b-only"),
+        ("04-training-one", "One step downhill"),
+        kind="params",
+        answer=(library_sgd_step,),
+    ),
+    "skip_layer": Checker(
+        "skip_layer_backward(G, A, W, s)",
+        "a pair (dA, dW): ∂J/∂A, an (m, h) array, and ∂J/∂W, an (h, h) array",
+        lambda: [
+            _skip_layer_problems(0, 7, 5, 0.5),
+            _skip_layer_problems(1, 3, 4, -1.5),
+            _skip_layer_problems(2, 1, 6, 2.0),
+        ],
+        lambda: [],
+        _common(
+            "structure",
+            "swapped",
+            "skip-forgotten",
+            "s-forgotten",
+            "W-not-WT",
+            "transposed",
+        ),
+        ("03-backprop-one", "The one rule we use: the multivariable chain rule"),
+        kind="pair",
+        reference="autodiff of the layer",
     ),
 }
+
+
+# --------------------------------------------------------------------------- the answers
+
+
+def _function_body(fn) -> tuple[str, ast.FunctionDef]:
+    """The dedented source of ``fn`` and its parsed definition."""
+    source = textwrap.dedent(inspect.getsource(fn))
+    tree = ast.parse(source)
+    return source, next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+
+
+def _body_statements(node: ast.FunctionDef) -> list:
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    return body
+
+
+def answer_bodies(name: str) -> list[str]:
+    """The code of the library's answer to exercise ``name``: the body of each function
+    of ``CHECKERS[name].answer``, without its signature and docstring."""
+    bodies = []
+    for fn in CHECKERS[name].answer:
+        source, node = _function_body(fn)
+        statements = _body_statements(node)
+        lines = source.split("\n")[statements[0].lineno - 1 : statements[-1].end_lineno]
+        bodies.append(textwrap.dedent("\n".join(lines)).strip())
+    return bodies
+
+
+_COMPOUND = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try)
+_COMPOUND += (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match)
+
+
+def key_lines(source: str) -> list[str]:
+    """The key lines of the Python code ``source``: each line of a simple statement (not
+    the header of a loop, a branch or a definition) with an arithmetic operator or a call
+    of an answer function, stripped of its comment; ``return <expression>`` as the
+    expression alone."""
+    answer_names = {fn.__name__ for c in CHECKERS.values() for fn in c.answer}
+    source = textwrap.dedent(source)
+    lines = source.split("\n")
+    numbers = set()
+    for statement in ast.walk(ast.parse(source)):
+        if not isinstance(statement, ast.stmt) or isinstance(statement, _COMPOUND):
+            continue
+        for sub in ast.walk(statement):
+            calls_answer = isinstance(sub, ast.Call) and (
+                getattr(sub.func, "id", None) in answer_names
+                or getattr(sub.func, "attr", None) in answer_names
+            )
+            if isinstance(sub, ast.BinOp) or calls_answer:
+                numbers.update(range(sub.lineno, sub.end_lineno + 1))
+    found = []
+    for number in sorted(numbers):
+        line = lines[number - 1].split("#")[0].strip()
+        line = re.sub(r"^return\s+", "", line).rstrip(",")
+        if line and line not in found:
+            found.append(line)
+    return found
+
+
+def answer_lines(name: str) -> list[str]:
+    """The key lines (:func:`key_lines`) of the library's answer to exercise ``name``."""
+    found = []
+    for fn in CHECKERS[name].answer:
+        found += [line for line in key_lines(inspect.getsource(fn)) if line not in found]
+    return found
 
 
 # --------------------------------------------------------------------------- running
@@ -546,6 +741,10 @@ class _Failure(Exception):
         self.mistake, self.observation = mistake, observation
 
 
+class _TimeLimit(BaseException):
+    """Internal: raised inside a student's function that ran past the time limit."""
+
+
 def _to(xp, value):
     """The checker's input on the array library ``xp`` (recursively for Params, dicts)."""
     if isinstance(value, np.ndarray):
@@ -557,18 +756,22 @@ def _to(xp, value):
     return value
 
 
-def _arrays(value, prefix=""):
-    """{label: array} of every array inside an input (for the in-place check)."""
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return {prefix: value}
+def _leaves(value, prefix=""):
+    """{label: object} of everything an input holds, through Params and dicts (what the
+    student's function may change, delete or replace)."""
     if isinstance(value, Params):
-        return {**_arrays(value.W, prefix + ".W"), **_arrays(value.b, prefix + ".b")}
+        return {**_leaves(value.W, prefix + ".W"), **_leaves(value.b, prefix + ".b")}
     if isinstance(value, dict):
         out = {}
-        for k, v in value.items():
-            out.update(_arrays(v, f"{prefix}[{k}]"))
+        for k, v in list(value.items()):
+            out.update(_leaves(v, f"{prefix}[{k}]"))
         return out
-    return {}
+    return {prefix: value}
+
+
+def _function_name(name):
+    """The name of the student's function (``skip_layer_backward`` for ``skip_layer``)."""
+    return CHECKERS[name].signature.split("(")[0]
 
 
 def _arg_names(name):
@@ -576,43 +779,13 @@ def _arg_names(name):
     return [a.strip() for a in sig[sig.index("(") + 1 : -1].split(",")]
 
 
-def _call(name, fn, problem, xp):
-    """Call fn on copies of the problem's inputs on ``xp``; return its raw result."""
-    args = tuple(_to(xp, a) for a in problem.args)
-    before = {
-        f"{arg}{label}": to_numpy(a).copy()
-        for arg, value in zip(_arg_names(name), args)
-        for label, a in _arrays(value).items()
-    }
+def _exception_text(e: BaseException) -> str:
+    """The first line of an exception's message ('' when its ``str()`` fails), with
+    NumPy's gufunc signature (noise to a student) cut from a matmul size mismatch."""
     try:
-        out = fn(*args)
-    except NotImplementedError as e:
-        hint = re.sub(r"^hint:\s*", "", str(e).strip(), flags=re.IGNORECASE)
-        raise _Failure(
-            "not-written",
-            f"{name} is not written yet" + (f" (its hint: {hint})" if hint else "") + ".",
-        ) from None
-    except Exception as e:  # noqa: BLE001 - any error of the student's code is reported
-        first = _short_error(str(e))
-        raise _Failure(
-            "exception",
-            f"{name} raised {type(e).__name__} on a problem with "
-            f"{_sizes_text(problem.sizes)}" + (f": {first}" if first else "."),
-        ) from None
-    after = {
-        f"{arg}{label}": to_numpy(a)
-        for arg, value in zip(_arg_names(name), args)
-        for label, a in _arrays(value).items()
-    }
-    changed = [k for k in before if not np.array_equal(before[k], after[k], equal_nan=True)]
-    if changed:
-        raise _Failure("in-place", f"{name} changed its input {', '.join(changed)} in place.")
-    return out
-
-
-def _short_error(text: str) -> str:
-    """The first line of an exception's message, with NumPy's gufunc signature (noise to
-    a student) cut from a matmul size mismatch."""
+        text = str(e)
+    except BaseException:  # noqa: BLE001 - a student's exception whose __str__ itself fails
+        return ""
     first = (text.strip().splitlines() or [""])[0]
     mismatch = re.search(r"\((size \d+ is different from \d+)\)", first)
     if first.startswith("matmul") and mismatch:
@@ -620,27 +793,114 @@ def _short_error(text: str) -> str:
     return first
 
 
+def _stop(thread: threading.Thread) -> None:
+    """Raise _TimeLimit inside ``thread`` (CPython checks for it between two bytecodes, so a
+    pure-Python loop stops at once; a long call into C stops when it returns)."""
+    set_async_exc = getattr(getattr(ctypes, "pythonapi", None), "PyThreadState_SetAsyncExc", None)
+    if set_async_exc is not None and thread.ident is not None:
+        set_async_exc(ctypes.c_ulong(thread.ident), ctypes.py_object(_TimeLimit))
+
+
+def _run_limited(fn, args, seconds):
+    """``fn(*args)`` in a worker thread, waited for at most ``seconds``.
+
+    Returns ``("returned", value)``, ``("raised", (exception type name, its first line))``
+    or ``("running", None)`` when the time ran out (the worker is then stopped). The
+    exception's text is read inside the worker, under the same time limit, since the
+    student's code may define it.
+    """
+    box = {}
+
+    def work():
+        try:
+            box["returned"] = fn(*args)
+        except _TimeLimit:
+            pass
+        except BaseException as e:  # noqa: BLE001 - SystemExit included: the student's code
+            box["raised"] = (type(e), _exception_text(e))
+
+    worker = threading.Thread(target=work, name="exercises.check", daemon=True)
+    worker.start()
+    try:
+        worker.join(seconds)
+    except BaseException:  # an interrupt of the kernel while waiting: stop the worker too
+        _stop(worker)
+        raise
+    if worker.is_alive():
+        _stop(worker)
+        worker.join(0.5)
+        return "running", None
+    if "raised" in box:
+        return "raised", box["raised"]
+    return "returned", box.get("returned")
+
+
+def _call(name, fn, problem, xp):
+    """Call fn on copies of the problem's inputs on ``xp``; return its raw result."""
+    args = tuple(_to(xp, a) for a in problem.args)
+    names = _arg_names(name)
+    before = {f"{n}{k}": v for n, a in zip(names, args) for k, v in _leaves(a).items()}
+    values = {k: to_numpy(v).copy() for k, v in before.items() if hasattr(v, "dtype")}
+    where = _sizes_text(problem.sizes)
+    state, out = _run_limited(fn, args, TIME_LIMIT)
+    if state == "running":
+        raise _Failure(
+            "time-limit",
+            f"{name} did not finish within {TIME_LIMIT:g} seconds on a problem with {where}, "
+            "so the check stopped it.",
+        )
+    # changes to the inputs first: they may be why the function then raised
+    after = {f"{n}{k}": v for n, a in zip(names, args) for k, v in _leaves(a).items()}
+    changed = []
+    for label, obj in before.items():
+        if label not in after:
+            changed.append(f"{label} (deleted)")
+        elif after[label] is not obj:
+            changed.append(f"{label} (replaced)")
+        elif label in values and not np.array_equal(values[label], to_numpy(obj), equal_nan=True):
+            changed.append(label)
+    changed += [f"{label} (added)" for label in after if label not in before]
+    if changed:
+        raise _Failure("in-place", f"{name} changed its input {', '.join(changed)} in place.")
+    if state == "raised":
+        kind, first = out
+        if issubclass(kind, NotImplementedError):
+            hint = re.sub(r"^hint:\s*", "", first.strip(), flags=re.IGNORECASE)
+            raise _Failure(
+                "not-written",
+                f"{name} is not written yet" + (f" (its hint: {hint})" if hint else "") + ".",
+            )
+        if issubclass(kind, SystemExit):
+            raise _Failure("exits", f"{name} called sys.exit() on a problem with {where}.")
+        raise _Failure(
+            "exception",
+            f"{name} raised {kind.__name__} on a problem with {where}"
+            + (f": {first}" if first else "."),
+        )
+    return out
+
+
 def _parts(name, out, problem):
     """The student's result as {part label: array}, or a _Failure naming the structure."""
     labels = list(problem.expected)
+    kind = CHECKERS[name].kind
     if out is None:
         raise _Failure("returned-none", f"{name} returned None.")
-    if name == "sgd_step":
+    wrong_type = _Failure(
+        "structure",
+        f"{name} returned a value of type {type(out).__name__}; expected {CHECKERS[name].returns}.",
+    )
+    if kind == "params":
         if not isinstance(out, Params):
-            raise _Failure(
-                "structure",
-                f"sgd_step returned a value of type {type(out).__name__}; "
-                f"expected {CHECKERS[name].returns}.",
-            )
-        W, b = out.W, out.b
-        return _dict_parts(name, {"W": W, "b": b}, problem)
-    if name in ("backprop", "backprop_single"):
+            raise wrong_type
+        return _dict_parts(name, {"W": out.W, "b": out.b}, problem)
+    if kind in ("grads", "pair"):
         if not (isinstance(out, tuple | list) and len(out) == 2):
-            raise _Failure(
-                "structure",
-                f"{name} returned a value of type {type(out).__name__}; "
-                f"expected {CHECKERS[name].returns}.",
-            )
+            raise wrong_type
+        if kind == "pair":
+            if _looks_swapped_pair(out, problem):
+                raise _Failure("swapped", f"{name} returned its two results in swapped order.")
+            return dict(zip(labels, out))
         dW, db = out
         if all(isinstance(d, dict) for d in (dW, db)) and _looks_swapped(dW, db, problem):
             raise _Failure("swapped", f"{name} returned (db, dW), not (dW, db).")
@@ -659,6 +919,14 @@ def _looks_swapped(dW, db, problem):
     return shapes(db) == [want[k].shape for k in want if k.startswith("dW")] and shapes(dW) == [
         want[k].shape for k in want if k.startswith("db")
     ]
+
+
+def _looks_swapped_pair(out, problem):
+    """True when the pair of arrays holds the right two answers in the other order."""
+    first, second = problem.expected.values()
+    return all(hasattr(v, "shape") for v in out) and (
+        _matches(out[0], second) and _matches(out[1], first)
+    )
 
 
 def _dict_parts(name, dicts, problem):
@@ -719,6 +987,21 @@ def _hypothesis(parts, problem) -> str | None:
 def _run(name, fn, problem, xp):
     """Run one problem; None when right, else raises _Failure."""
     out = _call(name, fn, problem, xp)
+    try:
+        return _judge(name, out, problem, xp)
+    except _Failure:
+        raise
+    except Exception as e:  # noqa: BLE001 - a result too strange to compare is a verdict too
+        raise _Failure(
+            "structure",
+            f"{name} returned something the check cannot compare with the right answer "
+            f"({type(e).__name__} while reading it); expected {CHECKERS[name].returns}.",
+        ) from None
+
+
+def _judge(name, out, problem, xp):
+    """Compare the student's result ``out`` with the problem's answer: None when right,
+    else raises _Failure."""
     parts = _parts(name, out, problem)
     where = _sizes_text(problem.sizes)
     for label, got in parts.items():
@@ -754,16 +1037,11 @@ def _run(name, fn, problem, xp):
                 f"{where}; expected {problem.shapes.get(label, '')} = {want.shape}.",
             )
     wrong = [k for k in parts if not _matches(parts[k], problem.expected[k])]
-    if wrong:
-        raise _Failure(
-            "wrong-values",
-            f"{name} returned the right shapes but wrong values in {', '.join(wrong)} "
-            f"on a problem with {where}.",
-        )
-
-
-def _all_arrays(parts):
-    return all(hasattr(v, "shape") and hasattr(v, "dtype") for v in parts.values())
+    raise _Failure(
+        "wrong-values",
+        f"{name} returned the right shapes but wrong values in {', '.join(wrong)} "
+        f"on a problem with {where}.",
+    )
 
 
 def _observation(name, mistake, parts, problem):
@@ -780,10 +1058,18 @@ def _observation(name, mistake, parts, problem):
 
 
 def _devices():
-    xps = [np]
-    if gpu_available():
-        xps.append(get_xp(to_device(np.zeros(1), "gpu")))
-    return xps
+    gpu = gpu_xp()
+    return [np] if gpu is None else [np, gpu]
+
+
+def section_pointer(name: str, mistake: str) -> str:
+    """Where the book explains what ``mistake`` gets wrong in exercise ``name``, in words:
+    'See chapter 7, “axis=0, not axis=1”.' ('' for mistakes that concern Python)."""
+    if mistake not in POINTED:
+        return ""
+    chapter, heading = SECTIONS.get(mistake, CHECKERS[name].section)
+    number = int(chapter.split("-")[0])
+    return f"See chapter {number}, “{heading.replace('$', '').replace('`', '')}”."
 
 
 def check(name: str, fn) -> CheckResult:
@@ -793,15 +1079,16 @@ def check(name: str, fn) -> CheckResult:
     checker itself (an unknown name, something that is not callable) raises
     :class:`~mlp_core.core.errors.ConfigError`.
     """
-    if name not in CHECKERS:
+    if not isinstance(name, str) or name not in CHECKERS:
         raise ConfigError(
-            f"there is no exercise check named {name!r}; the checks are: {', '.join(NAMES)}."
+            f"there is no exercise check named {name!r}; the checks are: {', '.join(NAMES)} "
+            f'(give one name as a string, e.g. exercises.check("linear", linear)).'
         )
     if not callable(fn):
         raise ConfigError(
             f"exercises.check({name!r}, fn) needs your function itself as fn, got a "
             f"{type(fn).__name__}; pass the name without calling it, e.g. "
-            f"exercises.check({name!r}, {name})."
+            f"exercises.check({name!r}, {_function_name(name)})."
         )
     checker = CHECKERS[name]
     problems = checker.problems()
@@ -815,7 +1102,7 @@ def check(name: str, fn) -> CheckResult:
     return CheckResult(
         name,
         True,
-        f"✓ {name} is correct: it matches mlp_core on {len(problems)} problems of "
+        f"✓ {name} is correct: it matches {checker.reference} on {len(problems)} problems of "
         f"different sizes ({sizes}).",
     )
 
@@ -831,6 +1118,9 @@ def _failed(name, fn, failure, checker, xp):
     hint = MISTAKES[mistake]
     if mistake in LIKELY:
         hint = f"Likely mistake: {hint}"
+    pointer = section_pointer(name, mistake)
+    if pointer:
+        hint = f"{hint} {pointer}"
     message = f"✗ {observation}\n{hint}"
     if mistake == "not-written":
         message = f"… {observation}\n{hint}"
@@ -844,10 +1134,18 @@ def _probe(name, fn, checker, xp):
         try:
             out = _call(name, fn, problem, xp)
             parts = _parts(name, out, problem)
-        except _Failure:
+            if _all_arrays(parts):
+                found = _hypothesis(parts, problem)
+                if found is not None:
+                    return found
+        except _Failure as failure:
+            if failure.mistake == "time-limit":
+                return None  # one wait is enough
             continue
-        if _all_arrays(parts):
-            found = _hypothesis(parts, problem)
-            if found is not None:
-                return found
+        except Exception:  # noqa: BLE001 - a probe that cannot be compared names nothing
+            continue
     return None
+
+
+def _all_arrays(parts):
+    return all(hasattr(v, "shape") and hasattr(v, "dtype") for v in parts.values())
