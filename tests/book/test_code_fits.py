@@ -1,10 +1,11 @@
 """Code shown on a page fits the page: nothing in a chapter scrolls sideways.
 
 In headless Chromium at a laptop's width, on every page of the book: no code cell, no
-output and no library source shown with ``show_source`` is wider than the text column
-(a long line wraps, book.css); and a ``show_source`` listing keeps each source line a
-block of its own, so that a wrapped line continues under itself. Uses the browser test's
-Chromium, server and built book (tests/book/test_browser.py, conftest.py).
+output and no library source shown with ``show_source`` is wider than the text column (a
+long line wraps, book.css; a wide table may scroll, a11y.js makes it keyboard-scrollable);
+and a ``show_source`` listing keeps each source line a block of its own, so that a wrapped
+line continues under itself. Uses the browser test's Chromium, server and built book
+(tests/book/test_browser.py, conftest.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ _WIDER_THAN_THE_COLUMN = """
   const out = [];
   const sel = ['pre', 'div.highlight', 'div.cell_output > div', 'div.mlp-source'];
   document.querySelectorAll(sel.map(s => 'article.bd-article ' + s).join(', ')).forEach(el => {
+    // a wide table may scroll (a11y.js makes it keyboard-scrollable); code may not
+    if (el.querySelector('table')) return;
     if (el.scrollWidth > el.clientWidth + 1 && el.getClientRects().length) {
       out.push(`${el.tagName.toLowerCase()}.${el.className} is ${el.scrollWidth - el.clientWidth}`
                + ` px too wide: ${JSON.stringify((el.innerText || '').slice(0, 70))}`);
