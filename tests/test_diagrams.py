@@ -146,8 +146,26 @@ def test_column_sums_rectangles_and_arrows():
     assert len(arrows) >= 4  # one per column, plus the "examples i" arrow
     shown = " ".join(texts(fig))
     for v in D.sum(axis=0) / 7:
-        assert f"{v:+.2f}" in shown
+        assert f"{v:+.3f}".replace("-", "−") in shown
     assert "(7, 4)" in shown and "(4,)" in shown
+
+
+def test_column_sums_numbers_are_apart_and_signed():
+    """The printed ∂J/∂b_j of ten units (chapter 7's figure) do not touch each other, and a
+    small negative value keeps its sign (no "−0.00")."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    D = np.random.default_rng(3).normal(scale=0.05, size=(12, 10))
+    D[:, 4] -= D[:, 4].mean() + 0.0036  # a column mean of −0.0036
+    fig = diagrams.column_sums(D, l=2)
+    FigureCanvasAgg(fig).draw()
+    values = [t for t in fig.axes[0].texts if t.get_gid() == "value"]
+    assert len(values) == 10
+    assert values[4].get_text() == "−0.004"
+    boxes = [t.get_window_extent() for t in values]
+    for j, a in enumerate(boxes):
+        for b in boxes[j + 1 :]:
+            assert not a.overlaps(b)
 
 
 def test_rows_from_columns():
@@ -282,16 +300,56 @@ def test_one_signed_key_everywhere(problem):
         diagrams.backward_shapes(params, X, Y),
         diagrams.draw_product([("W", params.W[1]), "@", ("b", params.b[1])]),
     ]
-    for fig in figs:
+    for k, fig in enumerate(figs):
         images = [im for ax in fig.axes for im in ax.images]
         assert images and {im.get_cmap().name for im in images} == {diagrams.SIGNED_CMAP}
-        assert diagrams.VALUES_KEY in [t.get_text() for t in fig.texts]
+        key = diagrams.SHARED_KEY if k == 0 else diagrams.VALUES_KEY
+        assert [t.get_text() for t in fig.texts] == [key]
     signs = [t for t in figs[0].axes[0].texts if t.get_gid() == "sign"]
     assert len(signs) == np.count_nonzero(D) * 1 + np.count_nonzero(D[0])
     for t in signs:
         assert t.get_text() in {"+", "−"}
     # no key under a figure that draws no values
     assert diagrams.VALUES_KEY not in [t.get_text() for t in diagrams.network_stack((5, 4)).texts]
+
+
+def test_a_shared_scale_is_said_once_with_its_numbers(problem):
+    """error_matrix draws Δ^L and its row δ^{L(i)} on one scale: the key under it says so
+    and its bar carries the numbers; there is no second colour bar to contradict it."""
+    X, Y, params = problem
+    D = forward(X, params).A[2] - Y
+    fig = diagrams.error_matrix(D, highlight_row=1)
+    bars = [ax for ax in fig.axes[1:] if ax.images]
+    assert len(bars) == 1
+    ticks = [t.get_text() for t in bars[0].get_xticklabels()]
+    v = np.abs(D).max()
+    assert ticks == [f"{-v:.2g}".replace("-", "−"), "0", f"{v:+.2g}"]
+    norms = {(im.norm.vmin, im.norm.vmax) for im in fig.axes[0].images}
+    assert norms == {(-v, v)}
+    # a figure of matrices each on its own scale keeps −max … +max
+    fig = diagrams.draw_product([("W", params.W[1]), "@", ("b", params.b[1])])
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["−max", "0", "+max"]
+
+
+def _hue_clash(colour, cmap, min_gap=0.05):
+    """Whether a saturated ``colour`` has the hue of either end of the signed map."""
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    h, sat, _ = rgb_to_hsv(to_rgb(colour))
+    if sat < 0.3:  # black, greys: no hue to confuse
+        return False
+    ends = [rgb_to_hsv(cmap(x)[:3])[0] for x in (0.0, 0.15, 0.85, 1.0)]
+    return any(min(abs(h - e), 1 - abs(h - e)) < min_gap for e in ends)
+
+
+def test_frames_never_wear_the_sign_hues():
+    """Outlines and names use the role colours, none of the signed key's purple or orange
+    hue (a frame must not read as a sign)."""
+    cmap = diagrams.signed_cmap()
+    for role, colour in diagrams.ROLE_COLORS.items():
+        assert not _hue_clash(colour, cmap), role
+    # negative control: an orange frame for W and a purple one for Y clash
+    assert _hue_clash("#e07b00", cmap) and _hue_clash("#7b4fa6", cmap)
 
 
 def test_labels_legible_at_page_width(problem):
@@ -341,7 +399,7 @@ def test_column_sums_is_the_library_bias_gradient(monkeypatch):
     D = np.arange(28.0).reshape(7, 4) - 10
     monkeypatch.setattr(figures, "bias_gradient", lambda d: d.sum(axis=0))  # the sum, no 1/m
     shown = " ".join(texts(diagrams.column_sums(D, l=1)))
-    assert f"{D.sum(axis=0)[0]:+.2f}" in shown
+    assert f"{D.sum(axis=0)[0]:+.3f}".replace("-", "−") in shown
 
 
 def test_draw_product_highlights_one_example(problem):
@@ -358,3 +416,29 @@ def test_draw_product_highlights_one_example(problem):
     for bad in ({1: ("row", 0)}, {0: ("row", 7)}, {0: ("diag", 0)}):
         with pytest.raises(ConfigError):
             diagrams.draw_product([("A^{0}", X), "@", ("W^{1}", params.W[1])], highlight=bad)
+
+
+def test_a_huge_network_is_drawn_without_allocating_it():
+    """network_stack draws shapes only: a 10⁹-wide layer costs no memory of its size."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fig = diagrams.network_stack((64, 10**9, 10), m=8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6
+    assert "$(n, h_{1})$ = (64, 1000000000)" in texts(fig)
+
+
+def test_values_too_large_to_draw_are_refused_before_allocating():
+    huge = np.lib.stride_tricks.as_strided(np.zeros(1), shape=(10**6, 10**6), strides=(0, 0))
+    with pytest.raises(ConfigError, match="as a heatmap would need .* GiB.*only its shape"):
+        diagrams.draw_product([("W", huge)])
+
+
+@pytest.mark.parametrize("sizes", [(5,), (5, 0, 3), (5, 2.5, 3), (5, "4", 3)])
+def test_network_stack_refuses_bad_widths(sizes):
+    with pytest.raises(ConfigError):
+        diagrams.network_stack(sizes)

@@ -20,3 +20,23 @@ def test_several_functions_in_order():
     text = repr(both)
     assert text.index("def bias_gradient") < text.index("def weight_gradient")
     assert both._repr_html_().count('class="mlp-source"') == 2
+
+
+def test_every_source_line_is_a_block_that_keeps_its_indentation():
+    """One ``mlp-line`` block per source line, whole HTML, its text the line itself and its
+    indentation in ``--indent`` (book.css wraps a long line under itself with it)."""
+    import html
+    import inspect
+    import re
+
+    src = show_source(batched.backward)
+    page = src._repr_html_()
+    block = r'<span class="mlp-line" style="--indent: (\d+)ch">(.*?)</span>'
+    blocks = re.findall(block + r'(?=<span class="mlp-line"|</pre>)', page)
+    lines = inspect.getsource(batched.backward).rstrip("\n").split("\n")
+    assert len(blocks) == len(lines) > 5
+    for (indent, block), line in zip(blocks, lines):
+        assert block.count("<span") == block.count("</span>")
+        assert html.unescape(re.sub(r"<[^>]+>", "", block)).rstrip() == line.rstrip()
+        assert int(indent) == len(line) - len(line.lstrip(" "))
+    assert "\n" not in page.split("<pre>")[1].split("</pre>")[0]

@@ -6,8 +6,9 @@
  *    aria-label does not contain its visible text (the theme's search button shows
  *    "Search Ctrl+K" but is named "Search") is named by its visible text, so that the name
  *    a speech-input user says and the name a screen reader reads agree; in an icon-only
- *    control (the colour-mode button) the icons' titles are hidden from the name
- *    computation (they would be its "visible text": Light, Dark, System Settings). The
+ *    control (the colour-mode button) the icons are hidden and lose their titles (they
+ *    would be its "visible text": Light, Dark, System Settings; axe-core 4.14 counts an
+ *    SVG's <title> even when the SVG is aria-hidden). The
  *    toggles of hidden code cells (<summary aria-label="Toggle hidden content"> showing
  *    "Show code cell source") are named by their visible text the same way.
  * 2. Scrollable regions (WCAG 2.1.1, axe "scrollable-region-focusable"): an element
@@ -55,6 +56,13 @@
         // (FontAwesome's JS turns each <i title> into an <svg> with a <title>)
         el.querySelectorAll("i, svg, [title]").forEach(function (icon) {
           if (icon.getAttribute("aria-hidden") !== "true") icon.setAttribute("aria-hidden", "true");
+          // axe-core >= 4.14 reads an SVG's <title> as visible text even inside
+          // aria-hidden: the icons lose their titles (the button's tooltip names it)
+          icon.removeAttribute("title");
+          icon.removeAttribute("aria-labelledby");
+        });
+        el.querySelectorAll("svg title").forEach(function (title) {
+          title.remove();
         });
       }
     });

@@ -1,10 +1,12 @@
-"""Plots for the book: learning curves, digit images, decision boundaries (chapters 10, 11).
+"""Plots for the book: learning curves, digit images, decision boundaries (chapters 4, 10, 11).
 
 Every function returns a :class:`matplotlib.figure.Figure` that is not registered with
 pyplot (nothing shows twice in a notebook; no figure needs closing).
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -22,54 +24,111 @@ __all__ = [
     "recorded_bars",
     "recorded_vs_live",
     "roofline_chart",
+    "run_colour",
 ]
 
 DPI = 100
 
 
-def _histories(history):
-    """[(label, History)] from one History or a list of (label, History)."""
-    if hasattr(history, "train_loss"):
-        return [(None, history)]
-    out = list(history)
-    for item in out:
-        if not (isinstance(item, tuple) and len(item) == 2 and hasattr(item[1], "train_loss")):
+# One colour per training configuration (batch size B, learning rate η) in every
+# learning-curve figure of the book: the run B = 32, η = 0.1 is blue wherever it appears.
+RUN_COLOURS = {
+    (1, 0.1): "#393b79",
+    (8, 0.025): "#c5b0d5",
+    (8, 0.1): "#9467bd",
+    (32, 0.01): "#17becf",
+    (32, 0.1): "#1f77b4",
+    (32, 0.5): "#2ca02c",
+    (32, 3.0): "#d62728",
+    (128, 0.1): "#ff7f0e",
+    (128, 0.4): "#bcbd22",
+    (256, 0.1): "#8c564b",
+    (256, 0.8): "#e377c2",
+    (1437, 0.1): "#7f7f7f",  # the digits' training set in one batch: full-batch descent
+}
+# A run that is not the book's mean-gradient SGD (e.g. chapter 10's summed weight gradient).
+VARIANT_COLOURS = {"summed": "#000000"}
+# Configurations not in the table: a fixed colour from this list, chosen by the settings.
+_OTHER_COLOURS = ("#843c39", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1")
+
+
+def run_colour(batch_size, lr, variant=None) -> str:
+    """The colour of the run with batch size ``batch_size`` and learning rate ``lr`` in
+    every learning-curve figure (chapters 4, 10, 11 and the explorers): the same settings
+    always get the same colour. ``variant`` names a run that is not the book's mean-gradient
+    SGD (``"summed"``: chapter 10's missing 1/m), which gets its own colour."""
+    if variant is not None:
+        if variant not in VARIANT_COLOURS:
             raise ConfigError(
-                "history must be a History or a list of (label, History) pairs; "
-                f"got an item {item!r}"
+                f"variant must be one of {sorted(VARIANT_COLOURS)} or None, got {variant!r}"
             )
+        return VARIANT_COLOURS[variant]
+    key = (int(batch_size), round(float(lr), 6))
+    for (b, eta), colour in RUN_COLOURS.items():
+        if key == (b, round(eta, 6)):
+            return colour
+    return _OTHER_COLOURS[zlib.crc32(f"{key[0]}:{key[1]:g}".encode()) % len(_OTHER_COLOURS)]
+
+
+def _runs(history):
+    """[(label, History, colour)] from one History or a list of (label, History) or
+    (label, History, colour or (B, η)) items."""
+    if hasattr(history, "train_loss"):
+        return [(None, history, run_colour(32, 0.1))]
+    out = []
+    for k, item in enumerate(history):
+        if not (isinstance(item, tuple) and len(item) in (2, 3) and hasattr(item[1], "train_loss")):
+            raise ConfigError(
+                "history must be a History or a list of (label, History) or "
+                f"(label, History, colour or (batch_size, lr)) items; got an item {item!r}"
+            )
+        colour = item[2] if len(item) == 3 else _OTHER_COLOURS[k % len(_OTHER_COLOURS)]
+        if isinstance(colour, tuple):
+            colour = run_colour(*colour)
+        out.append((item[0], item[1], colour))
     return out
 
 
 def learning_curves(history, *, title=None) -> Figure:
     """Mean loss J and accuracy per epoch, training (solid) and held-out (dashed).
 
-    ``history``: a :class:`mlp_core.train.History`, or a list of ``(label, History)`` to
-    compare runs (one colour per run).
+    ``history``: a :class:`mlp_core.training.History`, or a list of ``(label, History)``
+    or ``(label, History, (batch_size, lr))`` items to compare runs: with the settings,
+    each run is drawn in its :func:`run_colour`, the same in every figure of the book (a
+    colour string is taken as it is). The legend sits under the two panels, outside them.
     """
-    runs = _histories(history)
-    fig = Figure(figsize=(10, 3.8), dpi=DPI, facecolor="white")
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    colours = [f"C{k}" for k in range(10)]
-    for k, (label, h) in enumerate(runs):
-        c = colours[k % 10]
-        name = "" if label is None else f"{label}, "
-        ax_loss.plot(h.epoch, h.train_loss, "-", color=c, label=f"{name}training")
-        ax_acc.plot(h.epoch, h.train_acc, "-", color=c, label=f"{name}training")
-        if h.val_loss:
-            ax_loss.plot(h.epoch, h.val_loss, "--", color=c, label=f"{name}held-out")
-            ax_acc.plot(h.epoch, h.val_acc, "--", color=c, label=f"{name}held-out")
-    ax_loss.set(xlabel="epoch", ylabel="mean loss $J$", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
+    runs = _runs(history)
+    fig = Figure(figsize=(10, 4.3), dpi=DPI, facecolor="white", layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    held_out = False
+    for _label, h, c in runs:
+        ax_loss.plot(h.epoch, h.train_loss, "-", color=c)
+        ax_acc.plot(h.epoch, h.train_acc, "-", color=c)
+        if h.val_loss:
+            held_out = True
+            ax_loss.plot(h.epoch, h.val_loss, "--", color=c)
+            ax_acc.plot(h.epoch, h.val_acc, "--", color=c)
+    ax_loss.set(xlabel="epoch", ylabel="mean loss $J$", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles = [Line2D([], [], color=c, lw=2.5, label=label) for label, _h, c in runs if label]
+    handles.append(Line2D([], [], color="0.3", ls="-", label="training"))
+    if held_out:
+        handles.append(Line2D([], [], color="0.3", ls="--", label="held-out"))
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=min(len(handles), 6),
+        fontsize=9,
+        frameon=False,
+    )
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

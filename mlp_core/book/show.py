@@ -2,6 +2,10 @@
 
 ``show_source(mlp_core.batched.weight_gradient)`` displays the function exactly as it is
 in the package, highlighted; the book and the library cannot drift apart.
+
+In HTML every source line is its own block (``mlp-line``) that carries its indentation,
+so that a line longer than the page wraps under itself, indented one step further (the
+book's ``book.css``), instead of making the reader scroll sideways.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ class Source:
         from pygments.lexers import PythonLexer
 
         body = highlight(self.text, PythonLexer(), HtmlFormatter(nowrap=True))
+        # Pygments closes its spans at every line end, so each line is whole HTML.
+        lines = body.rstrip("\n").split("\n")
+        plain = self.text.rstrip("\n").split("\n")
+        body = "".join(
+            f'<span class="mlp-line" style="--indent: {len(t) - len(t.lstrip(" "))}ch">'
+            f"{h or ' '}</span>"
+            for h, t in zip(lines, plain, strict=True)
+        )
         return (
             f'<div class="mlp-source"><div class="mlp-source-name">{self.name}</div>'
             f'<div class="highlight"><pre>{body}</pre></div></div>'

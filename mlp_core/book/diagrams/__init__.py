@@ -10,15 +10,18 @@ The package: ``_style`` (colours, sizes, symbols), ``_canvas`` (the inch canvas 
 key), ``_layout`` (the scale solver), ``figures`` (one function per idea), ``tables``.
 
 Values are drawn in ONE signed key in every figure of the book (``SIGNED_CMAP``, a
-colour-blind-safe diverging map: orange < 0, white = 0, purple > 0, each matrix scaled to
-its own largest |entry|), with a + or − in each cell large enough to hold one and the key
-drawn under the figure. The outline and the name of a matrix follow its role:
+colour-blind-safe diverging map: purple < 0, white = 0, orange > 0), with a + or − in
+each cell large enough to hold one and the key drawn under the figure: each matrix scaled
+to its own largest |entry| (``VALUES_KEY``), or, in a figure that compares values across
+matrices, one scale whose bar carries the numbers (``SHARED_KEY``). A 0/1 mask such as
+ReLU's σ'(Z) is values like any other: 1 is orange, 0 white. The outline and the name of a
+matrix follow its role, in colours apart from the two sign hues:
 
 * inputs, activations and pre-activations (X, A^l, Z^l, x, a^l): blue;
-* parameters (W^l, b^l): orange;
+* parameters (W^l, b^l): black;
 * errors (Δ^l, δ^l): red;
 * gradients (∂J/∂W^l, ∂J/∂b^l): green;
-* targets (Y, y): purple.
+* targets (Y, y): teal.
 
 The scale is capped so that the largest row of a figure fits about 10 inches wide; a
 dimension of 1 is still drawn at least 0.08 inch thick (the only place where a drawing is
@@ -30,6 +33,7 @@ closing; ``plt.close(fig)`` is harmless).
 from ._style import (
     MIN_DIM_IN,
     ROLE_COLORS,
+    SHARED_KEY,
     SIGNED_CMAP,
     VALUES_KEY,
     h_symbol,
@@ -52,6 +56,7 @@ from .tables import shape_table, shape_table_html
 __all__ = [
     "MIN_DIM_IN",
     "ROLE_COLORS",
+    "SHARED_KEY",
     "SIGNED_CMAP",
     "VALUES_KEY",
     "backward_shapes",

@@ -12,6 +12,7 @@ from ._style import (
     DPI,
     ROLE_COLORS,
     SHAPE_SIZE,
+    SHARED_KEY,
     SMALL_SIZE,
     VALUES_KEY,
     _light,
@@ -33,6 +34,9 @@ class _Canvas:
         self.ax = self.fig.add_axes((0, 0, 1, 1))
         self.ax.set_axis_off()
         self.ax.set_facecolor("white")
+        # set to the one Normalize of a figure whose matrices share a scale: the key's bar
+        # then carries its numbers (SHARED_KEY) instead of −max … +max (VALUES_KEY)
+        self.shared_norm = None
 
     def finish(self, *, key: bool = True) -> Figure:
         """Fix the axes to inches; below a figure that drew values, add the signed key."""
@@ -45,16 +49,18 @@ class _Canvas:
 
     def _add_key(self):
         """A strip under the drawing: a small colour bar −|max| .. 0 .. +|max| and the
-        VALUES_KEY sentence (the same key in every figure of the book)."""
+        VALUES_KEY sentence (the same key in every figure of the book); for a figure on one
+        shared scale, the bar's numbers and the SHARED_KEY sentence."""
+        if self.shared_norm is None:
+            words, ticks = VALUES_KEY, ["−max", "0", "+max"]
+        else:
+            v = max(abs(self.shared_norm.vmin), abs(self.shared_norm.vmax))
+            words, ticks = SHARED_KEY, [f"{-v:.2g}".replace("-", "−"), "0", f"{v:+.2g}"]
         strip = KEY_STRIP_IN
         H = self.H + strip
         bar_w = 1.2
         need = (
-            0.35
-            + bar_w
-            + 0.3
-            + max(_text_size(t, SMALL_SIZE)[0] for t in VALUES_KEY.split("\n"))
-            + 0.15
+            0.35 + bar_w + 0.3 + max(_text_size(t, SMALL_SIZE)[0] for t in words.split("\n")) + 0.15
         )
         W = max(self.W, need)  # a narrow drawing: widen the figure, keep the drawing left
         self.fig.set_size_inches(W, H)
@@ -68,12 +74,12 @@ class _Canvas:
             extent=(-1, 1, 0, 1),
         )
         cax.set_yticks([])
-        cax.set_xticks([-1, 0, 1], ["−max", "0", "+max"], fontsize=SMALL_SIZE - 1)
+        cax.set_xticks([-1, 0, 1], ticks, fontsize=SMALL_SIZE - 1)
         cax.tick_params(length=2, pad=1)
         self.fig.text(
             (0.35 + bar_w + 0.3) / W,
             0.3 / H,
-            VALUES_KEY,
+            words,
             fontsize=SMALL_SIZE,
             color="0.25",
             ha="left",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,7 @@ from matplotlib.figure import Figure
 
 from ...core.backend import to_numpy
 from ...core.errors import ConfigError, ShapeError
+from ...core.validate import check_fits_in_memory
 from ._canvas import _Canvas
 from ._style import (
     MAX_UNIT_IN,
@@ -28,24 +30,37 @@ from ._style import (
 
 @dataclass
 class _Mat:
+    """A matrix to draw: its array, or only its shape (``array=None, shape=...``: a diagram
+    of shapes allocates nothing, whatever the widths)."""
+
     label: str
-    array: np.ndarray
+    array: np.ndarray | None
     sym: str | None = None
     role: str | None = None
+    shape: tuple | None = None
 
     def __post_init__(self):
-        a = np.asarray(to_numpy(self.array))
-        if a.ndim == 0:
-            a = a.reshape(1, 1)
-        elif a.ndim == 1:  # a bias b^l (h_l,) is drawn as the row it broadcasts as
-            a = a.reshape(1, -1)
-        elif a.ndim > 2:
-            raise ShapeError(
-                f"{self.label}: only 1-D or 2-D arrays can be drawn, got shape {a.shape}"
+        if self.array is None:
+            self.shape = tuple(int(d) for d in self.shape)
+            self.rows, self.cols = self.shape if len(self.shape) == 2 else (1, self.shape[0])
+        else:
+            self.shape = tuple(np.shape(self.array)) or (1, 1)
+            check_fits_in_memory(
+                8 * math.prod(self.shape),
+                f"drawing {self.label} of shape {self.shape} as a heatmap would",
+                fix="draw a slice of it, or only its shape",
             )
-        self.shape = tuple(np.shape(to_numpy(self.array))) or (1, 1)
-        self.array = a
-        self.rows, self.cols = a.shape
+            a = np.asarray(to_numpy(self.array))
+            if a.ndim == 0:
+                a = a.reshape(1, 1)
+            elif a.ndim == 1:  # a bias b^l (h_l,) is drawn as the row it broadcasts as
+                a = a.reshape(1, -1)
+            elif a.ndim > 2:
+                raise ShapeError(
+                    f"{self.label}: only 1-D or 2-D arrays can be drawn, got shape {a.shape}"
+                )
+            self.array = a
+            self.rows, self.cols = a.shape
         if self.role is None:
             self.role = infer_role(self.label)
         self.name = f"${self.label}$"

@@ -1,18 +1,23 @@
 """The diagrams' style: role colours, the one signed colour key, sizes, text measuring,
-and the book's shape symbols."""
+and the book's shape symbols.
+
+The signed key's two hues (purple, orange) belong to values only: no outline or name uses
+them, so a frame is never read as a sign.
+"""
 
 from __future__ import annotations
 
 from matplotlib import colormaps
 from matplotlib.colors import to_rgb
 from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 
 ROLE_COLORS = {
-    "data": "#1f77b4",  # X, A^l, Z^l, x, a^l
-    "param": "#e07b00",  # W^l, b^l
-    "error": "#c0282d",  # Δ^l, δ^l
-    "grad": "#2a9d3a",  # ∂J/∂W^l, ∂J/∂b^l
-    "target": "#7b4fa6",  # Y, y
+    "data": "#1f77b4",  # X, A^l, Z^l, x, a^l: blue
+    "param": "#222222",  # W^l, b^l: black
+    "error": "#c0282d",  # Δ^l, δ^l: red
+    "grad": "#2a9d3a",  # ∂J/∂W^l, ∂J/∂b^l: green
+    "target": "#11838c",  # Y, y: teal
 }
 MIN_DIM_IN = 0.08  # thinnest drawn dimension, inches
 MAX_UNIT_IN = 0.28  # largest drawn size of one row/column, inches
@@ -43,6 +48,11 @@ VALUES_KEY = (
     "values: purple < 0 (marked −), white = 0, orange > 0 (marked +);\n"
     "each matrix scaled to its own largest |entry|"
 )
+# The key of a figure whose matrices share one scale (its bar then carries the numbers).
+SHARED_KEY = (
+    "values: purple < 0 (marked −), white = 0, orange > 0 (marked +);\n"
+    "one scale for every matrix of this figure, the bar's"
+)
 
 
 def signed_cmap():
@@ -69,23 +79,19 @@ def infer_role(label: str) -> str:
     return "data"
 
 
-_RENDERER = None
-
-
 def _is_math(s: str) -> bool:
     return s.count("$") - s.count(r"\$") >= 2
 
 
+_TEXT_TO_PATH = TextToPath()
+
+
 def _text_size(s: str, size: float) -> tuple[float, float]:
-    """(width, height) in inches of a text at font ``size`` (mathtext aware)."""
-    global _RENDERER
+    """(width, height) in inches of a text at font ``size`` (mathtext aware), from the
+    font's own metrics (matplotlib's TextToPath: no renderer, no figure)."""
     if not s:
         return 0.0, 0.0
-    if _RENDERER is None:
-        from matplotlib.backends.backend_agg import RendererAgg
-
-        _RENDERER = RendererAgg(10, 10, 72)
-    w, h, _ = _RENDERER.get_text_width_height_descent(
+    w, h, _ = _TEXT_TO_PATH.get_text_width_height_descent(
         s, FontProperties(size=size), ismath=_is_math(s)
     )
     return w / 72.0, h / 72.0

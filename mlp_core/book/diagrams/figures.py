@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -14,6 +13,7 @@ from ...core.activations import get_hidden_activation
 from ...core.backend import to_numpy
 from ...core.batched import backward, bias_gradient, forward
 from ...core.errors import ConfigError, ShapeError
+from ...core.validate import check_whole
 from ._canvas import _Canvas
 from ._layout import _as_item, _layout, _Mat, _Op
 from ._style import (
@@ -127,7 +127,8 @@ def _outline_example(fig, i, m):
 
 
 def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> Figure:
-    """The (m, C) output error Δ^L = A^L − Y as a heatmap centred at 0.
+    """The (m, C) output error Δ^L = A^L − Y as a heatmap centred at 0, with the numbers
+    of its one scale in the key (entries are compared across rows).
 
     Rows are the examples ("example 1..m"), columns the classes (or units). Row
     ``highlight_row`` (0-based) is outlined and drawn again beside the matrix as the
@@ -149,9 +150,10 @@ def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> 
     extra = 0.0
     if highlight_row is not None:
         extra = 0.9 + max(s, MIN_DIM_IN) + 1.6
-    width = left + w + extra + 0.9
+    width = left + w + extra + 0.3
     height = top_pad + h + bottom
     cv = _Canvas(width, height)
+    cv.shared_norm = norm  # Δ^L and its row δ^{L(i)} on one scale, the key's bar
     x0, y0 = left, bottom
     cv.matrix(x0, y0, w, h, D, role="error", label="\\Delta^{L}", norm=norm, cmap=cmap)
     cv.text(
@@ -226,9 +228,6 @@ def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> 
             size=SMALL_SIZE,
             ha="left",
         )
-    cax = cv.fig.add_axes(((width - 0.7) / width, y0 / height, 0.15 / width, min(h, 3.0) / height))
-    cv.fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
-    cax.tick_params(labelsize=SMALL_SIZE)
     if title:
         cv.text(width / 2, height - 0.1, title, size=12, va="top")
     return cv.finish()
@@ -249,7 +248,8 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
     w, hm = max(h * s, MIN_DIM_IN), max(m * s, MIN_DIM_IN)
     cell = max(s, MIN_DIM_IN)
     gap = 0.9
-    left, bottom = 1.3, 0.75
+    numbers = s >= 0.34 and h <= 12  # each ∂J/∂b_j printed, in two staggered lines
+    left, bottom = 1.3, 1.15 if numbers else 0.75
     side = 2.6
     width = left + w + side
     height = bottom + cell + gap + hm + 0.85
@@ -288,11 +288,10 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
         label=f"\\partial J/\\partial b{sup}",
         values=values,
         norm=Normalize(-vb, vb),
-        glyphs=not (s >= 0.34 and h <= 12),  # the numbers, signed, are printed instead
     )
     cv.text(
         left + w / 2,
-        yb - 0.08,
+        yb - (0.5 if numbers else 0.08),
         f"$\\partial J/\\partial b{sup} = \\frac{{1}}{{m}}\\sum_i \\Delta{sup}_{{i,:}}$"
         "   " + shape_text((h,), f"({hl},)"),
         size=SHAPE_SIZE + 1,
@@ -311,14 +310,15 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
             ),
             zorder=5,
         )
-        if s >= 0.34 and h <= 12:
+        if numbers:
             cv.text(
                 xc,
-                yb + cell / 2,
-                f"{db[j]:+.2f}",
+                yb - 0.06 - 0.2 * (j % 2),
+                f"{db[j]:+.3f}".replace("-", "−"),
                 size=SMALL_SIZE,
-                zorder=6,
-                color="white" if values and abs(db[j]) > 0.6 * vb else "black",
+                va="top",
+                color=ROLE_COLORS["grad"],
+                gid="value",
             )
     cv.ax.annotate(
         "",
@@ -462,33 +462,29 @@ def rows_from_columns(X, k=3, *, values=True, title=None) -> Figure:
 def network_stack(sizes, m=None, *, title=None) -> Figure:
     """The network as its weight matrices W^1..W^L, each (h_{l-1}, h_l), to scale; with
     ``m`` also the activations A^0 = X, ..., A^L (m, h_l) between them (the chain of
-    shapes of the forward pass, chapter 1)."""
-    sizes = tuple(int(h) for h in sizes)
+    shapes of the forward pass, chapter 1). Only shapes are drawn: nothing of the
+    matrices' size is allocated, so any widths can be drawn."""
+    sizes = tuple(
+        check_whole(h, "each layer width h_l", example="e.g. (64, 32, 10)") for h in sizes
+    )
+    if len(sizes) < 2:
+        raise ConfigError(f"sizes must give at least two widths (n, ..., C), got {sizes}")
+    if m is not None:
+        m = check_whole(m, "m, the number of examples")
     L = len(sizes) - 1
     items = []
     for l in range(1, L + 1):
+        hp, hl = h_symbol(l - 1, L), h_symbol(l, L)
         if m is not None:
             items += [
-                _Mat(
-                    f"A^{{{l - 1}}}",
-                    np.zeros((m, sizes[l - 1])),
-                    f"(m, {h_symbol(l - 1, L)})",
-                    "data",
-                ),
+                _Mat(f"A^{{{l - 1}}}", None, f"(m, {hp})", "data", shape=(m, sizes[l - 1])),
                 _Op("@"),
             ]
-        items.append(
-            _Mat(
-                f"W^{{{l}}}",
-                np.zeros((sizes[l - 1], sizes[l])),
-                f"({h_symbol(l - 1, L)}, {h_symbol(l, L)})",
-                "param",
-            )
-        )
+        items.append(_Mat(f"W^{{{l}}}", None, f"({hp}, {hl})", "param", (sizes[l - 1], sizes[l])))
         if m is not None:
             items.append(_Op("→"))
     if m is not None:
-        items.append(_Mat(f"A^{{{L}}}", np.zeros((m, sizes[L])), f"(m, {h_symbol(L, L)})", "data"))
+        items.append(_Mat(f"A^{{{L}}}", None, f"(m, {h_symbol(L, L)})", "data", (m, sizes[L])))
     if title is None:
         title = "h = (" + ", ".join(map(str, sizes)) + ")" + ("" if m is None else f", m = {m}")
     return _layout([items], values=False, title=title)
