@@ -120,14 +120,9 @@ def test_the_loss_is_never_written_l(path):
 
 # The core's docstrings are engineer B's (issue 18 builds on the core issue): strict, so that
 # this mark must go once B's ℓ reaches backprop_single.
-_B_FIXES = pytest.mark.xfail(
-    strict=True, reason="single.backprop_single's docstring writes the loss L until B's fix"
-)
-
-
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(p, marks=_B_FIXES) if p.name.startswith("03-") else p for p in CHAPTERS],
+    CHAPTERS,
     ids=lambda p: p.name,
 )
 def test_the_sources_a_chapter_shows_never_write_the_loss_l(path):

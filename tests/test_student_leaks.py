@@ -135,27 +135,8 @@ def test_there_is_an_answer_to_look_for_in_every_exercise():
 # Answers that the prose of a chapter states, which the student edition cannot strip by
 # itself: (chapter, the answer as a finding quotes it). Each needs a change in the chapter;
 # the tests fail when one is no longer found (then remove it here).
-IN_THE_PROSE = [("06-output-error", "'A_L - Y'")]
-
-
-def _in_the_prose(finding: str) -> bool:
-    """A finding in the prose of IN_THE_PROSE: a markdown cell of the chapter, or its HTML
-    page."""
-    return any(
-        finding.startswith(f"book/{chapter}.")
-        and ("(markdown)" in finding or ".html, page:" in finding)
-        and finding.endswith(text)
-        for chapter, text in IN_THE_PROSE
-    )
-
-
 def assert_no_answer(found: list[str], what: str) -> None:
-    shown = [f for f in found if not _in_the_prose(f)]
-    assert not shown, f"the student {what} shows answers:\n" + "\n".join(shown)
-    for chapter, text in IN_THE_PROSE:
-        assert any(f.startswith(f"book/{chapter}.") and f.endswith(text) for f in found), (
-            f"{chapter} no longer states {text}: remove it from IN_THE_PROSE"
-        )
+    assert not found, f"the student {what} shows answers:\n" + "\n".join(found)
 
 
 def test_no_answer_in_the_student_notebooks(edition):
