@@ -8,6 +8,20 @@ when the book is built or read from a recording in ``book/data/explorers/``.
 
 from ._base import Control, Explorer
 from .curves import learning_curves
+from .gradients import bias_column, outer_products, relu_gate
+from .ring import ring_allreduce
 from .shapes import shapes
+from .speed import launch_cost, roofline
 
-__all__ = ["Control", "Explorer", "learning_curves", "shapes"]
+__all__ = [
+    "Control",
+    "Explorer",
+    "bias_column",
+    "launch_cost",
+    "learning_curves",
+    "outer_products",
+    "relu_gate",
+    "ring_allreduce",
+    "roofline",
+    "shapes",
+]
