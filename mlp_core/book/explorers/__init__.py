@@ -9,8 +9,8 @@ when the book is built or read from a recording in ``book/data/explorers/``.
 from ._base import Control, Explorer
 from .curves import learning_curves
 from .gradients import bias_column, outer_products, relu_gate
+from .network_shapes import shapes
 from .ring import ring_allreduce
-from .shapes import shapes
 from .speed import launch_cost, roofline
 
 __all__ = [
