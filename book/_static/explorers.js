@@ -20,7 +20,11 @@
     var source = el.querySelector("script.mlp-explorer-spec");
     var chart = el.querySelector(".mlp-explorer-chart");
     var controls = el.querySelector(".mlp-explorer-controls");
-    if (!source || !chart || !controls || !window.vegaEmbed) return;
+    if (!source || !chart || !controls) return;
+    if (!window.vegaEmbed) {
+      el.setAttribute("data-explorer-error", "Vega (explorers/vega.min.js) did not load");
+      return;
+    }
     chart.textContent = "";
     window
       .vegaEmbed(chart, JSON.parse(source.textContent), {

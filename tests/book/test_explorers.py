@@ -89,6 +89,10 @@ class Session:
             f"it shows:\n  " + "\n  ".join(t for t in shown.split("\n") if len(t) > 25)
         )
 
+    def control(self, label: str, role: str = "slider"):
+        """A control found as assistive technology finds it: by its role and its label."""
+        return self.page.get_by_role(role, name=re.compile("^" + re.escape(label)))
+
     def move(self, locator, key: str):
         """Focus a control and press one key, as a keyboard user does."""
         locator.focus()
@@ -173,7 +177,7 @@ def test_shapes_follow_the_keyboard(session):
     session.open("book/01-notation", "shapes")
     assert shown_shapes(session, "shapes") == expected_shapes(16, (64, 32, 10))
     session.shot("shapes", "before")
-    session.move(session.page.get_by_label("m (examples)"), "ArrowRight")
+    session.move(session.control("m (examples)"), "ArrowRight")
     session.page.wait_for_function(
         "() => [...document.querySelectorAll('#explorer-shapes svg text')]"
         ".some(t => t.textContent === '(17, 64)')"
@@ -186,7 +190,7 @@ def test_shapes_follow_the_keyboard(session):
         ("h2 (second hidden layer, 0 = none)", "ArrowRight", (63, 33, 1, 10)),
         ("C (classes)", "ArrowLeft", (63, 33, 1, 9)),
     ]:
-        session.move(session.page.get_by_label(label), key)
+        session.move(session.control(label), key)
         session.page.wait_for_function(
             "n => [...document.querySelectorAll('#explorer-shapes svg text')]"
             ".filter(t => /^\\(/.test(t.textContent)).length === n",
@@ -224,9 +228,9 @@ def bias_line(k, i):
 def test_bias_column(session):
     session.open("book/07-bias-gradient", "bias-column")
     session.wait_for_text("bias-column", bias_line(4, 3))
-    session.move(session.page.get_by_label("unit k (column of Δ)"), "ArrowRight")
+    session.move(session.control("unit k (column of Δ)"), "ArrowRight")
     session.wait_for_text("bias-column", bias_line(5, 3))
-    session.move(session.page.get_by_label("rows summed, i"), "ArrowRight")
+    session.move(session.control("rows summed, i"), "ArrowRight")
     session.wait_for_text("bias-column", bias_line(5, 4))
 
 
@@ -237,7 +241,7 @@ def test_outer_products(session):
     session.open("book/08-weight-gradient", "outer-products")
     session.wait_for_text("outer-products", lines[2])
     session.shot("outer-products", "before")
-    control = session.page.get_by_label("examples summed, i")
+    control = session.control("examples summed, i")
     session.move(control, "ArrowRight")
     session.wait_for_text("outer-products", lines[3])
     session.move(control, "End")
@@ -253,9 +257,9 @@ def test_relu_gate(session):
 
     session.open("book/09-hidden-error", "relu-gate")
     session.wait_for_text("relu-gate", line("relu", 0.0))
-    session.move(session.page.get_by_label("shift of b[1]"), "ArrowDown")
+    session.move(session.control("shift of b[1]", "combobox"), "ArrowDown")
     session.wait_for_text("relu-gate", line("relu", 0.5))
-    session.move(session.page.get_by_label("relu", exact=True), "ArrowRight")
+    session.move(session.control("relu", "radio"), "ArrowRight")
     session.wait_for_text("relu-gate", line("sigmoid", 0.5))
 
 
@@ -268,11 +272,11 @@ def test_learning_curves_show_a_fresh_training_run(session):
     session.open("book/11-minibatch-sgd", "learning-curves")
     session.wait_for_text("learning-curves", curves.readout(curves.run_record(32, 0.1, 20), 20))
     session.shot("learning-curves", "before")
-    session.move(session.page.get_by_label("batch size B"), "ArrowDown")  # 32 → 128
+    session.move(session.control("batch size B", "combobox"), "ArrowDown")  # 32 → 128
     session.wait_for_text("learning-curves", curves.readout(curves.run_record(128, 0.1, 20), 20))
-    session.move(session.page.get_by_label("learning rate η"), "ArrowDown")  # 0.1 → 0.2
+    session.move(session.control("learning rate η", "combobox"), "ArrowDown")  # 0.1 → 0.2
     session.wait_for_text("learning-curves", curves.readout(curves.run_record(128, 0.2, 20), 20))
-    session.move(session.page.get_by_label("epochs"), "ArrowRight")  # 20 → 21
+    session.move(session.control("epochs"), "ArrowRight")  # 20 → 21
     session.wait_for_text("learning-curves", curves.readout(curves.run_record(128, 0.2, 21), 21))
     session.shot("learning-curves", "after")
 
@@ -284,9 +288,9 @@ def test_roofline_moves_with_m(session):
     session.open("book/12-why-batches-are-fast", "roofline")
     rows = {r["m"]: r["readout"] for r in session.embedded("roofline") if "readout" in r}
     session.wait_for_text("roofline", rows[1])
-    session.move(session.page.get_by_label("m (rows of A)"), "ArrowDown")
+    session.move(session.control("m (rows of A)", "combobox"), "ArrowDown")
     session.wait_for_text("roofline", rows[2])
-    session.move(session.page.get_by_label("m (rows of A)"), "End")
+    session.move(session.control("m (rows of A)", "combobox"), "End")
     session.wait_for_text("roofline", rows[max(rows)])
 
 
@@ -294,7 +298,7 @@ def test_launch_cost_moves_with_B(session):
     session.open("book/13-gpu-cupy", "launch-cost")
     rows = {r["B"]: r["readout"] for r in session.embedded("launch-cost") if "readout" in r}
     session.wait_for_text("launch-cost", rows[1])
-    session.move(session.page.get_by_label("batch size B"), "ArrowDown")
+    session.move(session.control("batch size B", "combobox"), "ArrowDown")
     session.wait_for_text("launch-cost", rows[2])
 
 
@@ -304,8 +308,8 @@ def test_ring_allreduce_steps(session):
     lines = {(r["P"], r["s"]): r for r in ring.ring_tables(**ring.recorded_model())["readout"]}
     session.open("book/14-beyond-one-device", "ring-allreduce")
     session.wait_for_text("ring-allreduce", lines[4, 2]["readout"])
-    session.move(session.page.get_by_label("ranks P"), "ArrowRight")
+    session.move(session.control("ranks P"), "ArrowRight")
     session.wait_for_text("ring-allreduce", lines[5, 2]["readout"])
-    session.move(session.page.get_by_label("step", exact=False).last, "ArrowRight")
+    session.move(session.control("step"), "ArrowRight")
     session.wait_for_text("ring-allreduce", lines[5, 3]["phase"])
     session.wait_for_text("ring-allreduce", lines[5, 3]["readout"])

@@ -17,10 +17,13 @@ MARKER = 'class="mlp-explorer"'
 
 def vega_bundle() -> str:
     """``window.vegaEmbed`` (with the Vega it runs). The bundle's ``vega`` binding is
-    empty when Vega is asked for alone, so the page reaches Vega through Vega-Embed."""
+    empty when Vega is asked for alone, so the page reaches Vega through Vega-Embed. The
+    bundle declares top-level constants (``_``, ...): wrapped in a function, they cannot
+    clash with the page's other scripts."""
     import vl_convert as vlc
 
-    return vlc.javascript_bundle(snippet="window.vegaEmbed = vegaEmbed;")
+    bundle = vlc.javascript_bundle(snippet="window.vegaEmbed = vegaEmbed;")
+    return "(function () {\n" + bundle + "\n})();\n"
 
 
 def _write_vega(app, exception) -> None:
