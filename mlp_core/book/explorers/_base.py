@@ -15,7 +15,7 @@ control. From these:
   with the library and draws the same chart (an SVG from ``vl-convert``).
 * :meth:`Explorer.png`: the default setting as a PNG (the PDF's figure).
 
-:meth:`Explorer.live` wraps all three in a :class:`~mlp_core.book.widgets.LiveFigure`.
+:meth:`Explorer.live` wraps all three in a :class:`~mlp_core.book.live.LiveFigure`.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class Explorer:
         import ipywidgets as widgets
         from IPython.display import SVG
 
-        from ..widgets import show_in
+        from ..live import show_in
 
         controls = self.widget_controls() if self.widget_controls is not None else _ipywidgets(self)
         out = widgets.Output()
@@ -207,8 +207,8 @@ class Explorer:
         return widgets.VBox([widgets.HBox(row, layout=widgets.Layout(flex_flow="row wrap")), out])
 
     def live(self):
-        """The three faces in one output: a :class:`~mlp_core.book.widgets.LiveFigure`."""
-        from ..widgets import LiveFigure
+        """The three faces in one output: a :class:`~mlp_core.book.live.LiveFigure`."""
+        from ..live import LiveFigure
 
         return LiveFigure(
             self.widget(),
