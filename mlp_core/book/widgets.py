@@ -1,16 +1,17 @@
 """Interactive figures for the live notebooks, with their faces for the HTML book and PDF.
 
 A widget is wrapped in a :class:`~mlp_core.book.live.LiveFigure`, whose
-``_repr_mimebundle_`` carries the ipywidgets view (``application/vnd.jupyter.widget-view+json``), which JupyterLab renders;
-``text/html``, which the HTML book shows (it is configured to drop the widget mime type,
-so no widget JavaScript is needed): for an explorer, its live Vega version
+``_repr_mimebundle_`` carries the ipywidgets view
+(``application/vnd.jupyter.widget-view+json``), which JupyterLab renders; ``text/html``,
+which the HTML book shows (it is configured to drop the widget mime type, so no widget
+JavaScript is needed): for an explorer, its live Vega version
 (:mod:`mlp_core.book.explorers`); a PNG of the default state, which the PDF shows; and a
 one-line ``text/plain`` description.
 
 The explorers of chapters 1, 5 and 11 keep their names here: :func:`shapes_explorer` and
 :func:`learning_curves_explorer`; :func:`train_curves` is the training behind the
-learning curves. This module imports ipywidgets; ``mlp_core`` itself does not import
-this module.
+learning curves. The explorers import ipywidgets when a widget is made; ``mlp_core``
+itself does not import this module.
 """
 
 from __future__ import annotations
