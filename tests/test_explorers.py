@@ -246,6 +246,7 @@ def test_widget_redraws_with_the_library():
     k, i = box.children[0].children
     out = box.children[1]
     before = out.outputs[0]["data"]["image/svg+xml"]
+    assert out.outputs[1]["text"] == "unit k (column of Δ) = 4; rows summed, i = 3\n"
     k.value = 5
     after = out.outputs[0]["data"]["image/svg+xml"]
     expected = next(r for r in gradients.bias_tables()["sums"] if r["k"] == 5 and r["i"] == 3)

@@ -191,6 +191,8 @@ class Explorer:
             setting = {name: w.value for name, w in controls.items()}
             try:
                 show_in(out, SVG(self.svg(setting)))
+                # the setting in words too (an SVG output is an image to a screen reader)
+                out.append_stdout(self.setting_text(setting) + "\n")
             except ConfigError as exc:  # a setting the library refuses: say why
                 show_in(out)
                 out.append_stdout(f"{type(exc).__name__}: {exc}\n")
@@ -205,6 +207,11 @@ class Explorer:
                 w.observe(update, names="value")
         update()
         return widgets.VBox([widgets.HBox(row, layout=widgets.Layout(flex_flow="row wrap")), out])
+
+    def setting_text(self, setting: dict) -> str:
+        """The setting as a line: each control's label and value."""
+        labels = {c.name: c.label for c in self.controls}
+        return "; ".join(f"{labels.get(k, k)} = {v}" for k, v in setting.items())
 
     def live(self):
         """The three faces in one output: a :class:`~mlp_core.book.live.LiveFigure`."""
