@@ -121,7 +121,22 @@ def test_readout_uses_the_stored_numbers():
     assert line.startswith("epoch 20: ") and repr(rec["val_acc"][19]) in line
 
 
-# ----------------------------------------------------------------------------- chapters 7–9
+# ----------------------------------------------------------------------------- chapters 6–9
+
+
+def test_output_rows_are_a_minus_y():
+    tables = gradients.output_tables()
+    ds = gradients.load_digits()
+    labels = ds.labels[gradients.OUTPUT_START : gradients.OUTPUT_START + 8]
+    for i in range(1, 9):
+        row = {(b["c"], b["what"]): b["v"] for b in tables["bars"] if b["i"] == i}
+        for c in range(10):
+            a, y, d = (row[c, w] for w in ("a[L]", "y", "Δ[L] = a − y"))
+            assert y == (1.0 if c == labels[i - 1] else 0.0)
+            assert d == pytest.approx(a - y, abs=2e-4)  # each printed to 4 digits
+            assert (d < 0) == (c == labels[i - 1])  # negative only at the label
+        line = tables["readout"][i - 1]["readout"]
+        assert f"digit {labels[i - 1]}" in line and line.endswith("0 (to round-off)")
 
 
 def test_bias_column_ends_at_the_library_bias_gradient():

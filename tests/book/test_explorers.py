@@ -214,7 +214,19 @@ def test_the_shape_rule_in_the_browser_is_the_library_rule(session):
         assert shown_shapes(session, "shapes") == expected_shapes(m, sizes), (m, sizes)
 
 
-# ----------------------------------------------------------------------------- chapters 7–9
+# ----------------------------------------------------------------------------- chapters 6–9
+
+
+def test_output_error_rows(session):
+    from mlp_core.book.explorers import gradients
+
+    lines = [r["readout"] for r in gradients.output_tables()["readout"]]
+    session.open("book/06-output-error", "output-error")
+    session.wait_for_text("output-error", lines[0])
+    session.move(session.control("example i (row of Δ)"), "ArrowRight")
+    session.wait_for_text("output-error", lines[1])
+    session.move(session.control("example i (row of Δ)"), "End")
+    session.wait_for_text("output-error", lines[7])
 
 
 def bias_line(k, i):

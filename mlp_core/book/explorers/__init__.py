@@ -8,7 +8,7 @@ when the book is built or read from a recording in ``book/data/explorers/``.
 
 from ._base import Control, Explorer
 from .curves import learning_curves
-from .gradients import bias_column, outer_products, relu_gate
+from .gradients import bias_column, outer_products, output_rows, relu_gate
 from .network_shapes import shapes
 from .ring import ring_allreduce
 from .speed import launch_cost, roofline
@@ -20,6 +20,7 @@ __all__ = [
     "launch_cost",
     "learning_curves",
     "outer_products",
+    "output_rows",
     "relu_gate",
     "ring_allreduce",
     "roofline",

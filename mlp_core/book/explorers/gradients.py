@@ -1,5 +1,8 @@
-"""Chapters 7, 8 and 9: the batched gradients, one entry, one example, one gate at a time.
+"""Chapters 6 to 9: the output error and the batched gradients, one row, one entry, one
+example, one gate at a time.
 
+* :func:`output_rows` (chapter 6): example i's row of Δ^L = A^L − Y beside its rows of
+  A^L and Y (``batched.forward`` and ``batched.backward``).
 * :func:`bias_column` (chapter 7): one column of Δ^L summed, example by example, into one
   entry of ∂J/∂b^L (``batched.bias_gradient`` on the first i rows, the rest zero).
 * :func:`outer_products` (chapter 8): the per-example gradients a^{l-1} (δ^l)^T of
@@ -27,6 +30,99 @@ from ...core.params import Params, default_init, init_params
 from ...core.single import backprop_single
 from ._base import Control, Explorer
 from ._draw import CELL, TEXT_CELL, fmt, heatmap, matrix_rows
+
+# ----------------------------------------------------------------------------- chapter 6
+
+OUTPUT_START = 1000  # chapter 6's batch: digits 1000 … 1007
+
+
+def output_tables(m: int = 8) -> dict:
+    """``delta``: Δ^L (m, C) of digits :data:`OUTPUT_START` … + m − 1 as a heatmap;
+    ``bars``: per example i and class c, a^L, y and Δ^L; ``readout`` per example."""
+    ds = load_digits()
+    rows = slice(OUTPUT_START, OUTPUT_START + m)
+    X, labels = ds.X[rows], ds.labels[rows]
+    Y = one_hot(labels, 10)
+    params = _digits_batch(1)[2]
+    cache = forward(X, params)
+    A_L = cache.A[params.L]
+    delta = backward(Y, params, cache)[2][params.L]
+    bars, lines = [], []
+    for i in range(m):
+        for c in range(10):
+            for what, v in (("a[L]", A_L[i, c]), ("y", Y[i, c]), ("Δ[L] = a − y", delta[i, c])):
+                bars.append(dict(i=i + 1, c=c, what=what, v=float(fmt(v))))
+        total = float(delta[i].sum())
+        lines.append(
+            dict(
+                i=i + 1,
+                readout=(
+                    f"example {i + 1}: digit {labels[i]}, predicted {int(np.argmax(A_L[i]))}; "
+                    f"Δ[L] = a − 1 = {fmt(delta[i, labels[i]])} at the label, a ≥ 0 elsewhere; "
+                    "the row sums to " + ("0 (to round-off)" if abs(total) < 1e-12 else fmt(total))
+                ),
+            )
+        )
+    cells = matrix_rows(delta)
+    for cell in cells:
+        cell["c"] -= 1  # columns are the classes 0 … 9
+    return {"delta": cells, "bars": bars, "readout": lines}
+
+
+def _output_chart(data, p):
+    import altair as alt
+
+    m, C = 8, 10
+    mat = alt.Chart(data["delta"])
+    cells = heatmap(mat, "Δ[L] = A[L] − Y: row i, class c", "error", m, C, text=False)
+    ring = (
+        mat.transform_filter("datum.r === i")
+        .mark_rect(fill=None, stroke="black", strokeWidth=2)
+        .encode(x=alt.X("c:O"), y=alt.Y("r:O"))
+    )
+    bars = (
+        alt.Chart(data["bars"])
+        .transform_filter("datum.i === i")
+        .mark_bar()
+        .encode(
+            x=alt.X("c:O", title="class c", axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("what:N", sort=["a[L]", "y", "Δ[L] = a − y"]),
+            y=alt.Y("v:Q", title=None, scale=alt.Scale(domain=[-1, 1])),
+            color=alt.Color(
+                "what:N",
+                sort=["a[L]", "y", "Δ[L] = a − y"],
+                scale=alt.Scale(range=["#1f77b4", "#7b4fa6", "#c0282d"]),
+                legend=alt.Legend(title=None, orient="bottom"),
+            ),
+        )
+        .properties(width=360, height=220, title="row i: a[L], y and their difference")
+    )
+    line = (
+        alt.Chart(data["readout"])
+        .transform_filter("datum.i === i")
+        .mark_text(align="left", fontSize=13)
+        .encode(x=alt.value(0), y=alt.value(8), text="readout:N")
+        .properties(width=560, height=16)
+    )
+    return alt.vconcat(alt.hconcat(alt.layer(cells, ring), bars, spacing=30), line)
+
+
+def output_rows(i: int = 1) -> Explorer:
+    """Chapter 6's explorer: which example's row of Δ^L = A^L − Y to read."""
+    return Explorer(
+        key="output-error",
+        title="the output error, row by row",
+        description=(
+            f"The output error of 8 digits as an 8 by 10 heatmap with row {i} outlined; "
+            f"beside it, example {i}'s predicted probabilities, its one-hot target and their "
+            "difference, class by class."
+        ),
+        controls=(Control("i", "example i (row of Δ)", tuple(range(1, 9)), i),),
+        frame=lambda **_: output_tables(),
+        chart=_output_chart,
+        grid=output_tables,
+    )
+
 
 # ----------------------------------------------------------------------------- chapter 7
 
