@@ -7,6 +7,8 @@
 #                    book build, nor a browser, nor a GPU (fast feedback; prints its time)
 #   make test-haswell  only that second nbval pass
 #   make notebooks   re-execute the chapters in place, refreshing their stored outputs
+#   make record-explorers  recompute the explorers' recorded grid (chapter 11's learning
+#                    curves over B × η, minutes) into book/data/explorers/
 #   make train       the training CLI with its defaults on the digits
 #   make constraints rewrite constraints.txt (the pinned book, test, MPI and classroom stacks) from a
 #                    throwaway venv with the newest versions pyproject.toml allows
@@ -23,7 +25,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-haswell check notebooks train constraints clean student assignments pdf lab
+.PHONY: book test test-haswell check notebooks record-explorers train constraints clean student assignments pdf lab
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +72,9 @@ check: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_notebooks.py
+
+record-explorers: $(STAMP)
+	$(BIN)/python scripts/record_explorers.py curves
 
 train: $(STAMP)
 	$(BIN)/python -m mlp_core train

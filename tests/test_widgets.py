@@ -1,4 +1,5 @@
-"""Widget callbacks are plain functions; each widget carries a static PNG for the book."""
+"""The widgets of chapters 1, 5 and 11: the explorers' three faces in one output, and the
+training behind the learning curves."""
 
 import base64
 import math
@@ -26,39 +27,6 @@ def _close_figures():
     plt.close("all")
 
 
-def test_render_shapes_one_hidden_layer():
-    html, fig = widgets.render_shapes(7, 5, 4, 0, 3)
-    for s in [
-        "(5, 4)",
-        "(4, 3)",
-        "(7, 5)",
-        "(7, 4)",
-        "(7, 3)",
-        "(4, 1)",
-        "(3, 1)",
-        "(4,)",
-        "(3,)",
-        "m = 7",
-    ]:
-        assert s in html
-    labels = [p.get_label() for p in fig.axes[0].patches if p.get_label().startswith("matrix:")]
-    assert labels == [
-        "matrix:A^{0}",
-        "matrix:W^{1}",
-        "matrix:A^{1}",
-        "matrix:W^{2}",
-        "matrix:A^{2}",
-    ]
-
-
-def test_render_shapes_two_hidden_layers():
-    html, fig = widgets.render_shapes(7, 5, 4, 6, 3)
-    for s in ["(5, 4)", "(4, 6)", "(6, 3)", "(7, 6)", "(6, 1)"]:
-        assert s in html
-    assert widgets.sizes_from(5, 4, 6, 3) == (5, 4, 6, 3)
-    assert widgets.sizes_from(5, 4, 0, 3) == (5, 4, 3)
-
-
 def test_train_curves_history_and_determinism():
     h = widgets.train_curves(32, 0.1, 3)
     assert isinstance(h, History)
@@ -83,14 +51,14 @@ def check_bundle(live, words):
 
 def test_shapes_explorer_bundle():
     live = widgets.shapes_explorer(m=7, n=5, hidden=(4,), C=3)
-    check_bundle(live, "Interactive")
+    check_bundle(live, "Explorer")
     with pytest.raises(ConfigError):
         widgets.shapes_explorer(hidden=(1, 2, 3))
 
 
 def test_learning_curves_explorer_bundle():
     live = widgets.learning_curves_explorer(batch_size=32, lr=0.1, epochs=2)
-    check_bundle(live, "Train")
+    check_bundle(live, "learning curves")
 
 
 def test_live_figure_handles_tuple_bundles():
@@ -104,22 +72,26 @@ def test_live_figure_handles_tuple_bundles():
     assert base64.b64decode(b["image/png"]).startswith(PNG_MAGIC)
 
 
-def test_shapes_explorer_static_html_shows_the_table_and_the_figure():
-    live = widgets.shapes_explorer(m=7, n=5, hidden=(4,), C=3)
-    data = live._repr_mimebundle_()
-    html = data["text/html"]
-    assert "(7, 4)" in html and "(5, 4)" in html  # Z^1 and W^1 from the table
-    assert 'src="data:image/png;base64,' in html
-    assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "application/vnd.jupyter.widget-view+json" in data
-    plt.close("all")
+def test_shapes_explorer_html_is_the_live_explorer():
+    data = widgets.shapes_explorer(m=7, n=5, hidden=(4,), C=3)._repr_mimebundle_()
+    assert 'class="mlp-explorer"' in data["text/html"]
+    assert '"name":"m (examples)"' in data["text/html"]  # a labelled control for m
+    assert base64.b64decode(data["image/png"])[:8] == PNG_MAGIC
+
+
+def test_train_curves_raises_when_the_library_stops_a_run():
+    from mlp_core.core.errors import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match="loss went from"):
+        widgets.train_curves("full", 5.0, 6)
 
 
 def test_learning_curves_explorer_offers_what_chapter_11_asks_for():
     """Ch. 11 asks for the largest η at B = 8 and at B = 256, and Ex. 11.4 for η ≈ 4.5."""
     live = widgets.learning_curves_explorer(batch_size=256, lr=0.1, epochs=1)
     controls = live.widget.children[0].children
-    bs, eta = controls[0], controls[1]
+    bs, eta, epochs, train = controls
+    assert train.description == "Train" and epochs.value == 1
     values = [v for _, v in bs.options]
     assert 8 in values and 256 in values and "full" in values
     assert bs.value == 256
