@@ -21,6 +21,7 @@ from ...core.data import load_digits, one_hot, train_test_split
 from ...core.errors import ConfigError, TrainingDiverged
 from ...core.params import init_params
 from ...training import History, train
+from ..plots import run_colour
 
 BATCH_SIZES = (1, 8, 32, 128, 256, "full")
 ETAS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -152,8 +153,6 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- the explorer
 
-CURVE_COLOUR = "#1f77b4"  # matplotlib's C0, as plots.learning_curves draws one run
-
 
 def short_reason(message: str | None) -> str | None:
     """The first clause of the library's :class:`TrainingDiverged` message."""
@@ -164,9 +163,11 @@ def short_reason(message: str | None) -> str | None:
 
 def _run_row(rec: dict) -> dict:
     n = len(rec["train_loss"])
+    B = digits_split()[0].shape[0] if rec["B"] == "full" else rec["B"]
     return dict(
         B=rec["B"],
         eta=rec["eta"],
+        colour=run_colour(B, rec["eta"]),  # the run's colour in every learning-curve figure
         epoch=list(range(1, n + 1)),
         last=n,
         stopped=short_reason(rec["diverged"]),
@@ -219,8 +220,9 @@ def _chart(data, p):
         return (
             points.transform_fold([f"train_{prefix}", f"val_{prefix}"], as_=["key", "value"])
             .transform_calculate(set="indexof(datum.key, 'train') === 0 ? 'training' : 'held-out'")
-            .mark_line(color=CURVE_COLOUR)
+            .mark_line()
             .encode(
+                color=alt.Color("colour:N", scale=None, legend=None),
                 x=alt.X(
                     "epoch:Q",
                     title="epoch",
