@@ -454,12 +454,14 @@ def test_a_signal_saves_what_was_trained_and_says_where(tmp_path, sig):
 
 
 def test_a_signal_before_the_first_epoch_saves_nothing(tmp_path):
-    """A data set that takes long to build: the signal arrives before any epoch ends."""
+    """An epoch of 800,000 steps (B = 1): the signal arrives before any epoch ends."""
     save = tmp_path / "m.npz"
-    command, env = cli_command("--dataset", "spirals", "--samples", 10**7, "--save", save)
+    command, env = cli_command(
+        "--dataset", "spirals", "--samples", 10**6, "--batch-size", 1, "--save", save
+    )  # fmt: skip
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
-        proc.wait(timeout=3)  # still loading
+        proc.wait(timeout=3)  # still in the first epoch
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
