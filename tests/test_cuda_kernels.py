@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import LOSS_NAMES, make_problem
 
-from mlp_core.core.batching import batch_slices
+from mlp_core.core.activations import HIDDEN_ACTIVATIONS
 from mlp_core.fast import cupy_kernels
 from mlp_core.fast import engine as fast
 
@@ -41,12 +41,10 @@ def launched_sources():
     hidden activation × loss × dtype (with a partial last batch)."""
     cp = cuda_kernels.HostCupy()
     for dtype in DTYPES:
-        for activation in fast.FAST_ACTIVATIONS:
+        for activation in HIDDEN_ACTIVATIONS:
             for loss in LOSS_NAMES:
                 X, Y, params = make_problem(11, (5, 6, 4, 3), loss, seed=1, dtype=dtype)
-                ws = fast._Workspace(
-                    cp, params.sizes, 11, 4, dtype, activation, loss, batch_slices(11, 4)
-                )
+                ws = fast._Workspace(cp, params.sizes, 11, 4, dtype, activation, loss)
                 ws.epoch(X, Y, params, np.arange(11), 0.01)
     return cp.sources
 
@@ -56,8 +54,8 @@ def test_every_kernel_of_the_fast_path_is_launched(launched_sources):
     with its loss terms, the softmax + cross-entropy rows, and a bias + activation and a
     derivative for every activation (identity needs no derivative)."""
     expected = {"mlp_sgd_step", "mlp_bias_add", "mlp_sigmoid_bce", "softmax_xent_rows"}
-    expected |= {f"mlp_bias_{a}" for a in fast.FAST_ACTIVATIONS}
-    expected |= {f"mlp_d_{a}" for a in fast.FAST_ACTIVATIONS if a != "identity"}
+    expected |= {f"mlp_bias_{a}" for a in HIDDEN_ACTIVATIONS}
+    expected |= {f"mlp_d_{a}" for a in HIDDEN_ACTIVATIONS if a != "identity"}
     names = sorted(launched_sources.values())
     assert set(names) == expected
     assert all(names.count(n) == len(DTYPES) for n in expected), names  # float and double

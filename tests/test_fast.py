@@ -92,12 +92,16 @@ def test_params_passed_in_are_not_modified(device):
 
 def test_workspace_cache_is_reused_and_bounded():
     fast.clear_workspaces()
-    for m in (11, 12, 13, 11):
+    seen = []
+    for m in (11, 12, 13, 11, 11):
         X, Y, params = make_problem(m, SIZES, "cross_entropy", seed=0)
         fast.run_epoch_fast(X, Y, params, np.arange(m), 4, 0.1)
-    assert len(fast._WORKSPACES) <= fast._MAX_WORKSPACES
+        seen.append(fast._workspace(np, SIZES, m, 4, X.dtype, "relu", "cross_entropy"))
+    assert seen[3] is not seen[0], "m = 11 was evicted by 12 and 13 and made again"
+    assert seen[4] is seen[3], "the same shapes reuse their workspace"
+    assert fast._cached_workspace.cache_info().currsize == fast._MAX_WORKSPACES
     fast.clear_workspaces()
-    assert not fast._WORKSPACES
+    assert fast._cached_workspace.cache_info().currsize == 0
 
 
 def test_order_can_be_any_permutation_and_repeats_rows():
@@ -248,9 +252,7 @@ def gpu_epochs_on_host(
     yields each epoch's ``(reference, gpu)`` pair of ``(params, losses)``. ``lr`` is one
     learning rate or one per epoch (a schedule)."""
     lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * epochs
-    ws = fast._Workspace(
-        cp, params.sizes, X.shape[0], B, X.dtype, activation, loss, batch_slices(X.shape[0], B)
-    )
+    ws = fast._Workspace(cp, params.sizes, X.shape[0], B, X.dtype, activation, loss)
     ref = gpu = (params, None)
     for eta in lrs:
         ref = run_epoch(X, Y, ref[0], order, B, eta, activation, loss)
@@ -336,9 +338,7 @@ def test_warm_up_capture_replay_on_the_host_equals_eager_epochs(host_cupy, dtype
 @needs_host_compiler
 def test_graph_state_is_a_typed_value_that_moves_cold_warm_captured(host_cupy):
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
-    ws = fast._Workspace(
-        host_cupy, params.sizes, M, B, X.dtype, "relu", "cross_entropy", batch_slices(M, B)
-    )
+    ws = fast._Workspace(host_cupy, params.sizes, M, B, X.dtype, "relu", "cross_entropy")
     order = np.arange(M)
     phases = [ws.graph.phase]
     for _ in range(3):
@@ -363,9 +363,7 @@ def test_negative_control_a_graph_that_does_not_read_the_new_step_is_caught(host
     not equal the reference: the schedule test above can fail."""
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
     order = np.random.default_rng(5).permutation(M)
-    ws = fast._Workspace(
-        host_cupy, params.sizes, M, B, X.dtype, "relu", "cross_entropy", batch_slices(M, B)
-    )
+    ws = fast._Workspace(host_cupy, params.sizes, M, B, X.dtype, "relu", "cross_entropy")
     p, ref = params, params
     for _ in range(2):  # warm-up, then capture + launch, at η = 0.05
         p = ws.epoch(X, Y, p, order, 0.05, cuda_graph=True)[0]
