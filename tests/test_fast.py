@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from conftest import LOSS_NAMES, make_problem, requires_gpu
 
+from mlp_core.core.activations import HIDDEN_ACTIVATIONS
 from mlp_core.core.backend import to_device, to_numpy
 from mlp_core.core.batching import batch_slices
 from mlp_core.core.errors import ConfigError
 from mlp_core.core.gradcheck import relative_error
-from mlp_core.fast import cupy_kernels, graph
+from mlp_core.core.losses import LOSSES
+from mlp_core.fast import cupy_kernels, graph, numpy_kernels
 from mlp_core.fast import engine as fast
 from mlp_core.training import run_epoch
 
@@ -28,7 +30,7 @@ from mlp_core.training import run_epoch
 os.environ["CUPY_TF32"] = "0"
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
+ACTIVATIONS = HIDDEN_ACTIVATIONS
 # all dimensions distinct; m = 23 is not a multiple of B = 5 (last batch has 3 rows)
 M, B = 23, 5
 SIZES = (7, 9, 6, 4)
@@ -401,3 +403,14 @@ def test_a_call_that_a_graph_cannot_hold_is_refused_during_capture(host_cupy):
         finally:
             g = stream.end_capture()
     assert host_cupy.capture_allocations == 1 and g.calls == []
+
+
+def test_each_kernel_set_has_a_kernel_for_every_entry_of_the_core_tables():
+    """The fast path's set is the core's tables (supports()); each kernel set must cover
+    them, so a new activation or loss in the core fails here until it has kernels."""
+    hidden = set(HIDDEN_ACTIVATIONS)
+    assert set(numpy_kernels.ACTIVATE) == set(numpy_kernels.SIGMA_PRIME) == hidden
+    assert set(cupy_kernels.FORWARD) == set(cupy_kernels.DERIVATIVE) == hidden
+    assert set(numpy_kernels.OUTPUT) == set(LOSSES)
+    assert all(fast.supports(a, loss, np.float32) for a in hidden for loss in LOSSES)
+    assert not fast.supports("relu", "cross_entropy", np.float16)

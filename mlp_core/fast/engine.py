@@ -115,7 +115,7 @@ def epoch_body(K: Kernels, ws: _Workspace, W: dict, b: dict, losses, step) -> No
     Δ^L, then one walk down the layers that forms Δ^{l-1} with the old W^l and updates
     W^l and b^l in place. Only calls ``K``'s kernels (so on CuPy it only queues work and
     can be captured as a CUDA graph). ``ws.Xp``, ``ws.Yp`` hold the data in this epoch's
-    order; ``losses[k]`` receives batch k's J; ``step`` is η/B on the device."""
+    order; ``losses[k]`` receives batch k's J; ``step`` is η/B (on a GPU, on the device)."""
     L = ws.L
     for k, (Yb, A, D) in enumerate(ws.batches()):
         for l in range(1, L + 1):  # A^l = σ(A^{l-1} W^l + b^l), in place in A[l]
@@ -188,7 +188,7 @@ class _Workspace:
 
     ``Xp``, ``Yp``: (m, n), (m, C), the data in this epoch's order.
     ``A[l]``: (B, h_l), holds Z^l and then, in place, A^l (l = 1..L).
-    ``D[l]``: (B, h_l), the error Δ^l. ``step``: the scalar η/B, on the device.
+    ``D[l]``: (B, h_l), the error Δ^l. ``step``: the scalar η/B on a GPU.
     A partial last batch uses the first m_b rows of each buffer (still contiguous).
     :meth:`batches` lists, per batch, its rows of ``Xp`` and ``Yp`` and the views of ``A``
     (``A[0]`` the batch's rows of ``Xp``) and ``D`` it works in; they are made once.
@@ -246,15 +246,20 @@ class _Workspace:
         On CuPy nothing here waits for the device: every call only queues work."""
         xp, K = self.xp, self.kernels
         order = self._device_order(order)
-        self.step.fill(lr / self.B)  # (η m_b / B) · (1 / m_b): the same for every batch
-        K.take_rows(X, order, self.Xp)  # 1. pre-permute once
+        # the step (η m_b / B) · (1 / m_b) = η/B, the same for every batch: a float for the
+        # CPU's BLAS, a device scalar on a GPU (so that a captured graph reads a new η)
+        step = lr / self.B
+        if xp is not np:
+            self.step.fill(step)
+            step = self.step
+        K.take_rows(X, order, self.Xp)  # once per epoch: each batch is then a contiguous view
         K.take_rows(Y, order, self.Yp)
         if cuda_graph and xp is not np:
             return self._epoch_graph(params)
         W = {l: params.W[l].copy() for l in params.layers}
         b = {l: params.b[l].copy() for l in params.layers}
         losses = xp.empty(len(self.slices), dtype=self.dtype)
-        epoch_body(K, self, W, b, losses, self.step)
+        epoch_body(K, self, W, b, losses, step)
         return Params(W, b), losses
 
     def _device_order(self, order):

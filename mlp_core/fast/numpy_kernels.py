@@ -48,12 +48,13 @@ class NumpyKernels:
     def __init__(self, sizes, rows: int, dtype, activation: str, loss: str):
         L = len(sizes) - 1
         self.activation, self.loss = activation, loss
+        self._sigma, self._sigma_prime = ACTIVATE[activation], SIGMA_PRIME[activation]
         self.S = {l: np.empty((rows, sizes[l]), dtype) for l in range(1, L)}
         self.ones = np.ones(rows, dtype)
         self.gemm, self.gemv = blas_routines(dtype)
-        self.ones_C = np.ones(sizes[-1], dtype)
-        self._output = _OUTPUT[loss]
-        self.rows = np.empty((2, rows), dtype)  # the softmax's row maxima and row sums
+        self.ZT = np.empty((sizes[-1], rows), dtype)
+        self._output = OUTPUT[loss]
+        self.rows = np.empty((2, rows), dtype)  # the softmax's row maxima and sums
 
     def take_rows(self, X, order, out):
         """out ← X[order]. With every index in range, ``mode='clip'`` lets NumPy write
@@ -65,75 +66,99 @@ class NumpyKernels:
         else:
             np.take(X, order, axis=0, out=out, mode="clip")
 
+    # The BLAS calls pass their arguments by position (SciPy's keyword parsing costs as
+    # much as a small product): gemm(α, a, b, β, c, trans_a, trans_b, overwrite_c) and
+    # gemv(α, a, x, β, y, offx, incx, offy, incy, trans, overwrite_y).
+
     def layer(self, l, A_prev, W, b, Z, last):
-        np.copyto(Z, b)  # Z ← A^{l-1} W^l + Z: one GEMM with β = 1 (Z^T = W^T A^T + Z^T)
-        self.gemm(1.0, W.T, A_prev.T, beta=1.0, c=Z.T, overwrite_c=True)
-        if not last:
-            _activate(self.activation, Z, self.S.get(l))
+        Z[...] = b  # then Z ← A^{l-1} W^l + Z: one GEMM with β = 1 (Z^T = W^T A^T + Z^T)
+        self.gemm(1.0, W.T, A_prev.T, 1.0, Z.T, 0, 0, 1)
+        if not last and self._sigma is not None:
+            self._sigma(Z, self.S[l][: Z.shape[0]])
 
     def output(self, Z, Y, D, loss_out):
         loss_out[0] = self._output(self, Z, Y, D)
 
     def error(self, l, D, W, A_prev, D_prev):
         # (Δ^l (W^l)^T)^T = W^l (Δ^l)^T, then ⊙ σ'(Z^{l-1})
-        self.gemm(1.0, W.T, D.T, trans_a=True, c=D_prev.T, overwrite_c=True)
-        mb, act = D_prev.shape[0], self.activation
-        if act == "identity":
-            return
-        S = self.S[l - 1][:mb]
-        if act == "tanh":  # 1 − tanh²(Z) = 1 − A²
-            np.multiply(A_prev, A_prev, out=S)
-            np.subtract(1, S, out=S)
-        elif act == "sigmoid":  # σ(Z) (1 − σ(Z)) = A (1 − A)
-            np.subtract(1, A_prev, out=S)
-            np.multiply(A_prev, S, out=S)
-        np.multiply(D_prev, S, out=D_prev)
+        self.gemm(1.0, W.T, D.T, 0.0, D_prev.T, 1, 0, 1)
+        if self._sigma_prime is not None:
+            S = self.S[l - 1][: D_prev.shape[0]]
+            np.multiply(D_prev, self._sigma_prime(A_prev, S), out=D_prev)
 
     def step(self, W, b, A_prev, D, step):
-        s = -float(step)  # W^T ← W^T − s (Δ^l)^T A^{l-1}, b ← b − s (Δ^l)^T 1
-        self.gemm(s, D.T, A_prev.T, trans_b=True, beta=1.0, c=W.T, overwrite_c=True)
-        self.gemv(s, D.T, self.ones[: D.shape[0]], beta=1.0, y=b, overwrite_y=True)
+        # W^T ← W^T − step (Δ^l)^T A^{l-1} and b ← b − step (Δ^l)^T 1 (step: a float here)
+        self.gemm(-step, D.T, A_prev.T, 1.0, W.T, 0, 1, 1)
+        self.gemv(-step, D.T, self.ones[: D.shape[0]], 1.0, b, 0, 1, 0, 1, 0, 1)
 
 
-def _activate(act, Z, S):
-    """Z ← σ(Z) in place (Z already holds Z^l + b^l); ReLU keeps its 0/1 mask in S."""
-    if act == "relu":
-        S = S[: Z.shape[0]]
-        np.greater(Z, 0, out=S)  # the mask, kept for the backward pass
-        np.multiply(Z, S, out=Z)  # max(Z, 0) (−0.0 where Z < 0; NaN stays NaN)
-    elif act == "tanh":
-        np.tanh(Z, out=Z)
-    elif act == "sigmoid":  # 0.5 (1 + tanh(0.5 Z)), as activations.sigmoid
-        np.multiply(Z, 0.5, out=Z)
-        np.tanh(Z, out=Z)
-        np.add(Z, 1, out=Z)
-        np.multiply(Z, 0.5, out=Z)
-    # identity: nothing to do
+# σ in place, Z ← σ(Z) (Z already holds Z^l + b^l), and σ'(Z) read off A = σ(Z) into S;
+# ReLU keeps its 0/1 mask in S as it goes. None: the identity, nothing to do.
+
+
+def _relu(Z, S):
+    np.greater(Z, 0, out=S)  # the mask, kept for the backward pass
+    np.multiply(Z, S, out=Z)  # max(Z, 0) (−0.0 where Z < 0; NaN stays NaN)
+
+
+def _sigmoid(Z, S=None):  # 0.5 (1 + tanh(0.5 Z)), as activations.sigmoid
+    np.multiply(Z, 0.5, out=Z)
+    np.tanh(Z, out=Z)
+    np.add(Z, 1, out=Z)
+    np.multiply(Z, 0.5, out=Z)
+
+
+def _tanh_prime(A, S):  # 1 − tanh²(Z) = 1 − A²
+    np.multiply(A, A, out=S)
+    return np.subtract(1, S, out=S)
+
+
+def _sigmoid_prime(A, S):  # σ(Z) (1 − σ(Z)) = A (1 − A)
+    np.subtract(1, A, out=S)
+    return np.multiply(A, S, out=S)
+
+
+ACTIVATE = {
+    "relu": _relu,
+    "tanh": lambda Z, S: np.tanh(Z, out=Z),
+    "sigmoid": _sigmoid,
+    "identity": None,
+}
+SIGMA_PRIME = {
+    "relu": lambda A, S: S,
+    "tanh": _tanh_prime,
+    "sigmoid": _sigmoid_prime,
+    "identity": None,
+}
 
 
 def _softmax_cross_entropy(K, Z, Y, D):
     """J = (1/m_b) Σ_i [logsumexp(Z_i) − Y_i·Z_i] and Δ^L = softmax(Z) − Y, one pass.
 
-    Z (m_b, C) is overwritten with exp(Z − max); ``K.rows`` (2, B) receives each row's
-    max and sum. The row sums are a product with a vector of ones (a BLAS gemv), like
-    the bias gradient; returns J."""
-    mb, C = Z.shape
-    M, s = K.rows[0, :mb], K.rows[1, :mb]
+    The softmax runs on a transposed copy ``K.ZT`` (C, m_b) of the logits Z (m_b, C): the
+    row maxima M and sums of Z become reductions across the C rows of Z^T, which NumPy
+    does in long vectorised passes (along rows of only C entries it does not).
+    ``K.rows`` (2, B) receives M_i and r_i, the reciprocal of row i's sum of
+    exp(Z_i − M_i); logsumexp(Z_i) = M_i − log r_i."""
+    mb = Z.shape[0]
+    ZT, M, r = K.ZT[:, :mb], K.rows[0, :mb], K.rows[1, :mb]
     yz = np.vdot(Y, Z)
-    np.maximum.reduce(Z, axis=1, out=M)
-    np.subtract(Z, M[:, None], out=Z)
-    np.exp(Z, out=Z)
-    K.gemv(1.0, Z.T, K.ones_C, y=s, trans=True, overwrite_y=True)  # s ← Z 1
-    np.divide(Z, s[:, None], out=D)
-    np.subtract(D, Y, out=D)
-    np.log(s, out=s)
-    ones = K.ones[:mb]
-    return (np.vdot(ones, M) + np.vdot(ones, s) - yz) / mb
+    np.copyto(ZT, Z.T)
+    np.maximum.reduce(ZT, axis=0, out=M)
+    np.subtract(ZT, M, out=ZT)
+    np.exp(ZT, out=ZT)
+    np.add.reduce(ZT, axis=0, out=r)
+    np.reciprocal(r, out=r)
+    np.multiply(ZT, r, out=ZT)  # softmax(Z)^T
+    np.subtract(ZT.T, Y, out=D)
+    np.log(r, out=r)
+    np.subtract(M, r, out=r)
+    return (np.vdot(K.ones[:mb], r) - yz) / mb
 
 
 def _sigmoid_bce(K, Z, Y, D):
     J = get_loss("binary_cross_entropy").value(Z, Y)
-    _activate("sigmoid", Z, None)
+    _sigmoid(Z)
     np.subtract(Z, Y, out=D)
     return J
 
@@ -143,7 +168,7 @@ def _squared_error(K, Z, Y, D):
     return 0.5 * np.vdot(D, D) / Z.shape[0]
 
 
-_OUTPUT = {
+OUTPUT = {
     "cross_entropy": _softmax_cross_entropy,
     "binary_cross_entropy": _sigmoid_bce,
     "squared_error": _squared_error,
