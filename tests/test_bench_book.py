@@ -170,3 +170,30 @@ def test_other_figures():
     assert len(plots.loop_vs_batched_chart(rows).axes) == 2
     fig = plots.recorded_bars(_synthetic_result(), dtype="float32")
     assert "Synthetic CPU (3 cores), 2000-01-02" in fig.axes[0].get_title()
+
+
+def test_cpu_peak_by_hand():
+    # 2 cores × 2 FMA units × 8 float32 lanes (256 bits) × 2 FLOPs × 2.6 GHz
+    assert bench.cpu_peak_gflops(2, 2.6, 256, 2) == pytest.approx(2 * 2 * 8 * 2 * 2.6)
+    assert bench.cpu_peak_gflops(2, 2.6, 256, 2, itemsize=8) == pytest.approx(2 * 2 * 4 * 2 * 2.6)
+    # AVX-512 doubles the lanes only where the FMA units are 512 bits wide
+    assert bench.fma_datapath_bits("AuthenticAMD", 0x19, 512) == 256  # Zen 4
+    assert bench.fma_datapath_bits("GenuineIntel", 6, 512) == 512
+    assert bench.fma_datapath_bits("AuthenticAMD", 0x1A, 512) == 512  # Zen 5
+    facts = bench.cpu_vector_facts()
+    if facts:  # Linux
+        assert facts["datapath_bits"] <= facts["simd_bits"] and facts["clock_ghz"] >= 0
+
+
+def test_matmul_rates_rows():
+    rows = bench.matmul_rates(12, 8, [1, 3], repeats=1)
+    assert [r["m"] for r in rows] == [1, 3]
+    for r in rows:
+        assert r["gflops"] == pytest.approx(2 * r["m"] * 12 * 8 / r["seconds"] / 1e9)
+        assert r["intensity"] == bench.matmul_intensity(12, 8, r["m"], 4)
+
+
+def test_copy_roofs_measure_memory_and_the_caches_it_can_read():
+    roofs = bench.copy_roofs(repeats=1)
+    assert "memory" in roofs and roofs["memory"]["gbs"] > 0
+    assert set(roofs) <= {"L2", "L3", "memory"}
