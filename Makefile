@@ -8,6 +8,9 @@
 #   make test-haswell  only that second nbval pass
 #   make notebooks   re-execute the chapters in place, refreshing their stored outputs
 #   make train       the training CLI with its defaults on the digits
+#   make record      every recording in book/data/ made again with the current code, on a
+#                    quiet machine (refuses a part recorded under load; RECORD_FLAGS=--allow-load
+#                    writes it marked as such); then `make notebooks` for chapters 12-14
 #   make constraints rewrite constraints.txt (the pinned book and test stacks) from a
 #                    throwaway venv with the newest versions pyproject.toml allows
 # and, for teachers:
@@ -21,7 +24,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-haswell check notebooks train constraints clean student pdf lab
+.PHONY: book test test-haswell check notebooks train record constraints clean student pdf lab
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +74,10 @@ notebooks: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/python -m mlp_core train
+
+# The book's Part III recordings (mlp_core/bench/record.py says what each part measures).
+record: $(STAMP)
+	$(BIN)/python -m mlp_core.bench.record --out book/data $(RECORD_FLAGS)
 
 # A fresh venv resolves pyproject.toml's ranges unconstrained; its freeze (without
 # mlp_core itself) becomes the pins. Run after changing a dependency, then commit the file.
