@@ -14,6 +14,9 @@ allreduce  ``allreduce-cpu.json``: compute against the all-reduce under ``mpiexe
 part3      ``part3-cpu.json``: the CPU's peak and what it is made of, the GEMM rate, the
            cache and memory copy roofs, Z = A W against m, one epoch against the batch
            size (chapters 12 and 13)
+gpu        ``part3-gpu.json``, only when asked for (``--parts gpu``, on a GPU machine:
+           ``scripts/gpu_check.sh``): chapter 13's sweep on CuPy, eager and as a CUDA graph,
+           beside the model's prediction for the same sweep
 =========  ===============================================================================
 
 Each file gets a ``recording`` block: mlp_core's version, the git commit (and whether the
@@ -44,7 +47,8 @@ from ..core.errors import ConfigError
 from ..core.io import atomic_write, json_default
 from .machine import POOL_SETTINGS, cpu_cores, load_average, machine_info
 
-PARTS = ("bench", "allreduce", "part3")
+PARTS = ("bench", "allreduce", "part3")  # what `make record` records
+ALL_PARTS = PARTS + ("gpu",)
 QUIET_SHARE = 0.05  # others may use at most 5% of the machine's CPU time
 WINDOW_S = 2.0  # the quiet window measured before each part
 REPO = Path(__file__).resolve().parents[2]
@@ -228,6 +232,37 @@ def record_part3(quick: bool = False) -> dict:
     )
 
 
+def record_gpu(quick: bool = False) -> dict:
+    """Chapter 13's sweep on the GPU, eagerly and as a CUDA graph, the GPU's GEMM rate and
+    copy bandwidth, and what :mod:`gpu_model` predicts for the same sweep."""
+    from ..core import backend
+    from . import experiments as ex
+    from . import gpu_model
+
+    cp = backend.gpu_xp()
+    if cp is None:
+        raise ConfigError("the gpu part needs a usable CUDA GPU and CuPy (pip install -e .[gpu]).")
+    sweep = dict(SWEEP, m=256, batch_sizes=(1, 16, 256)) if quick else SWEEP
+    m, sizes, Bs = sweep["m"], sweep["sizes"], sweep["batch_sizes"]
+    repeats = 2 if quick else 5
+    eager = ex.speed_vs_batch(m, sizes, Bs, xp=cp, repeats=repeats, warmup=1)
+    graph = ex.speed_vs_batch(m, sizes, Bs, xp=cp, repeats=repeats, warmup=2, cuda_graph=True)
+    model = {
+        mode: [
+            dict(batch_size=B, **gpu_model.predict_epoch(m, sizes, B, graph=mode == "graph"))
+            for B in Bs
+        ]
+        for mode in ("eager", "graph")
+    }
+    return dict(
+        meta=machine_info(use_gpu=True),
+        gemm_gflops=ex.gemm_rate(xp=cp, repeats=repeats),
+        copy_gbs=ex.copy_bandwidth(xp=cp, repeats=repeats),
+        speed_vs_batch=dict(sweep, eager=eager, graph=graph),
+        model=dict(gpu=gpu_model.H100_SXM.name, **model),
+    )
+
+
 def default_ranks() -> tuple:
     """P = 1 up to the cores, and up to 4 (the excess marked oversubscribed)."""
     return tuple(range(1, max(4, cpu_cores()) + 1))
@@ -244,6 +279,8 @@ def _worker(part: str, out: Path, quick: bool) -> None:
         from . import allreduce
 
         result = allreduce.run((1, 2) if quick else default_ranks())
+    elif part == "gpu":
+        result = record_gpu(quick)
     else:
         result = record_part3(quick)
     _write_json(out, result)
@@ -263,7 +300,12 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-FILES = {"bench": "bench-cpu.json", "allreduce": "allreduce-cpu.json", "part3": "part3-cpu.json"}
+FILES = {
+    "bench": "bench-cpu.json",
+    "allreduce": "allreduce-cpu.json",
+    "part3": "part3-cpu.json",
+    "gpu": "part3-gpu.json",
+}
 
 
 def record(out_dir, parts=PARTS, quick=False, allow_load=False, say=print) -> int:
@@ -341,15 +383,15 @@ def main(argv=None) -> int:
         action="store_true",
         help="write a part recorded under load, marked quiet: false (the chapters then say so)",
     )
-    p.add_argument("--worker", choices=PARTS, help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=ALL_PARTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         _worker(args.worker, Path(args.out), args.quick)
         return 0
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
-    unknown = [x for x in parts if x not in PARTS]
+    unknown = [x for x in parts if x not in ALL_PARTS]
     if unknown or not parts:
-        p.error(f"--parts: unknown {unknown}; valid: {', '.join(PARTS)}")
+        p.error(f"--parts: unknown {unknown}; valid: {', '.join(ALL_PARTS)}")
     try:
         return record(args.out, parts, args.quick, args.allow_load)
     except (ConfigError, OSError, subprocess.CalledProcessError) as err:
