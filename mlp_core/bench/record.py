@@ -93,7 +93,8 @@ def others_share(before: tuple, after: tuple, own: float) -> float:
     :func:`cpu_times` readings, ``own`` being this process tree's CPU seconds meanwhile."""
     busy = after[0] - before[0]
     wall = max(after[1] - before[1], 1e-9)
-    return max(0.0, (busy - own) / (wall * (os.cpu_count() or 1)))
+    share = (busy - own) / (wall * (os.cpu_count() or 1))
+    return min(1.0, max(0.0, share))  # the clock ticks are coarse: keep it a share
 
 
 def measure_load(run, window_s: float = WINDOW_S):
