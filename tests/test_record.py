@@ -34,9 +34,10 @@ def _fake_part(monkeypatch, others):
             return real_run(cmd, **kwargs)
         out = Path(cmd[cmd.index("--out") + 1])
         out.write_text(json.dumps({"meta": {"command": "x", "cpu": "C", "cores": 2}, "x": 1}))
+        return record.subprocess.CompletedProcess(cmd, 0)
 
     def measure(fn):
-        fn()
+        done = fn()
         load = dict(
             load_average_before=[0.0] * 3,
             load_average_after=[0.0] * 3,
@@ -44,7 +45,7 @@ def _fake_part(monkeypatch, others):
             others_share_during=others,
             seconds=0.1,
         )
-        return None, dict(load, quiet=others <= record.QUIET_SHARE)
+        return done, dict(load, quiet=others <= record.QUIET_SHARE)
 
     monkeypatch.setattr(record.subprocess, "run", run)
     monkeypatch.setattr(record, "measure_load", measure)
@@ -76,6 +77,22 @@ def test_a_quiet_part_is_written_with_its_commit(monkeypatch, tmp_path):
     assert set(result["recording"]) >= {"commit", "dirty", "others_share_during"}
     assert "quiet machine" in record.recording_note(result)
     assert list(tmp_path.iterdir()) == [tmp_path / "allreduce-cpu.json"]  # no temporary left
+
+
+def test_a_part_that_fails_is_reported_and_the_others_are_recorded(monkeypatch, tmp_path):
+    _fake_part(monkeypatch, others=0.0)
+    fake = record.subprocess.run
+
+    def run(cmd, **kwargs):
+        if "gpu" in cmd:
+            return record.subprocess.CompletedProcess(cmd, 2)
+        return fake(cmd, **kwargs)
+
+    monkeypatch.setattr(record.subprocess, "run", run)
+    lines = []
+    assert record.record(tmp_path, ("gpu", "part3"), say=lines.append) == 2
+    assert any("gpu failed (exit status 2" in line for line in lines)
+    assert [p.name for p in tmp_path.iterdir()] == ["part3-cpu.json"]
 
 
 def test_a_recording_without_the_block_is_named_for_what_it_is():

@@ -310,9 +310,10 @@ FILES = {
 
 
 def record(out_dir, parts=PARTS, quick=False, allow_load=False, say=print) -> int:
-    """Record ``parts`` into ``out_dir``; returns the exit status (0, or 3 when a part was
-    refused for the load). Each part runs in a fresh Python and writes a temporary file,
-    which becomes the recording only once the load is known to be acceptable."""
+    """Record ``parts`` into ``out_dir``; returns the exit status: 0; 3 when a part was
+    refused for the load; 2 when a part failed (its error printed, the others recorded).
+    Each part runs in a fresh Python and writes a temporary file, which becomes the
+    recording only once the load is known to be acceptable."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ConfigError(f"{out_dir} is not a folder; give --out an existing folder.")
@@ -336,7 +337,12 @@ def record(out_dir, parts=PARTS, quick=False, allow_load=False, say=print) -> in
         cmd = [sys.executable, "-m", "mlp_core.bench.record", "--worker", part, "--out", str(tmp)]
         cmd += ["--quick"] if quick else []
         say(f"record: {part} ...")
-        _, load = measure_load(lambda: subprocess.run(cmd, check=True, env=env))
+        done, load = measure_load(lambda: subprocess.run(cmd, env=env))
+        if done.returncode != 0:
+            say(f"record: {part} failed (exit status {done.returncode}; its message is above)")
+            tmp.unlink(missing_ok=True)
+            status = 2
+            continue
         result = load_recording(tmp)
         tmp.unlink()
         others = max(load["others_share_before"], load["others_share_during"])
@@ -387,7 +393,11 @@ def main(argv=None) -> int:
     p.add_argument("--worker", choices=ALL_PARTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        _worker(args.worker, Path(args.out), args.quick)
+        try:
+            _worker(args.worker, Path(args.out), args.quick)
+        except ConfigError as err:
+            print(f"record: {args.worker}: {err}", file=sys.stderr)
+            return 2
         return 0
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     unknown = [x for x in parts if x not in ALL_PARTS]
