@@ -50,9 +50,8 @@ class NumpyKernels:
         self.ones = np.ones(rows, dtype)
         self.gemm, self.gemv = blas_routines(dtype)
         self.ZT = np.empty((sizes[-1], rows), dtype)
-        self.ones_C = np.ones(sizes[-1], dtype)
         self._output = OUTPUT[loss]
-        self.rows = np.empty((2, rows), dtype)  # the softmax's per-row numbers
+        self.rows = np.empty((2, rows), dtype)  # the softmax's row maxima and sums
 
     def take_rows(self, X, order, out):
         """out ← X[order]. With every index in range, ``mode='clip'`` lets NumPy write
@@ -130,36 +129,14 @@ SIGMA_PRIME = {
 }
 
 
-EXP_SAFE = 80.0  # exp(z) is finite and normal for |z| < 87 in float32 (709 in float64)
-
-
 def _softmax_cross_entropy(K, Z, Y, D):
     """J = (1/m_b) Σ_i [logsumexp(Z_i) − Y_i·Z_i] and Δ^L = softmax(Z) − Y, one pass.
 
-    While every logit lies within ±:data:`EXP_SAFE`, exp(Z) can neither overflow nor
-    lose digits, so no shift is needed: Z (m_b, C) is overwritten with exp(Z), its row
-    sums are a product with a vector of ones (a BLAS gemv), and logsumexp(Z_i) = −log r_i
-    with r_i the reciprocal of row i's sum. Otherwise each row's maximum is subtracted
-    first (:func:`_shifted_softmax_cross_entropy`), as :mod:`mlp_core.core.losses` does."""
-    if not (Z.max() < EXP_SAFE and Z.min() > -EXP_SAFE):
-        return _shifted_softmax_cross_entropy(K, Z, Y, D)
-    mb = Z.shape[0]
-    r, log_r = K.rows[0, :mb], K.rows[1, :mb]
-    yz = np.vdot(Y, Z)
-    np.exp(Z, out=Z)
-    K.gemv(1.0, Z.T, K.ones_C, 0.0, r, 0, 1, 0, 1, 1, 1)  # r ← exp(Z) 1
-    np.reciprocal(r, out=r)
-    np.multiply(Z, r[:, None], out=D)
-    np.subtract(D, Y, out=D)
-    np.log(r, out=log_r)
-    return (-np.vdot(K.ones[:mb], log_r) - yz) / mb
-
-
-def _shifted_softmax_cross_entropy(K, Z, Y, D):
-    """:func:`_softmax_cross_entropy` for logits beyond ±:data:`EXP_SAFE`: each row's
-    maximum M_i subtracted first. The softmax runs on a transposed copy ``K.ZT`` (C, m_b)
-    of Z, so that the row maxima and sums are reductions across the C rows of Z^T, which
-    NumPy does in long vectorised passes; logsumexp(Z_i) = M_i − log r_i."""
+    The softmax runs on a transposed copy ``K.ZT`` (C, m_b) of the logits Z (m_b, C): the
+    row maxima M and sums of Z become reductions across the C rows of Z^T, which NumPy
+    does in long vectorised passes (along rows of only C entries it does not).
+    ``K.rows`` (2, B) receives M_i and r_i, the reciprocal of row i's sum of
+    exp(Z_i − M_i); logsumexp(Z_i) = M_i − log r_i."""
     mb = Z.shape[0]
     ZT, M, r = K.ZT[:, :mb], K.rows[0, :mb], K.rows[1, :mb]
     yz = np.vdot(Y, Z)
