@@ -10,6 +10,9 @@
 #   make record-explorers  recompute the explorers' recorded grid (chapter 11's learning
 #                    curves over B × η, minutes) into book/data/explorers/
 #   make train       the training CLI with its defaults on the digits
+#   make record      every recording in book/data/ made again with the current code, on a
+#                    quiet machine (refuses a part recorded under load; RECORD_FLAGS=--allow-load
+#                    writes it marked as such); then `make notebooks` for chapters 12-14
 #   make constraints rewrite constraints.txt (the pinned book, test, MPI and classroom stacks) from a
 #                    throwaway venv with the newest versions pyproject.toml allows
 # and, for teachers:
@@ -25,7 +28,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-haswell check notebooks record-explorers train constraints clean student assignments pdf lab
+.PHONY: book test test-haswell check notebooks record-explorers record train constraints clean student assignments pdf lab
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +81,10 @@ record-explorers: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/python -m mlp_core train
+
+# The book's Part III recordings (mlp_core/bench/record.py says what each part measures).
+record: $(STAMP)
+	$(BIN)/python -m mlp_core.bench.record --out book/data $(RECORD_FLAGS)
 
 # A fresh venv resolves pyproject.toml's ranges unconstrained; its freeze (without
 # mlp_core itself) becomes the pins. Run after changing a dependency, then commit the file.

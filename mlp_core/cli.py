@@ -205,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="data-parallel compute against all-reduce under mpiexec (chapter 14)",
     )
-    b.add_argument("--ranks", help="with --allreduce: the P to launch (default 1,2,3,4)")
+    b.add_argument(
+        "--ranks",
+        help="with --allreduce: the P to launch (default 1 up to the cores; more are run "
+        "but marked oversubscribed)",
+    )
     return parser
 
 
@@ -464,8 +468,8 @@ def run_allreduce(args, out) -> int:
             f"--allreduce times its own networks and batch sizes; {', '.join(given)} "
             f"apply to the epoch benchmark only. Drop them, or drop --allreduce."
         )
-    ranks = whole_numbers("1,2,3,4" if args.ranks is None else args.ranks, "--ranks", "1,2,4")
-    if not ranks:
+    ranks = None if args.ranks is None else whole_numbers(args.ranks, "--ranks", "1,2,4")
+    if ranks == ():
         raise ConfigError("--ranks is empty; give the numbers of ranks to launch, like 1,2,4.")
     if args.json:
         check_option_path("--json", args.json, "allreduce.json")

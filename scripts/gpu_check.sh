@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The GPU half of issue 13, in one run: the GPU tests, the whole suite, and the benchmark
-# at every size (4096-wide included) with the PyTorch CUDA contenders; every result goes
-# under $OUT (default ./gpu-check-out). Run from the repository root on a CUDA machine:
+# The GPU recording, in one run: the GPU tests, the whole suite, the benchmark at every
+# size (4096-wide included) with the PyTorch CUDA contenders, and chapter 13's sweep on the
+# GPU beside its cost model (python -m mlp_core.bench.record --parts gpu); every result goes
+# under $OUT (default ./gpu-check-out), the recordings also into book/data/ (commit them:
+# bench-gpu-<name>.json and part3-gpu.json; chapter 13 reads both). Run from the repository
+# root on a CUDA machine:
 #
 #     OUT=/some/dir bash scripts/gpu_check.sh
 #
-# Expected run time on one H100 (estimated from the FLOP counts; about 7 minutes in all,
+# Rehearse it on a CPU machine with PYTHON=.venv/bin/python: every step runs, and the GPU
+# ones skip or fail fast, saying why.
+#
+# Expected run time on one H100 (estimated from the FLOP counts; about 8 minutes in all,
 # each step capped by `timeout` so the whole stays under 10 minutes):
 #   install            ~0.2 min  (no network needed: falls back to the image's packages)
 #   pytest -m gpu      ~0.5 min  (small problems; most of it is CuPy compiling ~30 kernels)
@@ -20,6 +26,8 @@
 #       ~0.5 float64): ~0.5-1 s per epoch × 5 contenders × 6 rounds × 2 dtypes: ~1.5 min;
 #       the loop is timed on 256 examples (~2 s per call).
 #     60000x784 (60 GFLOP) and the digits (0.15 GFLOP, call-bound): ~1 min together.
+#   chapter 13's sweep   ~0.5 min  (m = 2048, B = 1 ... 1024, eager and CUDA graph: the B = 1
+#                                    epochs are 2048 steps of ~25 launches, ~1 s each)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-check-out}
@@ -80,4 +88,11 @@ timeout 330 "$PY" -m mlp_core bench --device gpu --sizes digits,60000x784,16384x
 echo "bench: exit $? -> $json" | tee -a "$OUT/summary.txt"
 cp "$json" "$OUT/" 2>/dev/null || echo "no JSON written" | tee -a "$OUT/summary.txt"
 cat "$OUT/bench.txt"
+
+step "chapter 13's sweep on the GPU beside the model (mlp_core.bench.record --parts gpu)"
+timeout 120 "$PY" -m mlp_core.bench.record --parts gpu --allow-load --out book/data \
+  >"$OUT/record-gpu.txt" 2>&1
+echo "record gpu: exit $? -> book/data/part3-gpu.json" | tee -a "$OUT/summary.txt"
+cp book/data/part3-gpu.json "$OUT/" 2>/dev/null || echo "no part3-gpu.json written" | tee -a "$OUT/summary.txt"
+cat "$OUT/record-gpu.txt"
 step "done"

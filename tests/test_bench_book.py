@@ -161,12 +161,75 @@ def test_recorded_vs_live_plots_recorded_lines(tmp_path):
     assert len(plots.recorded_vs_live(live, []).axes) == 1
 
 
+def test_roofline_draws_measured_points_apart_from_the_model():
+    measured = [dict(m=m, intensity=0.5 * m, gflops=3.0 * m) for m in (1, 4, 16)]
+    fig = plots.roofline_chart(
+        100.0, 10.0, [("m = 1", 0.5)], measured=measured, roofs={"L2": 40.0}, formula_peak=120.0
+    )
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "measured Z = A W, m = 1…16" in labels
+    assert "m = 1 (model: on the roof)" in labels
+    assert "roof from L2 (40 GB/s)" in labels
+    line = fig.axes[0].get_lines()[labels.index("measured Z = A W, m = 1…16")]
+    np.testing.assert_allclose(line.get_ydata(), [3.0, 12.0, 48.0])
+
+
+def test_recorded_spread_shows_min_quartiles_and_max():
+    result = _synthetic_result()
+    r = result["records"][0]
+    r["times"] = [1.0, 2.0, 3.0, 4.0, 10.0]
+    r.pop("spread", None)
+    fig = plots.recorded_spread(result, dtype="float32")
+    assert "Synthetic CPU (3 cores), 2000-01-02" in fig._suptitle.get_text()
+    xs = [tuple(line.get_xdata()) for line in fig.axes[0].get_lines()]
+    assert (1.0, 10.0) in xs and (2.0, 4.0) in xs  # min–max and the quartiles
+
+
+def test_allreduce_chart_marks_oversubscribed_ranks():
+    def block(P, over=False):
+        rows = [dict(P=P, network="n", B=64, compute_s=0.01 / P, allreduce_s=0.001 * (P - 1))]
+        return dict(P=P, rows=rows, oversubscribed=over)
+
+    fig = plots.allreduce_chart(dict(per_P=[block(1), block(2), block(3, True)]))
+    speedup = fig.axes[1].get_lines()[0]
+    np.testing.assert_allclose(speedup.get_ydata(), [1.0, 0.01 / 0.006, 0.01 / (0.01 / 3 + 0.002)])
+    assert fig.axes[0].patches or fig.axes[0].collections  # the grey band and the markers
+
+
 def test_other_figures():
-    assert isinstance(plots.roofline_chart(100.0, 10.0, [("matvec", 0.5), ("B=256", 50.0)]), Figure)
     rows = [
         dict(m=m, loop_seconds=m * 1e-4, batched_seconds=1e-4 + m * 1e-6, loop_extrapolated=m > 10)
         for m in (1, 10, 100)
     ]
     assert len(plots.loop_vs_batched_chart(rows).axes) == 2
-    fig = plots.recorded_bars(_synthetic_result(), dtype="float32")
-    assert "Synthetic CPU (3 cores), 2000-01-02" in fig.axes[0].get_title()
+    live = [("CPU", [dict(batch_size=B, examples_per_s=100.0 * B) for B in (1, 8)])]
+    model = [("GPU", [dict(batch_size=B, examples_per_s=50.0 * B) for B in (1, 8)])]
+    fig = plots.recorded_vs_live(live, predicted=model)
+    assert "GPU (model, not measured)" in [line.get_label() for line in fig.axes[0].get_lines()]
+
+
+def test_cpu_peak_by_hand():
+    # 2 cores × 2 FMA units × 8 float32 lanes (256 bits) × 2 FLOPs × 2.6 GHz
+    assert bench.cpu_peak_gflops(2, 2.6, 256, 2) == pytest.approx(2 * 2 * 8 * 2 * 2.6)
+    assert bench.cpu_peak_gflops(2, 2.6, 256, 2, itemsize=8) == pytest.approx(2 * 2 * 4 * 2 * 2.6)
+    # AVX-512 doubles the lanes only where the FMA units are 512 bits wide
+    assert bench.fma_datapath_bits("AuthenticAMD", 0x19, 512) == 256  # Zen 4
+    assert bench.fma_datapath_bits("GenuineIntel", 6, 512) == 512
+    assert bench.fma_datapath_bits("AuthenticAMD", 0x1A, 512) == 512  # Zen 5
+    facts = bench.cpu_vector_facts()
+    if facts:  # Linux
+        assert facts["datapath_bits"] <= facts["simd_bits"] and facts["clock_ghz"] >= 0
+
+
+def test_matmul_rates_rows():
+    rows = bench.matmul_rates(12, 8, [1, 3], repeats=1)
+    assert [r["m"] for r in rows] == [1, 3]
+    for r in rows:
+        assert r["gflops"] == pytest.approx(2 * r["m"] * 12 * 8 / r["seconds"] / 1e9)
+        assert r["intensity"] == bench.matmul_intensity(12, 8, r["m"], 4)
+
+
+def test_copy_roofs_measure_memory_and_the_caches_it_can_read():
+    roofs = bench.copy_roofs(repeats=1)
+    assert "memory" in roofs and roofs["memory"]["gbs"] > 0
+    assert set(roofs) <= {"L2", "L3", "memory"}

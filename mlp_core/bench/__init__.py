@@ -10,8 +10,11 @@ contenders     one epoch of each contender (loop, NumPy/CuPy batched and fast, s
 machine        what a result was measured on (CPU, caches, BLAS, GPU, versions, load)
 harness        the run: every contender interleaved on every size and dtype, the records
 report         the text table and the JSON file
-experiments    the book's chapters 12 and 13: GEMM rate, copy bandwidth, intensity, roofline,
-               speed against the batch size, loop against batched, recorded results
+experiments    the book's chapters 12 and 13: the CPU's peak, GEMM rate, copy bandwidths,
+               intensity, roofline, speed against the batch size, loop against batched,
+               recorded results
+gpu_model      chapter 13's prediction of the fast epoch on a GPU (no GPU has measured it)
+record         ``make record``: every recording of ``book/data`` with the current code
 allreduce      chapter 14: compute against all-reduce time per step under ``mpiexec``, with
                the ring model's prediction (``python -m mlp_core bench --allreduce``)
 =============  ==============================================================================
@@ -19,6 +22,7 @@ allreduce      chapter 14: compute against all-reduce time per step under ``mpie
 The command line, ``python -m mlp_core bench``, lives with ``train`` in :mod:`mlp_core.cli`.
 """
 
+from . import gpu_model
 from .contenders import (
     CONTENDERS,
     GPU_CONTENDERS,
@@ -32,15 +36,21 @@ from .contenders import (
 )
 from .experiments import (
     GPU_COPY_BYTES,
+    cache_sizes,
     call_overhead,
     copy_bandwidth,
+    copy_roofs,
+    cpu_peak_gflops,
+    cpu_vector_facts,
     crossover_batch,
     default_copy_bytes,
     epoch_bytes,
+    fma_datapath_bits,
     gemm_rate,
     load_recorded,
     loop_vs_batched,
     matmul_intensity,
+    matmul_rates,
     recorded_label,
     recorded_table,
     roofline,
@@ -80,6 +90,13 @@ from .timing import (
 )
 
 __all__ = [
+    "cache_sizes",
+    "copy_roofs",
+    "cpu_peak_gflops",
+    "cpu_vector_facts",
+    "fma_datapath_bits",
+    "gpu_model",
+    "matmul_rates",
     "call_overhead",
     "epoch_bytes",
     "time_breakdown",

@@ -1,7 +1,8 @@
 """Compute against communication in data-parallel SGD, measured beside the α-β ring model.
 
-``python -m mlp_core bench --allreduce --ranks 1,2,3,4 --json book/data/allreduce-cpu.json``
-launches ``mpiexec -n P python -m mlp_core.bench.allreduce`` for each P (:func:`run`); every
+``python -m mlp_core bench --allreduce --json book/data/allreduce-cpu.json``
+launches ``mpiexec -n P python -m mlp_core.bench.allreduce`` for each P (:func:`run`; by
+default P = 1 up to the cores); every
 rank then times, per step, its compute (the local sums of its B/P rows,
 :func:`mlp_core.distributed.local_sums`) and the one all-reduce of the buffer, for a few
 network sizes and batch sizes. A ping-pong between ranks 0 and 1 measures the latency α
@@ -9,8 +10,13 @@ and the bandwidth β, and the ring all-reduce's cost model
 
     t_allreduce ≈ 2 (P − 1)/P · bytes/β + 2 (P − 1) α
 
-is written beside each measurement. Each rank runs one BLAS thread; with more ranks than
-cores the ranks share cores, which the recorded machine facts make visible.
+is written beside each measurement. MPICH chooses its all-reduce algorithm by message
+size and rank count (recursive doubling, Rabenseifner's reduce-scatter + all-gather, its
+shared-memory collectives); so that the model describes what runs, the benchmark forces
+the ring (:data:`RING`). Each rank runs one BLAS thread. The default ranks go up to the
+cores this process may use (P ≤ cores); a P above that (``--ranks`` given) is run but
+marked ``oversubscribed``: ranks then take turns on a core, and its times say nothing
+about the algorithm.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from ..core.data import one_hot
 from ..core.errors import ConfigError
 from ..core.params import init_params
 from ..distributed import allreducer, buffer_size, local_sums, rank_rows, world
-from .machine import machine_info
+from .machine import cpu_cores, machine_info
 from .timing import median
 
 # (name, layer widths h, global batch sizes B): the digits' network, an MNIST-sized one and
@@ -41,6 +47,15 @@ CONFIGS = (
 )
 STEPS = 15
 PING_BYTES = (8, 2**25)  # 32 MiB: larger than the caches, like the big buffers
+# MPICH's control variables: the ring algorithm for every all-reduce, not the device's own
+# (shared-memory) collectives, and an error rather than a silent fall-back to another.
+RING = {
+    "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "ring",
+    "MPIR_CVAR_DEVICE_COLLECTIVES": "none",
+    "MPIR_CVAR_COLLECTIVE_FALLBACK": "error",
+}
+# One BLAS / OpenMP thread per rank.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def ring_allreduce_seconds(nbytes: float, P: int, alpha: float, beta: float) -> float:
@@ -128,9 +143,17 @@ def mpiexec_command() -> str:
     return local if os.path.exists(local) else "mpiexec"
 
 
-def run(ranks=(1, 2, 3, 4), dtype: str = "float32", timeout: float = 300) -> dict:
-    """Launch one ``mpiexec -n P`` per P; returns the merged result with machine facts."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+def default_ranks() -> tuple:
+    """P = 1, 2, ..., the cores this process may use (at least 1, 2)."""
+    return tuple(range(1, max(2, cpu_cores()) + 1))
+
+
+def run(ranks=None, dtype: str = "float32", timeout: float = 300) -> dict:
+    """Launch one ``mpiexec -n P`` per P (default :func:`default_ranks`), the ring forced
+    and one BLAS thread per rank; returns the merged result with machine facts. A block
+    with P above the cores is marked ``oversubscribed``."""
+    ranks = default_ranks() if ranks is None else tuple(ranks)
+    env = dict(os.environ, **ONE_THREAD, **RING)
     result = dict(machine=machine_info(), per_P=[])
     with tempfile.TemporaryDirectory() as tmp:
         for P in ranks:
@@ -145,8 +168,14 @@ def run(ranks=(1, 2, 3, 4), dtype: str = "float32", timeout: float = 300) -> dic
             )
             if proc.returncode != 0:
                 raise ConfigError(f"mpiexec -n {P} failed:\n{proc.stderr[-2000:]}")
-            result["per_P"].append(json.loads(Path(path).read_text()))
+            with open(path, encoding="utf-8") as f:
+                block = json.load(f)
+            block["oversubscribed"] = P > cpu_cores()
+            result["per_P"].append(block)
     result["machine"]["threads_per_rank"] = 1
+    result["machine"]["allreduce_algorithm"] = (
+        "ring (MPICH, forced: " + ", ".join(f"{k}={v}" for k, v in RING.items()) + ")"
+    )
     return result
 
 
@@ -157,6 +186,8 @@ def format_table(result: dict) -> str:
         f"{'all-reduce ms':>13}  {'ratio':>6}  {'model ms':>8}"
     ]
     for block in result["per_P"]:
+        if block.get("oversubscribed"):
+            lines.append(f"P = {block['P']}: more ranks than cores (oversubscribed):")
         for r in block["rows"]:
             lines.append(
                 f"{r['P']:>2}  {r['network']:<7} {r['B']:>5}  {r['bytes'] / 1024:>10.0f}  "

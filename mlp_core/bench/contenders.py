@@ -15,8 +15,8 @@ sklearn            ``MLPClassifier(solver='sgd', momentum=0, alpha=0).partial_fi
 torch-cpu          ``nn.Sequential`` of Linear+ReLU, ``CrossEntropyLoss``, ``optim.SGD``
 torch-cuda         the same with the data and the model on the GPU (eager)
 torch-cuda-graph   the same epoch captured once as a ``torch.cuda.CUDAGraph`` and replayed
-gemm-numpy         only the matrix products of one epoch, at the same shapes, with ``out=``:
-gemm-cupy          the floor; "% GEMM" is a contender's FLOP rate over this one's
+gemm-numpy         only the matrix products of one epoch, at the same shapes, through the GEMM
+gemm-cupy          the fast path calls: the floor; "% GEMM" is a contender's FLOP rate over it
 =================  ==========================================================================
 
 Every contender walks the batches of :func:`mlp_core.core.batching.batch_slices` over the
@@ -37,6 +37,7 @@ from ..core.errors import ConfigError
 from ..core.params import Params
 from ..core.single import gradients_loop
 from ..fast import graph_status, run_epoch_fast
+from ..fast.numpy_kernels import blas_matmul
 from ..training import run_epoch, sgd_step
 from .machine import cpu_cores
 from .problems import SEED, Problem
@@ -129,27 +130,24 @@ def epoch_torch(model, optimizer, loss_fn, X, labels, order, batch_size: int):
     return model
 
 
-def epoch_gemm_floor(xp, X, W: dict, Z: dict, D: dict, G: dict, slices):
+def epoch_gemm_floor(matmul, X, W: dict, Z: dict, D: dict, G: dict, slices):
     """Only the matrix products of one epoch at the same shapes, into preallocated
-    buffers, with the same calls the fast path makes (``xp.matmul(a, b, out=)``; BLAS on
-    NumPy, cuBLAS on CuPy): per batch and layer Z^l = A^{l-1} W^l, G^l = (A^{l-1})^T Δ^l
-    and, for l ≥ 2, Δ^{l-1} = Δ^l (W^l)^T. No bias, activation, loss or update."""
+    buffers, through the same GEMM routine the fast path calls (``matmul(a, b, out)``:
+    the BLAS through SciPy on NumPy, cuBLAS on CuPy): per batch and layer
+    Z^l = A^{l-1} W^l, G^l = (A^{l-1})^T Δ^l and, for l ≥ 2, Δ^{l-1} = Δ^l (W^l)^T. No
+    bias, activation, loss or update."""
     L = len(W)
-
-    def gemm(a, b, out):
-        xp.matmul(a, b, out=out)
-
     for start, stop in slices:
         mb = stop - start
         A_prev = X[start:stop]
         for l in range(1, L + 1):
-            gemm(A_prev, W[l], Z[l][:mb])
+            matmul(A_prev, W[l], Z[l][:mb])
             A_prev = Z[l][:mb]
         for l in range(L, 0, -1):
             A_prev = X[start:stop] if l == 1 else Z[l - 1][:mb]
-            gemm(A_prev.T, D[l][:mb], G[l])
+            matmul(A_prev.T, D[l][:mb], G[l])
             if l > 1:
-                gemm(D[l][:mb], W[l].T, D[l - 1][:mb])
+                matmul(D[l][:mb], W[l].T, D[l - 1][:mb])
 
 
 # --------------------------------------------------------------------- contender set-up
@@ -356,6 +354,12 @@ def _torch_graph_epoch(torch, model, optimizer, loss_fn, X, labels, order, batch
 def _setup_gemm(p: Problem, gpu: bool):
 
     xp = backend.gpu_xp() if gpu else np
+    if gpu:
+
+        def matmul(a, b, out):
+            xp.matmul(a, b, out=out)
+    else:
+        matmul = blas_matmul(p.dtype)
     sizes, B = p.size.sizes, min(p.size.batch, p.m)
     rng = np.random.default_rng(1)
 
@@ -372,7 +376,7 @@ def _setup_gemm(p: Problem, gpu: bool):
     return Runner(
         "gemm-cupy" if gpu else "gemm-numpy",
         "gpu" if gpu else "cpu",
-        lambda: epoch_gemm_floor(xp, X, W, Z, D, G, slices),
+        lambda: epoch_gemm_floor(matmul, X, W, Z, D, G, slices),
         _cupy_sync if gpu else _no_sync,
         timer=cuda_event_timer if gpu else None,
     )

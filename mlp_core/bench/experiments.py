@@ -1,8 +1,11 @@
 """The book's Part III experiments (chapters 12 and 13) and the recorded results.
 
 Small measurements and helpers behind the figures of "Why batches are fast" and "On the
-GPU with CuPy". Each timing synchronises the device before every clock read
-(:func:`timing.time_call`) and reports the median.
+GPU with CuPy": the CPU's peak from its data (cores × FMA units × SIMD lanes × 2 × clock),
+the measured GEMM rate and copy bandwidths (the roofline's roof and slopes, main memory
+and the caches), the measured rate of Z = A W against the number of rows m, and the
+epoch's speed against the batch size. Each timing synchronises the device before every
+clock read (:func:`timing.time_call`) and reports the median.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def gemm_rate(n: int | None = None, dtype=np.float32, xp=np, repeats: int = 3) -
 
 
 def copy_bandwidth(
-    nbytes: int | None = None, dtype=np.float32, xp=np, repeats: int = 3, threads=None
+    nbytes: int | None = None, dtype=np.float32, xp=np, repeats: int = 3, threads=None, inner=1
 ) -> float:
     """Measured GB/s of copying an array of ``nbytes`` bytes into another (bytes read plus
     bytes written, 2·nbytes per copy): the slope of the roofline, eq-intensity.
@@ -55,7 +58,8 @@ def copy_bandwidth(
     last-level cache, so the copy measures main memory, not a cache; on a GPU 1 GiB). On
     NumPy the copy is split over ``threads`` threads (default: every core this process may
     use; NumPy releases the GIL while copying), since one core alone cannot draw a
-    socket's bandwidth."""
+    socket's bandwidth. ``inner``: copies per timed call (for a copy that fits in a
+    cache, the copy is repeated so that the threads' start is not what is timed)."""
     nbytes = default_copy_bytes(xp) if nbytes is None else int(nbytes)
     count = max(1, nbytes // np.dtype(dtype).itemsize)
     src = xp.ones(count, dtype=dtype)
@@ -66,10 +70,14 @@ def copy_bandwidth(
         parts = [(dst[a:b], src[a:b]) for a, b in zip(edges[:-1], edges[1:])]
         with concurrent.futures.ThreadPoolExecutor(n) as pool:
 
-            def copy():
-                list(pool.map(lambda ds: np.copyto(*ds), parts))
+            def part(ds):
+                for _ in range(inner):
+                    np.copyto(*ds)
 
-            t = median(time_call(copy, xp=xp, repeats=repeats))
+            def copy():
+                list(pool.map(part, parts))
+
+            t = median(time_call(copy, xp=xp, repeats=repeats)) / inner
     else:
         t = median(time_call(lambda: xp.copyto(dst, src), xp=xp, repeats=repeats))
     return 2.0 * count * np.dtype(dtype).itemsize / t / 1e9
@@ -83,6 +91,139 @@ def default_copy_bytes(xp=np) -> int:
         return GPU_COPY_BYTES
     llc = last_level_cache_bytes() or 0
     return max(2**28, 8 * llc)
+
+
+def cpu_vector_facts() -> dict:
+    """What the CPU's peak is made of, read from ``/proc/cpuinfo`` (Linux; ``{}``
+    elsewhere): ``vendor``, ``family``, ``model``, ``clock_ghz`` (the clock the kernel
+    reports: the nominal one in a virtual machine, not the boost clock), ``simd_bits`` (the
+    widest vector registers: 512 with AVX-512, 256 with AVX2, else 128), ``datapath_bits``
+    (how wide one FMA unit really is, :func:`fma_datapath_bits`) and ``fma_units`` (2 per
+    core on every x86 core with FMA since Intel's Haswell and AMD's Zen 2)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return {}
+    first = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        first[key.strip()] = value.strip()
+    flags = set(first.get("flags", "").split())
+    simd = 512 if "avx512f" in flags else 256 if "avx2" in flags else 128
+    facts = dict(
+        vendor=first.get("vendor_id", "?"),
+        family=int(first.get("cpu family", 0) or 0),
+        model=int(first.get("model", 0) or 0),
+        clock_ghz=float(first.get("cpu MHz", 0) or 0) / 1e3,
+        simd_bits=simd,
+        fma_units=2 if "fma" in flags else 1,
+    )
+    facts["datapath_bits"] = fma_datapath_bits(facts["vendor"], facts["family"], simd)
+    return facts
+
+
+def fma_datapath_bits(vendor: str, family: int, simd_bits: int) -> int:
+    """The width one FMA unit computes per cycle. AMD's Zen 4 (family 0x19) runs AVX-512
+    on 256-bit units, each 512-bit instruction in two halves, so AVX-512 does not double
+    its peak; Zen 1 (family 0x17, models before Zen 2) split AVX2 the same way, which this
+    rule does not tell apart. Intel's AVX-512 cores compute 512 bits at once (some parts
+    have one such unit, not two: see the part's documentation)."""
+    if vendor == "AuthenticAMD" and family <= 0x19:
+        return min(simd_bits, 256)
+    return simd_bits
+
+
+def cpu_peak_gflops(
+    cores: int, clock_ghz: float, datapath_bits: int, fma_units: int = 2, itemsize: int = 4
+) -> float:
+    """The CPU's arithmetic peak: cores × FMA units × lanes × 2 × clock, GFLOP/s, with
+    lanes = datapath bits / (8 × itemsize) numbers per FMA unit and an FMA counting two
+    FLOPs (eq-peak)."""
+    lanes = datapath_bits // (8 * itemsize)
+    return cores * fma_units * lanes * 2 * clock_ghz
+
+
+def cache_sizes() -> dict:
+    """The data and unified caches of CPU 0 (Linux sysfs): ``{"L1": bytes, "L2": ...,
+    "L3": ...}`` with ``shared_by`` the CPUs sharing each; ``{}`` where unreadable."""
+    out = {}
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            kind = open(os.path.join(index, "type")).read().strip()
+            level = int(open(os.path.join(index, "level")).read())
+            size = open(os.path.join(index, "size")).read().strip().upper()
+            shared = open(os.path.join(index, "shared_cpu_list")).read().strip()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction":
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        nbytes = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+        out[f"L{level}"] = dict(bytes=nbytes, shared_by=_cpu_count(shared))
+    return out
+
+
+def _cpu_count(cpu_list: str) -> int:
+    count = 0
+    for part in cpu_list.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count
+
+
+def copy_roofs(dtype=np.float32, repeats: int = 5, threads=None) -> dict:
+    """Copy bandwidth (GB/s, :func:`copy_bandwidth`) with the working set in the L2
+    cache, in the L3 cache and in main memory, every core copying its own part: the
+    roofline's slopes. Each copy's source and destination together fill half of the level
+    (a quarter of a private cache per core's part). L1 is left out: a copy small enough for
+    it is over before Python's call returns."""
+    caches = cache_sizes()
+    n = max(1, cpu_cores() if threads is None else int(threads))
+    out = {}
+    for level in ("L2", "L3"):
+        c = caches.get(level)
+        if c is None:
+            continue
+        total = c["bytes"] * (n if c["shared_by"] == 1 else max(1, n // c["shared_by"]))
+        nbytes = total // 4
+        out[level] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, repeats, n, inner=8))
+    nbytes = default_copy_bytes()
+    out["memory"] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, 3, n))
+    return out
+
+
+def matmul_rates(h_in: int, h_out: int, m_values, dtype=np.float32, repeats: int = 5) -> list:
+    """Measured GFLOP/s of Z = A W, A (m, h_in) and W (h_in, h_out), with ``@`` into a
+    preallocated Z, for each m, beside its arithmetic intensity (eq-intensity): the
+    points the roofline predicts. Each timed call repeats the product until it has run
+    about a millisecond, so that small m is not all clock overhead."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((h_in, h_out)).astype(dtype)
+    rows = []
+    for m in m_values:
+        m = int(m)
+        A = rng.standard_normal((m, h_in)).astype(dtype)
+        Z = np.empty((m, h_out), dtype)
+        flops = 2.0 * m * h_in * h_out
+        inner = max(1, int(2e6 // flops))  # ~1 ms of work at a few GFLOP/s
+
+        def run():
+            for _ in range(inner):
+                np.matmul(A, W, out=Z)
+
+        t = median(time_call(run, xp=np, repeats=repeats)) / inner
+        rows.append(
+            dict(
+                m=m,
+                seconds=t,
+                gflops=flops / t / 1e9,
+                intensity=matmul_intensity(h_in, h_out, m, np.dtype(dtype).itemsize),
+            )
+        )
+    return rows
 
 
 def matmul_intensity(h_in: int, h_out: int, m: int, itemsize: int = 4) -> float:
@@ -275,15 +416,19 @@ def recorded_table(result: dict, contenders=None) -> str:
 
 
 def crossover_batch(cpu_rows: list, gpu_rows: list):
-    """The smallest batch size at which the GPU processes more examples per second than
-    the CPU (rows as returned by :func:`speed_vs_batch`, compared at the batch sizes both
-    measured), or None if it never does."""
+    """The batch size from which the GPU processes more examples per second than the CPU
+    at every larger batch size both rows have (rows as returned by :func:`speed_vs_batch`
+    or predicted by :func:`gpu_model.predict_epoch`, with ``batch_size`` and
+    ``examples_per_s``); None when the GPU is not ahead at the largest. (A GPU ahead at
+    B = 1 only, where a CPU's small products can be slow, is not a crossover.)"""
     cpu = {r["batch_size"]: r["examples_per_s"] for r in cpu_rows}
-    for r in sorted(gpu_rows, key=lambda r: r["batch_size"]):
-        B = r["batch_size"]
-        if B in cpu and r["examples_per_s"] > cpu[B]:
-            return B
-    return None
+    gpu = {r["batch_size"]: r["examples_per_s"] for r in gpu_rows}
+    found = None
+    for B in sorted(set(cpu) & set(gpu), reverse=True):
+        if gpu[B] <= cpu[B]:
+            break
+        found = B
+    return found
 
 
 def call_overhead(L: int, batch: int, loop: bool, repeats: int = 5, seed: int = SEED) -> float:

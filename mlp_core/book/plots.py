@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..bench import recorded_label, roofline
+from ..bench import record_spread, recorded_label, roofline
 from ..core.backend import to_device, to_numpy
 from ..core.batched import predict
 from ..core.errors import ConfigError, ShapeError
@@ -21,7 +21,8 @@ __all__ = [
     "digits_grid",
     "learning_curves",
     "loop_vs_batched_chart",
-    "recorded_bars",
+    "allreduce_chart",
+    "recorded_spread",
     "recorded_vs_live",
     "roofline_chart",
     "run_colour",
@@ -203,14 +204,45 @@ def decision_boundary(
 # ------------------------------------------------- Part III: speed (chapters 12 and 13)
 
 
-def roofline_chart(peak_gflops, bandwidth_gbs, points=(), *, title=None) -> Figure:
-    """The roofline min(peak, bandwidth · I) on log-log axes (eq-intensity), with
-    ``points``: a list of ``(label, intensity)`` placed on the roof."""
+def roofline_chart(
+    peak_gflops,
+    bandwidth_gbs,
+    points=(),
+    *,
+    measured=(),
+    roofs=None,
+    formula_peak=None,
+    title=None,
+) -> Figure:
+    """The roofline min(peak, bandwidth · I) on log-log axes (eq-intensity), main memory's
+    ``bandwidth_gbs`` as its slope. ``roofs``: ``{name: GB/s}``, further slopes (the
+    caches), drawn thinner up to the peak; ``formula_peak``: the peak computed from the
+    processor's data (eq-peak), dashed, beside the measured one; ``measured``: rows with
+    ``intensity`` and ``gflops`` (and ``m``: :func:`mlp_core.bench.matmul_rates`), drawn as
+    filled dots joined by a line; ``points``: ``(label, intensity)`` placed *on* the roof,
+    what the model predicts, drawn hollow and labelled as a model."""
 
-    fig = Figure(figsize=(7.5, 4.4), dpi=DPI, facecolor="white")
+    fig = Figure(figsize=(7.5, 4.6), dpi=DPI, facecolor="white")
     ax = fig.subplots()
     I = np.logspace(-2, 3, 200)
-    ax.loglog(I, roofline(peak_gflops, bandwidth_gbs, I), "k-", lw=2, label="attainable")
+    ax.loglog(I, roofline(peak_gflops, bandwidth_gbs, I), "k-", lw=2, label="roofline (memory)")
+    for k, (name, gbs) in enumerate((roofs or {}).items()):
+        ax.loglog(
+            I,
+            roofline(peak_gflops, gbs, I),
+            color="0.5",
+            lw=1,
+            ls=(0, (4, 1 + k)),
+            label=f"roof from {name} ({gbs:.0f} GB/s)",
+        )
+    if formula_peak is not None:
+        ax.axhline(
+            formula_peak,
+            color="C3",
+            ls="--",
+            lw=1,
+            label=f"peak from the data, {formula_peak:.0f} GFLOP/s",
+        )
     ridge = peak_gflops / bandwidth_gbs
     ax.axvline(ridge, color="grey", ls=":", lw=1)
     ax.annotate(
@@ -221,16 +253,35 @@ def roofline_chart(peak_gflops, bandwidth_gbs, points=(), *, title=None) -> Figu
         fontsize=8,
         color="grey",
     )
+    if len(measured):
+        ms = [r.get("m") for r in measured]
+        ax.loglog(
+            [r["intensity"] for r in measured],
+            [r["gflops"] for r in measured],
+            "o-",
+            color="C0",
+            ms=5,
+            label=f"measured Z = A W, m = {ms[0]}…{ms[-1]}" if ms[0] is not None else "measured",
+        )
     for k, (label, intensity) in enumerate(points):
         y = float(roofline(peak_gflops, bandwidth_gbs, intensity))
-        ax.plot(intensity, y, "o", ms=8, color=f"C{k % 10}", label=label)
+        ax.plot(
+            intensity,
+            y,
+            "o",
+            ms=9,
+            mfc="none",
+            mew=1.6,
+            color=f"C{(k + 1) % 10}",
+            label=f"{label} (model: on the roof)",
+        )
     ax.set(
         xlabel="arithmetic intensity (FLOP/byte)",
-        ylabel="attainable GFLOP/s",
+        ylabel="GFLOP/s",
         title=title or "roofline of this machine",
     )
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -288,12 +339,15 @@ def recorded_vs_live(
         "gemm-numpy",
         "gemm-cupy",
     ),
+    predicted=(),
     title=None,
 ) -> Figure:
-    """Speed against the batch size: ``live`` runs (a list of ``(label, rows)`` from
-    :func:`mlp_core.bench.speed_vs_batch`) on the left; recorded benchmark results
-    (from :func:`mlp_core.bench.load_recorded`) on the right, one line per file and
-    contender, labelled with the hardware and date. With no recorded results, the live
+    """Speed against the batch size: measured runs ``live`` (a list of ``(label, rows)``
+    from :func:`mlp_core.bench.speed_vs_batch`, live or recorded) and ``predicted`` ones
+    (``(label, rows)`` of :func:`mlp_core.bench.gpu_model.predict_epoch` results with
+    ``batch_size``; dashed, hollow, labelled as a model) on the left; recorded benchmark
+    results (from :func:`mlp_core.bench.load_recorded`) on the right, one line per file and
+    contender, labelled with the hardware and date. With no recorded results, the left
     panel alone."""
 
     recorded = list(recorded)
@@ -308,10 +362,19 @@ def recorded_vs_live(
             color=f"C{k % 10}",
             label=label,
         )
+    for k, (label, rows) in enumerate(predicted):
+        ax_live.loglog(
+            [r["batch_size"] for r in rows],
+            [r["examples_per_s"] for r in rows],
+            "o--",
+            mfc="none",
+            color=f"C{(len(live) + k) % 10}",
+            label=f"{label} (model, not measured)",
+        )
     ax_live.set(
         xlabel="batch size $B$",
         ylabel="examples per second (one epoch)",
-        title="live, on this machine",
+        title="measured and predicted" if predicted else "live, on this machine",
     )
     ax_live.grid(alpha=0.3, which="both")
     ax_live.legend(fontsize=8)
@@ -360,10 +423,12 @@ def recorded_vs_live(
     return fig
 
 
-def recorded_bars(result, *, dtype="float32", contenders=None, title=None) -> Figure:
-    """GFLOP/s of each contender on each benchmark size of one recorded result (bars),
-    titled with the hardware and date."""
-
+def recorded_spread(result, *, dtype="float32", contenders=None, title=None) -> Figure:
+    """Seconds per epoch of each contender on each size of one recorded benchmark, one
+    panel per size (log axis): the median as a dot, the middle half of the timed epochs
+    (quartiles) as a thick bar, the fastest to the slowest as a thin line: the spread of
+    the measurement, not a bar from an arbitrary baseline. Titled with the hardware and
+    date; an extrapolated contender (the loop on the large sizes) is marked with *."""
     recs = [
         r
         for r in result["records"]
@@ -371,23 +436,87 @@ def recorded_bars(result, *, dtype="float32", contenders=None, title=None) -> Fi
     ]
     sizes = list(dict.fromkeys(r["size"] for r in recs))
     names = list(dict.fromkeys(r["contender"] for r in recs))
-    fig = Figure(figsize=(10, 4), dpi=DPI, facecolor="white")
-    ax = fig.subplots()
-    width = 0.8 / max(1, len(names))
-    for k, name in enumerate(names):
-        by = {r["size"]: r for r in recs if r["contender"] == name}
-        xs = [i + (k - (len(names) - 1) / 2) * width for i, s in enumerate(sizes) if s in by]
-        ys = [by[s]["gflops"] for s in sizes if s in by]
-        label = next(r["label"] for r in recs if r["contender"] == name)
-        label += " (*extrapolated)" if any(by[s]["extrapolated"] for s in by) else ""
-        ax.bar(xs, ys, width, color=f"C{k % 10}", label=label)
-    ax.set_xticks(range(len(sizes)), [s for s in sizes])
-    ax.set_yscale("log")
-    ax.set(
-        ylabel="GFLOP/s (matrix products)",
-        title=title or f"recorded: {recorded_label(result)}, {dtype}",
+    fig = Figure(figsize=(10, 1.2 + 0.32 * len(names) * 1.0), dpi=DPI, facecolor="white")
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(sizes)), sharey=True))
+    for ax, size in zip(axes, sizes):
+        by = {r["contender"]: r for r in recs if r["size"] == size}
+        for k, name in enumerate(names):
+            r = by.get(name)
+            sp = record_spread(r) if r else None
+            if sp is None:
+                continue
+            y = len(names) - 1 - k
+            ax.plot([sp["min"], sp["max"]], [y, y], "-", color=f"C{k % 10}", lw=1)
+            ax.plot([sp["q1"], sp["q3"]], [y, y], "-", color=f"C{k % 10}", lw=5, alpha=0.6)
+            ax.plot(sp["median"], y, "o", color=f"C{k % 10}", ms=6)
+        ax.set_xscale("log")
+        ax.set(xlabel="seconds per epoch", title=size)
+        ax.grid(alpha=0.3, axis="x", which="both")
+    labels = []
+    for name in names:
+        r = next(r for r in recs if r["contender"] == name)
+        extra = any(x["extrapolated"] for x in recs if x["contender"] == name)
+        labels.append(r["label"] + (" *" if extra else ""))
+    axes[0].set_yticks(range(len(names)), labels[::-1], fontsize=8)
+    fig.suptitle(title or f"recorded: {recorded_label(result)}, {dtype}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def allreduce_chart(result, *, title=None) -> Figure:
+    """Chapter 14's recording (:func:`mlp_core.bench.allreduce.run`) against the number
+    of ranks P: left, each rank's compute (solid) and the all-reduce (dashed) per step,
+    for every network and batch size; right, the speed-up of a step, t(1) / t(P) with
+    t = compute + all-reduce, beside the ideal P. Ranks beyond the cores
+    (``oversubscribed``) are drawn hollow on a grey band: they are not speed figures."""
+    blocks = result["per_P"]
+    Ps = [b["P"] for b in blocks]
+    over = [b["P"] for b in blocks if b.get("oversubscribed")]
+    keys = list(dict.fromkeys((r["network"], r["B"]) for b in blocks for r in b["rows"]))
+    rows = {(r["P"], r["network"], r["B"]): r for b in blocks for r in b["rows"]}
+    fig = Figure(figsize=(10.5, 4.2), dpi=DPI, facecolor="white")
+    ax_t, ax_s = fig.subplots(1, 2)
+    for k, (net, B) in enumerate(keys):
+        c = f"C{k % 10}"
+        got = [P for P in Ps if (P, net, B) in rows]
+        comp = [rows[P, net, B]["compute_s"] * 1e3 for P in got]
+        comm = [rows[P, net, B]["allreduce_s"] * 1e3 for P in got]
+        step = [a + b for a, b in zip(comp, comm)]
+        fill = ["none" if P in over else c for P in got]
+        ax_t.plot(got, comp, "-", color=c, label=f"{net}, B = {B}")
+        ax_t.scatter(got, comp, facecolors=fill, edgecolors=c, zorder=3)
+        multi = [i for i, P in enumerate(got) if P > 1]
+        ax_t.plot([got[i] for i in multi], [comm[i] for i in multi], "--", color=c)
+        ax_t.scatter(
+            [got[i] for i in multi],
+            [comm[i] for i in multi],
+            marker="s",
+            facecolors=[fill[i] for i in multi],
+            edgecolors=c,
+            zorder=3,
+        )
+        if got and got[0] == 1:
+            ax_s.plot(got, [step[0] / t for t in step], "o-", color=c, mfc="none" if over else c)
+    for ax in (ax_t, ax_s):
+        if over:
+            ax.axvspan(min(over) - 0.5, max(over) + 0.5, color="0.9", zorder=0)
+        ax.set_xticks(Ps)
+        ax.grid(alpha=0.3, which="both")
+    ax_t.set(
+        yscale="log",
+        xlabel="processes P",
+        ylabel="ms per step",
+        title="compute (o, solid) and all-reduce (□, dashed)",
     )
-    ax.grid(alpha=0.3, axis="y", which="both")
-    ax.legend(fontsize=8, ncol=2)
+    ax_s.plot(Ps, Ps, ":", color="grey", label="ideal: P")
+    ax_s.set(
+        xlabel="processes P",
+        ylabel="speed-up of a step, t(1) / t(P)",
+        title="speed-up" + (" (grey: more ranks than cores)" if over else ""),
+    )
+    ax_t.legend(fontsize=7)
+    ax_s.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,16 +1,13 @@
 """The fast engine: the book's epoch rearranged for speed, on NumPy and on CuPy.
 
 It is *the same computation* as :func:`mlp_core.training.run_epoch` (tests/test_fast.py
-proves it); read :mod:`mlp_core.core.batched` to learn the algorithm and
-:mod:`mlp_core.fast.engine` to see where the time goes. The epoch is written once
-(:func:`engine.epoch_body`) against :class:`kernels.Kernels`, with one kernel set per
-device (:mod:`numpy_kernels`, :mod:`cupy_kernels`); :mod:`graph` captures it as a CUDA
-graph.
+proves it); read :mod:`mlp_core.core.batched` to learn the algorithm. The epoch is
+written once (:func:`engine.epoch_body`) against :class:`kernels.Kernels`, with one kernel
+set per device (:mod:`numpy_kernels`, :mod:`cupy_kernels`); :mod:`graph` captures it as
+a CUDA graph.
 """
 
 from .engine import (
-    FAST_ACTIVATIONS,
-    FAST_LOSSES,
     clear_workspaces,
     epoch_body,
     graph_status,
@@ -21,8 +18,6 @@ from .graph import GraphState, Phase
 from .kernels import Kernels
 
 __all__ = [
-    "FAST_ACTIVATIONS",
-    "FAST_LOSSES",
     "GraphState",
     "Kernels",
     "Phase",

@@ -66,7 +66,8 @@ def check_raw_arguments(name: str, arrays: dict, dtype) -> None:
 
 class CupyKernels:
     """:class:`~.kernels.Kernels` on CuPy (or a stand-in with the same namespace), for
-    one activation and loss; ``row_loss`` (m_b,) and ``E`` (m_b, C) are scratch buffers.
+    one activation and loss. Scratch buffers: ``G`` ((A^{l-1})^T Δ^l, one per weight
+    shape), ``gb`` (1^T Δ^l, one per width), ``row_loss`` (m_b,) and ``E`` (m_b, C).
     The compiled kernels are shared by every workspace of the same namespace."""
 
     _compiled: dict = {}
@@ -75,6 +76,9 @@ class CupyKernels:
         self.cp, self.activation, self.loss = cp, activation, loss
         self.k = self.compiled(cp, activation)
         self.ones = cp.ones(rows, dtype)
+        pairs = set(zip(sizes[:-1], sizes[1:]))
+        self.G = {shape: cp.empty(shape, dtype) for shape in pairs}
+        self.gb = {h: cp.empty(h, dtype) for h in sizes[1:]}
         self.row_loss = cp.empty(rows, dtype)
         self.E = cp.empty((rows, sizes[-1]), dtype)
 
@@ -88,24 +92,21 @@ class CupyKernels:
     def take_rows(self, X, order, out):
         self.cp.take(X, order, axis=0, out=out)
 
-    def matmul(self, a, b, out):
-        self.cp.matmul(a, b, out=out)
+    def layer(self, l, A_prev, W, b, Z, last):
+        self.cp.matmul(A_prev, W, out=Z)
+        (self.k.bias_add if last else self.k.bias_act)(b, Z)  # z ← σ(z + b), one kernel
 
-    def bias_act(self, l, b, Z):
-        self.k.bias_act(b, Z)
-
-    def bias_add(self, b, Z):
-        self.k.bias_add(b, Z)
-
-    def derivative(self, l, A, D):
+    def error(self, l, D, W, A_prev, D_prev):
+        self.cp.matmul(D, W.T, out=D_prev)
         if self.k.derivative is not None:
-            self.k.derivative(A, D)
+            self.k.derivative(A_prev, D_prev)  # d ← d ⊙ σ'(z), read off a = σ(z)
 
-    def bias_grad(self, D, out):
-        self.cp.matmul(self.ones[: D.shape[0]], D, out=out)
-
-    def sgd(self, w, g, step):
-        self.k.sgd(g, step, w)
+    def step(self, W, b, A_prev, D, step):
+        G, gb = self.G[W.shape], self.gb[b.shape[0]]
+        self.cp.matmul(A_prev.T, D, out=G)
+        self.k.sgd(G, step, W)  # w ← w − s g, one kernel
+        self.cp.matmul(self.ones[: D.shape[0]], D, out=gb)
+        self.k.sgd(gb, step, b)
 
     def output(self, Z, Y, D, loss_out):
         cp = self.cp
