@@ -419,6 +419,12 @@ def test_the_device_option_passes_an_explicit_value(monkeypatch, capsys):
 # ----------------------------------------------------------------- interrupts keep the work
 
 
+def default_sigint():
+    """In the child: SIGINT as a terminal delivers it. A shell that starts the test run in
+    the background (``make check &``) ignores SIGINT, and a child inherits that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def train_then_signal(tmp_path, sig, *args):
     """Start a long training with --save, send ``sig`` once its first epoch is printed;
     returns (the CompletedProcess-like record, the rows printed, the file)."""
@@ -426,7 +432,7 @@ def train_then_signal(tmp_path, sig, *args):
     command, env = cli_command("--epochs", 5000, "--hidden", 16, "--device", "cpu", *args)
     proc = subprocess.Popen(
         [*command, "--save", save], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, cwd=tmp_path,
+        text=True, env=env, cwd=tmp_path, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
         head = [next(proc.stdout) for _ in range(3)]  # the header, the columns, epoch 1
@@ -459,7 +465,10 @@ def test_a_signal_before_the_first_epoch_saves_nothing(tmp_path):
     command, env = cli_command(
         "--dataset", "spirals", "--samples", 10**6, "--batch-size", 1, "--save", save
     )  # fmt: skip
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=default_sigint,
+    )  # fmt: skip
     try:
         proc.wait(timeout=3)  # still in the first epoch
     except subprocess.TimeoutExpired:
