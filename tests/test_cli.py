@@ -460,21 +460,24 @@ def test_a_signal_saves_what_was_trained_and_says_where(tmp_path, sig):
 
 
 def test_a_signal_before_the_first_epoch_saves_nothing(tmp_path):
-    """An epoch of 800,000 steps (B = 1): the signal arrives before any epoch ends."""
+    """An epoch of 800,000 steps (B = 1): the signal arrives once the table's header is
+    printed (training has started) and before any epoch ends."""
     save = tmp_path / "m.npz"
     command, env = cli_command(
         "--dataset", "spirals", "--samples", 10**6, "--batch-size", 1, "--save", save
     )  # fmt: skip
     proc = subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-        preexec_fn=default_sigint,
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=tmp_path, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
-        proc.wait(timeout=3)  # still in the first epoch
-    except subprocess.TimeoutExpired:
+        head = [next(proc.stdout) for _ in range(2)]  # the data set, the columns
         proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert head[1].split()[:1] == ["epoch"] and not table_rows(stdout)
+    assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1].startswith("error: interrupted (SIGINT)")
     assert not save.exists()
 
