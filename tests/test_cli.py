@@ -425,22 +425,33 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def start_unbuffered(command, env, cwd):
+    """The CLI with unbuffered pipes: :func:`read_lines` takes no byte more than it returns,
+    so ``communicate`` (which reads the raw pipe) loses nothing."""
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env,
+        cwd=cwd, preexec_fn=default_sigint,
+    )  # fmt: skip
+
+
+def read_lines(proc, k: int) -> str:
+    """The first ``k`` lines the child prints, read a byte at a time."""
+    return "".join(proc.stdout.readline().decode() for _ in range(k))
+
+
 def train_then_signal(tmp_path, sig, *args):
     """Start a long training with --save, send ``sig`` once its first epoch is printed;
     returns (the CompletedProcess-like record, the rows printed, the file)."""
     save = tmp_path / "m.npz"
     command, env = cli_command("--epochs", 5000, "--hidden", 16, "--device", "cpu", *args)
-    proc = subprocess.Popen(
-        [*command, "--save", save], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, cwd=tmp_path, preexec_fn=default_sigint,
-    )  # fmt: skip
+    proc = start_unbuffered([*command, "--save", save], env, tmp_path)
     try:
-        head = [next(proc.stdout) for _ in range(3)]  # the header, the columns, epoch 1
+        head = read_lines(proc, 3)  # the header, the columns, epoch 1
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    ran = Ran(proc.returncode, "".join(head) + stdout, stderr)
+    ran = Ran(proc.returncode, head + stdout.decode(), stderr.decode())
     return ran, table_rows(ran.stdout), save
 
 
@@ -466,19 +477,16 @@ def test_a_signal_before_the_first_epoch_saves_nothing(tmp_path):
     command, env = cli_command(
         "--dataset", "spirals", "--samples", 10**6, "--batch-size", 1, "--save", save
     )  # fmt: skip
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        cwd=tmp_path, preexec_fn=default_sigint,
-    )  # fmt: skip
+    proc = start_unbuffered(command, env, tmp_path)
     try:
-        head = [next(proc.stdout) for _ in range(2)]  # the data set, the columns
+        head = read_lines(proc, 2)  # the data set, the columns
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert head[1].split()[:1] == ["epoch"] and not table_rows(stdout)
+    assert head.splitlines()[1].split()[:1] == ["epoch"] and not table_rows(stdout.decode())
     assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1].startswith("error: interrupted (SIGINT)")
+    assert stderr.decode().strip().splitlines()[-1].startswith("error: interrupted (SIGINT)")
     assert not save.exists()
 
 
