@@ -442,3 +442,72 @@ def test_values_too_large_to_draw_are_refused_before_allocating():
 def test_network_stack_refuses_bad_widths(sizes):
     with pytest.raises(ConfigError):
         diagrams.network_stack(sizes)
+
+
+def _row_colours(image, i):
+    """The RGBA colours a drawn heatmap gives row i of its array."""
+    return image.to_rgba(image.get_array())[i]
+
+
+def test_blocks_drawn_with_one_norm_keep_their_colours():
+    """A matrix and its row blocks on one scale (diagrams.signed_norm): a row has the same
+    colours in the matrix and in its block, and the key says the scale with its numbers."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(M, SIZES[0]))
+    X[0, 0] = 6.0  # the largest entry lies outside the second block
+    blocks = [X[0:3], X[3:5], X[5:7]]
+    norm = diagrams.signed_norm(X, *blocks)
+    terms = [("A", X), "→"] + [(f"A_{k}", b) for k, b in enumerate(blocks, 1)]
+    fig = diagrams.draw_product(terms, norm=norm)
+    images = fig.axes[0].images
+    assert [im.norm for im in images] == [norm] * 4
+    for k, (start, _) in enumerate(((0, 3), (3, 5), (5, 7)), 1):
+        np.testing.assert_array_equal(_row_colours(images[0], start), _row_colours(images[k], 0))
+    assert [t.get_text() for t in fig.texts] == [diagrams.SHARED_KEY]
+    ticks = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+    assert ticks == ["−6", "0", "+6"]
+    # negative control: each on its own scale, row 4 of X (row 1 of block 2) changes colour
+    own = diagrams.draw_product(terms).axes[0].images
+    assert not np.array_equal(_row_colours(own[0], 3), _row_colours(own[2], 0))
+
+
+def test_one_norm_across_figures_keeps_a_matrix_colour():
+    """The same partial sum in two figures, drawn with the norm they share, has the same
+    colours; drawn each on its own figure's largest entry, it does not."""
+    rng = np.random.default_rng(4)
+    S = [rng.normal(size=(5, 4)) * s for s in (1.0, 0.5, 2.0)]
+    total = S[0] + S[1] + S[2]
+    norm = diagrams.signed_norm(*S, total)
+    alone = diagrams.draw_product([("S_2", S[1])], norm=norm).axes[0].images[0]
+    summed = (
+        diagrams.draw_product(
+            [("S_1", S[0]), "+", ("S_2", S[1]), "+", ("S_3", S[2]), "=", ("S", total)], norm=norm
+        )
+        .axes[0]
+        .images[1]
+    )
+    np.testing.assert_array_equal(alone.to_rgba(alone.get_array()), summed.to_rgba(S[1]))
+    own = diagrams.draw_product([("S_2", S[1])]).axes[0].images[0]
+    assert not np.array_equal(own.to_rgba(own.get_array()), summed.to_rgba(S[1]))
+
+
+@pytest.mark.parametrize(
+    ("norm", "message"),
+    [
+        (0.5, "must be a matplotlib Normalize"),
+        ("shared", "must be a matplotlib Normalize"),
+        (matplotlib.colors.Normalize(0, 1), "symmetric"),
+        (matplotlib.colors.Normalize(-1, 1), "beyond the shared scale"),
+    ],
+)
+def test_a_norm_that_cannot_hold_the_values_is_refused(norm, message):
+    X = np.array([[2.0, -1.0], [0.5, 0.0]])
+    with pytest.raises(ConfigError, match=message):
+        diagrams.draw_product([("X", X)], norm=norm)
+
+
+def test_signed_norm_is_the_largest_entry_of_all():
+    n = diagrams.signed_norm(np.array([1.0, -4.0]), np.array([[np.nan, 2.5]]))
+    assert (n.vmin, n.vmax) == (-4.0, 4.0)
+    zero = diagrams.signed_norm(np.zeros(3))
+    assert (zero.vmin, zero.vmax) == (-1.0, 1.0)

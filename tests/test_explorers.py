@@ -7,6 +7,7 @@ of sizes) is tests/book/test_explorers.py.
 import base64
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import pytest
 pytest.importorskip("altair")
 pytest.importorskip("vl_convert")
 
-from mlp_core.bench import experiments  # noqa: E402
+from mlp_core.bench import experiments, gpu_model  # noqa: E402
 from mlp_core.bench.allreduce import ring_allreduce_seconds  # noqa: E402
 from mlp_core.book import explorers  # noqa: E402
 from mlp_core.book.diagrams import shape_table  # noqa: E402
@@ -26,6 +27,7 @@ from mlp_core.core.activations import relu_prime  # noqa: E402
 from mlp_core.core.errors import ConfigError  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
 
 # ----------------------------------------------------------------------------- controls
 
@@ -188,25 +190,146 @@ def test_sigmoid_never_closes_the_gate():
 # ----------------------------------------------------------------------------- chapters 12–14
 
 
-def test_roofline_readout_is_the_library_roof():
-    peak, bw = 100.0, 10.0
-    measured = [1.0 + k for k in range(len(speed.M_VALUES))]
-    t = speed.roofline_tables(peak, bw, 784, 256, measured)
-    for m, row, g in zip(speed.M_VALUES, t["points"], measured):
-        roof = float(experiments.roofline(peak, bw, experiments.matmul_intensity(784, 256, m)))
-        assert f"roof {speed.fmt(roof)} GFLOP/s" in row["readout"]
-        assert row["gflops"] == g
+def part3_recording(peak=70.0, formula=160.0, sweep_m=2048):
+    """A recording shaped like ``make record``'s part3-cpu.json, every number different."""
+    rows = [
+        dict(m=m, gflops=g, intensity=experiments.matmul_intensity(784, 256, m))
+        for m, g in ((1, 11.0), (2, 23.0), (4, 31.0), (8, 47.0), (16, 61.0))
+    ]
+    speed_rows = [
+        dict(batch_size=B, seconds_per_epoch=s, examples_per_s=sweep_m / s)
+        for B, s in ((1, 0.9), (4, 0.3), (16, 0.08), (64, 0.05))
+    ]
+    return dict(
+        meta=dict(cpu="Test CPU", cores=3),
+        peak_gflops=dict(float32=formula),
+        gemm=dict(n=1024, gflops=dict(float32=peak)),
+        roofs=dict(memory=dict(gbs=13.0), L2=dict(gbs=41.0), L3=dict(gbs=29.0)),
+        matmul_rates=dict(h_in=784, h_out=256, rows=rows),
+        speed_vs_batch=dict(
+            m=sweep_m, sizes=[784, 256, 128, 10], batch_sizes=[1, 4, 16, 64], rows=speed_rows
+        ),
+    )
 
 
-def test_launch_cost_names_the_library_bound():
-    t = speed.launch_tables(2048, (64, 128, 64, 10), 1e-4, 67e3, 3350)
-    for line in t["readout"]:
-        b = experiments.time_breakdown(
-            2048, (64, 128, 64, 10), line["B"], 4, False, 1e-4, 3350, 67e3
-        )["bound"]
-        assert line["readout"].endswith(dict(speed.PARTS)[b])
-    launches = [r["ms"] for r in t["parts"] if r["part"] == "launches"]
-    assert launches == sorted(launches, reverse=True)
+def test_roofline_shows_the_recording_and_the_library_roofs():
+    rec = part3_recording()
+    t = speed.roofline_tables(rec)
+    assert [(p["m"], p["gflops"]) for p in t["points"]] == [
+        (r["m"], r["gflops"]) for r in rec["matmul_rates"]["rows"]
+    ]
+    for row in rec["matmul_rates"]["rows"]:
+        m, I = row["m"], row["intensity"]
+        first, second = (r["text"] for r in t["readout"] if r["m"] == m)
+        assert f"measured {speed.fmt(row['gflops'])} GFLOP/s" in first
+        assert f"{100 * row['gflops'] / 70.0:.0f}% of the measured peak" in first
+        for level, name in (("memory", "main memory"), ("L2", "L2"), ("L3", "L3")):
+            roof = experiments.roofline(70.0, rec["roofs"][level]["gbs"], I)
+            assert f"{name} {speed.fmt(roof)}" in second
+        model = next(p["model"] for p in t["points"] if p["m"] == m)
+        assert model == float(speed.fmt(experiments.roofline(70.0, 13.0, I)))
+    # every roof is flat at the measured GEMM rate and the dashed line is the formula's peak
+    assert {r["gflops"] for r in t["roofs"] if r["k"] == 2} == {70.0}
+    assert {r["gflops"] for r in t["peak"]} == {160.0}
+
+
+def test_roofline_reads_the_book_recording():
+    """The explorer of chapter 12 shows fig-12-roofline's numbers: the recorded rates, the
+    measured GEMM rate as the roof, the recorded bandwidths as the slopes."""
+    from mlp_core.bench import record
+
+    rec = record.load_recording(ROOT / "book" / "data" / "part3-cpu.json")
+    t = speed.roofline_tables(rec)
+    four = lambda x: float(speed.fmt(x))  # noqa: E731
+    assert [(p["m"], p["I"], p["gflops"]) for p in t["points"]] == [
+        (r["m"], four(r["intensity"]), four(r["gflops"])) for r in rec["matmul_rates"]["rows"]
+    ]
+    peak = rec["gemm"]["gflops"]["float32"]
+    assert {r["gflops"] for r in t["roofs"] if r["k"] == 2} == {four(peak)}
+    for level, r in rec["roofs"].items():
+        name = "main memory" if level == "memory" else level
+        foot = next(x for x in t["roofs"] if x["roof"].startswith(name + ",") and x["k"] == 0)
+        assert foot["gflops"] == four(r["gbs"] * foot["I"]), level
+
+
+def test_roofline_readout_follows_the_recording():
+    """Negative control: another recording's rate gives another readout line."""
+    rec = part3_recording()
+    other = part3_recording()
+    other["matmul_rates"]["rows"][0]["gflops"] = 12.0
+    line = next(r["text"] for r in speed.roofline_tables(rec)["readout"] if r["m"] == 1)
+    changed = next(r["text"] for r in speed.roofline_tables(other)["readout"] if r["m"] == 1)
+    assert line != changed
+
+
+def test_speed_explorers_time_nothing(monkeypatch):
+    """Built from a recording, the explorers of chapters 12 and 13 never run a timing."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an explorer timed something while the book was built")
+
+    for name in ("time_call", "gemm_rate", "copy_bandwidth", "matmul_rates", "speed_vs_batch"):
+        monkeypatch.setattr(experiments, name, refuse)
+    rec = part3_recording()
+    assert explorers.roofline(rec).all_tables()["points"]
+    assert explorers.launch_cost(rec).all_tables()["curves"]
+    # negative control: the guard does catch a timing
+    with pytest.raises(AssertionError, match="timed"):
+        experiments.gemm_rate()
+
+
+def test_launch_cost_is_the_gpu_model_against_the_recorded_cpu():
+    rec = part3_recording()
+    sweep = rec["speed_vs_batch"]
+    t = speed.launch_tables(rec)
+    sizes = tuple(sweep["sizes"])
+    for B in sweep["batch_sizes"]:
+        lines = [r["text"] for r in t["readout"] if r["B"] == B]
+        cpu = next(r for r in sweep["rows"] if r["batch_size"] == B)
+        assert f"the CPU's epoch {speed.fmt(cpu['seconds_per_epoch'] * 1e3)} ms" in lines[0]
+        for line, graph in ((lines[1], False), (lines[2], True)):
+            e = gpu_model.predict_epoch(sweep["m"], sizes, B, gpu_model.H100_SXM, graph=graph)
+            for key, word in (("host_s", "host"), ("device_s", "device"), ("seconds", "epoch")):
+                assert f"{word} {speed.fmt(e[key] * 1e3)} ms" in line
+    # the curves: the model at every power of two, the CPU at the recorded batch sizes
+    curves = t["curves"]
+    cpu_B = {r["B"] for r in curves if r["what"] == speed.CPU_SERIES}
+    assert cpu_B == set(sweep["batch_sizes"])
+    assert {r["B"] for r in curves if r["what"] != speed.CPU_SERIES} == {1, 2, 4, 8, 16, 32, 64}
+    # the crossover is the library's, and the readout says it
+    for path, graph in (("eager", False), ("graph", True)):
+        model = [
+            dict(batch_size=B, **gpu_model.predict_epoch(sweep["m"], sizes, B, graph=graph))
+            for B in sweep["batch_sizes"]
+        ]
+        assert t["crossover"][path] == experiments.crossover_batch(sweep["rows"], model)
+    assert t["readout"][3]["text"] == (
+        f"predicted crossover: eager from B = {t['crossover']['eager']}, "
+        f"CUDA graph from B = {t['crossover']['graph']}"
+    )
+    # negative control: the graph removes the host's calls, so its host time is not eager's
+    eager_host = [r["ms"] for r in curves if r["path"] == "eager" and "host" in r["what"]]
+    graph_host = [r["ms"] for r in curves if r["path"] == "graph" and "host" in r["what"]]
+    assert eager_host != graph_host and len(set(graph_host)) == 1
+
+
+def test_launch_cost_reads_the_book_recording():
+    """The chapter's recording gives the chapter's numbers: the same crossover as
+    ``bench.crossover_batch`` on the model's rows, the same CPU epochs."""
+    from mlp_core.bench import record
+
+    rec = record.load_recording(ROOT / "book" / "data" / "part3-cpu.json")
+    t = speed.launch_tables(rec)
+    sweep = rec["speed_vs_batch"]
+    eager = [
+        dict(batch_size=B, **gpu_model.predict_epoch(sweep["m"], tuple(sweep["sizes"]), B))
+        for B in sweep["batch_sizes"]
+    ]
+    assert t["crossover"]["eager"] == experiments.crossover_batch(sweep["rows"], eager)
+    shown = {r["B"]: r["ms"] for r in t["curves"] if r["what"] == speed.CPU_SERIES}
+    assert shown == {
+        r["batch_size"]: float(speed.fmt(r["seconds_per_epoch"] * 1e3)) for r in sweep["rows"]
+    }
 
 
 @pytest.mark.parametrize("P", ring.P_VALUES)

@@ -4,8 +4,8 @@ For each explorer the test moves each control with the keyboard (focus, arrow ke
 range steps, a select or a radio group moves to the next setting) and waits until the
 chart shows the line the library computes for the new setting: computed here in Python
 (the learning curves by training again; the gradients, the shapes and the ring by the
-same library calls), or, for the measurements made when the book was built (the
-roofline, the launch-cost estimates), read from the data the page embeds. Every request
+same library calls; the roofline and the GPU model against the CPU from the recording
+their chapters read, ``book/data/part3-cpu.json``). Every request
 outside the book's own server is blocked and fails the test; so does any console error.
 The shape rule the page applies is checked equal to ``diagrams.shape_table`` over a grid
 of sizes. Screenshots of each explorer before and after its first move go to
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import os
 import re
 import threading
@@ -97,11 +96,6 @@ class Session:
         """Focus a control and press one key, as a keyboard user does."""
         locator.focus()
         self.page.keyboard.press(key)
-
-    def embedded(self, key: str) -> list[dict]:
-        """Every row of every dataset the explorer's spec embeds (the build's numbers)."""
-        spec = json.loads(self.page.text_content(f"#explorer-{key} script.mlp-explorer-spec"))
-        return [row for d in spec["data"] for row in d.get("values", []) if isinstance(row, dict)]
 
     def shot(self, key: str, name: str):
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -296,22 +290,49 @@ def test_learning_curves_show_a_fresh_training_run(session):
 # ----------------------------------------------------------------------------- chapters 12–14
 
 
+def part3_readout(explorer: str) -> dict:
+    """The readout lines of a Part III explorer, computed here from the recording the
+    chapter reads (the same library call as the book's, not the page's embedded data)."""
+    from mlp_core.bench import record
+    from mlp_core.book.explorers import speed
+
+    rec = record.load_recording(ROOT / "book" / "data" / "part3-cpu.json")
+    if explorer == "roofline":
+        rows, key = speed.roofline_tables(rec)["readout"], "m"
+    else:
+        rows, key = speed.launch_tables(rec)["readout"], "B"
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r[key], []).append(r["text"])
+    return out
+
+
 def test_roofline_moves_with_m(session):
+    lines = part3_readout("roofline")
+    ms = sorted(lines)
     session.open("book/12-why-batches-are-fast", "roofline")
-    rows = {r["m"]: r["readout"] for r in session.embedded("roofline") if "readout" in r}
-    session.wait_for_text("roofline", rows[1])
+    session.wait_for_text("roofline", lines[ms[0]][0])
+    session.shot("roofline", "before")
     session.move(session.control("m (rows of A)", "combobox"), "ArrowDown")
-    session.wait_for_text("roofline", rows[2])
+    for line in lines[ms[1]]:
+        session.wait_for_text("roofline", line)
+    session.shot("roofline", "after")
     session.move(session.control("m (rows of A)", "combobox"), "End")
-    session.wait_for_text("roofline", rows[max(rows)])
+    session.wait_for_text("roofline", lines[ms[-1]][0])
 
 
 def test_launch_cost_moves_with_B(session):
+    lines = part3_readout("launch-cost")
+    Bs = sorted(lines)
     session.open("book/13-gpu-cupy", "launch-cost")
-    rows = {r["B"]: r["readout"] for r in session.embedded("launch-cost") if "readout" in r}
-    session.wait_for_text("launch-cost", rows[1])
+    session.wait_for_text("launch-cost", lines[Bs[0]][0])
+    session.shot("launch-cost", "before")
     session.move(session.control("batch size B", "combobox"), "ArrowDown")
-    session.wait_for_text("launch-cost", rows[2])
+    for line in lines[Bs[1]]:
+        session.wait_for_text("launch-cost", line)
+    session.shot("launch-cost", "after")
+    session.move(session.control("batch size B", "combobox"), "End")
+    session.wait_for_text("launch-cost", lines[Bs[-1]][1])
 
 
 def test_ring_allreduce_steps(session):

@@ -13,9 +13,10 @@ Values are drawn in ONE signed key in every figure of the book (``SIGNED_CMAP``,
 colour-blind-safe diverging map: purple < 0, white = 0, orange > 0), with a + or − in
 each cell large enough to hold one and the key drawn under the figure: each matrix scaled
 to its own largest |entry| (``VALUES_KEY``), or, in a figure that compares values across
-matrices, one scale whose bar carries the numbers (``SHARED_KEY``). A 0/1 mask such as
-ReLU's σ'(Z) is values like any other: 1 is orange, 0 white. The outline and the name of a
-matrix follow its role, in colours apart from the two sign hues:
+matrices, one scale whose bar carries the numbers (``SHARED_KEY``; ``signed_norm`` of the
+arrays, given to ``draw_product`` as ``norm``: a matrix cut into blocks keeps its colours).
+A 0/1 mask such as ReLU's σ'(Z) is values like any other: 1 is orange, 0 white. The outline
+and the name of a matrix follow its role, in colours apart from the two sign hues:
 
 * inputs, activations and pre-activations (X, A^l, Z^l, x, a^l): blue;
 * parameters (W^l, b^l): black;
@@ -30,6 +31,7 @@ registered with pyplot, so nothing is shown twice in a notebook and nothing need
 closing; ``plt.close(fig)`` is harmless).
 """
 
+from ._canvas import signed_norm
 from ._style import (
     MIN_DIM_IN,
     ROLE_COLORS,
@@ -73,4 +75,5 @@ __all__ = [
     "shape_table_html",
     "shape_text",
     "signed_cmap",
+    "signed_norm",
 ]

@@ -8,6 +8,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ...core.errors import ConfigError
 from ._style import (
     DPI,
     ROLE_COLORS,
@@ -23,6 +24,42 @@ from ._style import (
 KEY_STRIP_IN = 0.6  # height of the key strip under a figure that draws values
 GLYPH_MIN_IN = 0.16  # a cell this size (inches) or larger carries its sign as + or −
 GLYPH_MAX_CELLS = 400
+
+
+def signed_norm(*arrays) -> Normalize:
+    """The scale of the signed key for ``arrays``: −v … +v, v their largest finite |entry|
+    (1 if there is none, or it is 0). One array: a matrix on its own scale; several: one
+    scale they share (the blocks of a matrix split across ranks, so that a row keeps its
+    colour in every block)."""
+    v = 0.0
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        if a.size and np.isfinite(a).any():
+            v = max(v, float(np.nanmax(np.abs(a[np.isfinite(a)]))))
+    return Normalize(-(v or 1.0), v or 1.0)
+
+
+def check_shared_norm(norm, arrays: dict) -> None:
+    """A norm given to colour several matrices must be the signed key's (−v … +v, v > 0)
+    and hold every entry: a value beyond it would be drawn in the colour of ±v."""
+    if not isinstance(norm, Normalize) or norm.vmin is None or norm.vmax is None:
+        raise ConfigError(
+            f"norm must be a matplotlib Normalize(−v, v), got {norm!r}: build it with "
+            "diagrams.signed_norm(*arrays) from every matrix it colours"
+        )
+    if not (norm.vmax > 0 and np.isclose(norm.vmin, -norm.vmax)):
+        raise ConfigError(
+            f"norm goes from {norm.vmin} to {norm.vmax}, but the signed key is white at 0 "
+            "and symmetric (−v … +v): use diagrams.signed_norm(*arrays)"
+        )
+    for label, a in arrays.items():
+        big = signed_norm(a).vmax
+        if big > norm.vmax * (1 + 1e-12) and np.abs(np.asarray(a)).max() > 0:
+            raise ConfigError(
+                f"{label} has entries up to {big:.3g} in size, beyond the shared scale "
+                f"±{norm.vmax:.3g}, so they would all look alike: build the norm with "
+                "diagrams.signed_norm(*arrays) from every matrix it colours"
+            )
 
 
 class _Canvas:
@@ -112,8 +149,7 @@ class _Canvas:
             if a.ndim == 1:
                 a = a.reshape(1, -1)
             if norm is None:
-                v = float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 1.0
-                norm = Normalize(-(v or 1.0), v or 1.0)
+                norm = signed_norm(a)
             self.drew_values = True
             self.ax.imshow(
                 a,

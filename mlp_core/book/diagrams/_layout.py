@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from ...core.backend import to_numpy
 from ...core.errors import ConfigError, ShapeError
 from ...core.validate import check_fits_in_memory
-from ._canvas import _Canvas
+from ._canvas import _Canvas, check_shared_norm
 from ._style import (
     MAX_UNIT_IN,
     MAX_WIDTH_IN,
@@ -96,8 +96,16 @@ def _layout(
     align=True,
     max_width=MAX_WIDTH_IN,
     max_height=7.0,
+    norm=None,
 ) -> Figure:
-    """Draw rows of matrices and operators on one common scale; returns the Figure."""
+    """Draw rows of matrices and operators on one common scale; returns the Figure.
+    ``norm``: one colour scale (:func:`._canvas.signed_norm`) for every matrix, said by
+    the key under the figure with its numbers; None: each matrix on its own scale."""
+    if norm is not None and values:
+        check_shared_norm(
+            norm,
+            {it.label: it.array for items in rows for it in items if isinstance(it, _Mat)},
+        )
     pad, gap, op_pad = 0.06, 0.22, 0.12
     row_titles = list(row_titles) if row_titles else [None] * len(rows)
     rt_w = max((_text_size(t, 11)[0] for t in row_titles if t), default=0.0)
@@ -167,6 +175,7 @@ def _layout(
     height = title_h + sum(u + d for u, d in extents) + row_gap * len(rows) + 0.1
 
     cv = _Canvas(width, height)
+    cv.shared_norm = norm
     if title:
         cv.text(width / 2, height - 0.12, title, size=13, va="top")
     y_top = height - title_h
@@ -190,6 +199,7 @@ def _layout(
                     role=it.role,
                     label=it.label,
                     values=values,
+                    norm=norm,
                 )
                 cv.text(
                     xc,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -14,7 +13,7 @@ from ...core.backend import to_numpy
 from ...core.batched import backward, bias_gradient, forward
 from ...core.errors import ConfigError, ShapeError
 from ...core.validate import check_whole
-from ._canvas import _Canvas
+from ._canvas import _Canvas, signed_norm
 from ._layout import _as_item, _layout, _Mat, _Op
 from ._style import (
     MAX_UNIT_IN,
@@ -31,7 +30,7 @@ from ._style import (
 
 
 def draw_product(
-    terms, *, values=True, title=None, symbols=None, row_title=None, highlight=None
+    terms, *, values=True, title=None, symbols=None, row_title=None, highlight=None, norm=None
 ) -> Figure:
     """A row of matrices and operators drawn to scale, e.g. (A^0)^T @ Δ^1 = ∂J/∂W^1.
 
@@ -41,11 +40,19 @@ def draw_product(
     symbolic shape shown before the numbers. Matrices are vertically centred.
     ``highlight``: {term index: ("row", i) or ("col", i)} outlines row or column i (0-based)
     of those matrices, e.g. the example that another figure draws as a column.
+    ``norm``: one colour scale for every matrix of the figure (:func:`signed_norm` of all
+    the arrays it must hold; the key then carries its numbers), e.g. a matrix and its
+    blocks, or the blocks in several figures, so that a row keeps its colour wherever it
+    is drawn; None: each matrix on its own scale. A norm that some entry exceeds is refused.
     """
     symbols = symbols or {}
     items = [_as_item(t, symbols.get(k)) for k, t in enumerate(terms)]
     fig = _layout(
-        [items], values=values, title=title, row_titles=[row_title] if row_title else None
+        [items],
+        values=values,
+        title=title,
+        row_titles=[row_title] if row_title else None,
+        norm=norm,
     )
     if highlight:
         rects = [p for p in fig.axes[0].patches if p.get_label().startswith("matrix:")]
@@ -140,8 +147,7 @@ def error_matrix(Delta, *, class_names=None, highlight_row=None, title=None) -> 
     m, C = D.shape
     names = [str(c) for c in (class_names if class_names is not None else range(C))]
     s = min(0.32, 6.0 / m, 5.0 / C)
-    v = float(np.abs(D).max()) or 1.0
-    norm, cmap = Normalize(-v, v), signed_cmap()
+    norm, cmap = signed_norm(D), signed_cmap()
     row_lab = [f"example {i + 1}" for i in range(m)]
     lab_w = max(_text_size(t, SMALL_SIZE)[0] for t in row_lab) + 0.15
     stride = max(1, math.ceil(0.16 / s))
@@ -256,7 +262,6 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
     cv = _Canvas(width, height)
     yb = bottom
     ym = yb + cell + gap
-    v = float(np.abs(D).max()) or 1.0
     cv.matrix(
         left,
         ym,
@@ -266,7 +271,7 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
         role="error",
         label=f"\\Delta{sup}",
         values=values,
-        norm=Normalize(-v, v),
+        norm=signed_norm(D),
         glyphs=0.22,  # beside the arrow that runs down the middle of each column
     )
     cv.text(
@@ -277,7 +282,6 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
         va="bottom",
         color=ROLE_COLORS["error"],
     )
-    vb = float(np.abs(db).max()) or 1.0
     cv.matrix(
         left,
         yb,
@@ -287,7 +291,7 @@ def column_sums(Delta, *, l=None, values=True, title=None) -> Figure:
         role="grad",
         label=f"\\partial J/\\partial b{sup}",
         values=values,
-        norm=Normalize(-vb, vb),
+        norm=signed_norm(db),
     )
     cv.text(
         left + w / 2,
@@ -373,8 +377,7 @@ def rows_from_columns(X, k=3, *, values=True, title=None) -> Figure:
     height = bottom + max(ch, xh) + top
     cv = _Canvas(width, height)
     yc = bottom + max(ch, xh) / 2
-    vmax = float(np.abs(X).max()) or 1.0
-    norm = Normalize(-vmax, vmax)
+    norm = signed_norm(X)
     for i in range(k):
         xc = left + (i + 0.5) * col_slot
         colour = HIGHLIGHTS[i % len(HIGHLIGHTS)]
