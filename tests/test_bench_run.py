@@ -52,6 +52,16 @@ def test_every_record_has_its_spread_and_the_table_flags_a_bimodal_contender():
     assert "'!' marks a contender above 2" in table
 
 
+def test_an_extrapolated_records_spread_is_recomputed_from_its_times_alike():
+    """The run scales a subsample's spread to an epoch; a recording without a stored
+    spread gets it back from its times and scale, the same numbers."""
+    result = run_tiny(contenders=("loop",), loop_examples=20)
+    (r,) = result["records"]
+    assert r["scale"] == pytest.approx(53 / 20)
+    assert r["spread"]["median"] == pytest.approx(r["seconds"])
+    assert bench.record_spread(dict(r, spread=None)) == r["spread"]
+
+
 def test_load_is_read_before_the_run(monkeypatch):
     calls = []
     monkeypatch.setattr(harness, "load_average", lambda: calls.append("load") or [0.1, 0, 0])

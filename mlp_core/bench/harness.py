@@ -202,10 +202,7 @@ def _record(p: Problem, r: Runner, times: list) -> dict:
         label=LABELS[r.name],
         device=r.device,
         times=times,
-        spread={
-            k: (v * r.scale if k in ("min", "q1", "median", "q3", "max") else v)
-            for k, v in spread(times).items()
-        },
+        spread=spread(times, r.scale),
         timer="CUDA events" if r.timer is not None else "perf_counter, device synchronised",
         scale=r.scale,
         extrapolated=r.scale != 1.0,

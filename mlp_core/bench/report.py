@@ -135,13 +135,7 @@ def record_spread(r: dict) -> dict | None:
     timed seconds where an older recording did not store it; None without times."""
     if r.get("spread") is not None:
         return r["spread"]
-    if not r.get("times"):
-        return None
-    scale = r.get("scale", 1.0)
-    return {
-        k: (v * scale if k in ("min", "q1", "median", "q3", "max") else v)
-        for k, v in spread(r["times"]).items()
-    }
+    return spread(r["times"], r.get("scale", 1.0)) if r.get("times") else None
 
 
 def write_json(result: dict, path):
