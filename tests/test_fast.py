@@ -21,6 +21,7 @@ from mlp_core.core.batching import batch_slices
 from mlp_core.core.errors import ConfigError
 from mlp_core.core.gradcheck import relative_error
 from mlp_core.core.losses import LOSSES
+from mlp_core.core.validate import check_float_dtype
 from mlp_core.fast import cupy_kernels, graph, numpy_kernels
 from mlp_core.fast import engine as fast
 from mlp_core.training import run_epoch
@@ -387,6 +388,23 @@ def test_the_raw_kernel_launch_checks_contiguity_and_dtype_at_the_call(host_cupy
         K.output(np.zeros((3, 6)).T, Y, D, out)
     with pytest.raises(ValueError, match="Y must be"):
         K.output(Z, Y.astype(np.float32), D, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
+def test_the_fast_path_takes_the_dtypes_the_library_creates(dtype):
+    try:
+        check_float_dtype(dtype)
+        created = True
+    except ConfigError:
+        created = False
+    assert fast.supports("relu", "cross_entropy", dtype) == created
+    X, Y, params = make_problem(M, SIZES, "cross_entropy")
+    X, Y, params = X.astype(dtype), Y.astype(dtype), params.astype(dtype)
+    if created:
+        fast.run_epoch_fast(X, Y, params, np.arange(M), B, 0.1)
+    else:
+        with pytest.raises(ConfigError, match="float32 or float64"):
+            fast.run_epoch_fast(X, Y, params, np.arange(M), B, 0.1)
 
 
 def test_each_kernel_set_has_a_kernel_for_every_entry_of_the_core_tables():
