@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..core.io import atomic_write, json_default
-from .machine import POOL_SETTINGS
+from .machine import POOL_SETTINGS, pools_told_to_sleep
 from .timing import UNSTABLE_RATIO, spread
 
 _COLUMNS = (
@@ -25,6 +25,21 @@ _COLUMNS = (
 )
 
 
+#: The speed-up columns (``record["speedup"]``), in the table's order.
+SPEEDUPS = ("loop", "numpy-batched", "sklearn", "torch", "torch-graph")
+
+
+def reference(key: str, device: str) -> str:
+    """The contender a ratio ``key`` (one of :data:`SPEEDUPS`, or ``"gemm"`` for "% GEMM")
+    of a row on ``device`` is taken against: PyTorch's and the GEMM floor's of that device."""
+    gpu = device == "gpu"
+    return {
+        "torch": "torch-cuda" if gpu else "torch-cpu",
+        "torch-graph": "torch-cuda-graph",
+        "gemm": "gemm-cupy" if gpu else "gemm-numpy",
+    }.get(key, key)
+
+
 def _fmt_ratio(x, unstable=False):
     if x is None:
         return "—"
@@ -41,17 +56,14 @@ def format_table(result: dict) -> str:
         for r in result["records"]
         if (spreads[id(r)] or {}).get("unstable")
     }
-    refs = {"torch": ("torch-cuda", "torch-cpu"), "torch-graph": ("torch-cuda-graph",)}
 
     def unstable_ref(r, key):
-        names = refs.get(key, (key,))
-        return any((r["size"], r["dtype"], n) in flagged for n in names)
+        return (r["size"], r["dtype"], reference(key, r["device"])) in flagged
 
     for r in result["records"]:
         mark = "*" if r["extrapolated"] else ""
-        floor = "gemm-cupy" if r["device"] == "gpu" else "gemm-numpy"
         pct = "—" if r.get("pct_gemm") is None else f"{r['pct_gemm']:.0f}%"
-        if pct != "—" and (r["size"], r["dtype"], floor) in flagged:
+        if pct != "—" and unstable_ref(r, "gemm"):
             pct += "!"
         s = r["speedup"]
         sp = spreads[id(r)]
@@ -68,10 +80,7 @@ def format_table(result: dict) -> str:
                 f"{r['gflops']:.3g}",
                 pct,
                 spread_cell,
-                *(
-                    _fmt_ratio(s.get(k), unstable_ref(r, k))
-                    for k in ("loop", "numpy-batched", "sklearn", "torch", "torch-graph")
-                ),
+                *(_fmt_ratio(s.get(k), unstable_ref(r, k)) for k in SPEEDUPS),
             )
         )
     # a column of ratios against a contender that did not run says nothing: drop it
@@ -116,7 +125,7 @@ def format_table(result: dict) -> str:
         "every ratio taken against it."
     )
     pools = meta.get("thread_pools")
-    if pools is not None and any(pools.get(k) != v for k, v in POOL_SETTINGS.items()):
+    if pools is not None and not pools_told_to_sleep(pools):
         notes.append(
             "thread pools not told to sleep between contenders (set "
             + " ".join(f"{k}={v}" for k, v in POOL_SETTINGS.items())
