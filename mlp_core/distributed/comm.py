@@ -178,12 +178,10 @@ class HostAllreduce:
     def __call__(self, buf):
         from mpi4py import MPI
 
-        if is_gpu_array(buf):
-            host = np.ascontiguousarray(to_numpy(buf))
-            self.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+        host = np.ascontiguousarray(to_numpy(buf)) if is_gpu_array(buf) else buf
+        self.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+        if host is not buf:
             buf.set(host)  # CuPy: host → device, into the same buffer
-            return buf
-        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
         return buf
 
 
