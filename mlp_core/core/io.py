@@ -32,8 +32,6 @@ from .errors import ConfigError, MlpCoreError, ParamsFileError, ShapeError
 from .params import Params
 from .validate import check_finite_params, check_params, check_sizes
 
-__all__ = ["save_params", "load_params", "atomic_write", "FORMAT_VERSION"]
-
 FORMAT_VERSION = 1
 _FORMAT_NAME = "mlp_core.params"
 
