@@ -18,7 +18,7 @@ from conftest import LOSS_NAMES, make_problem, requires_gpu
 from mlp_core.core.activations import HIDDEN_ACTIVATIONS
 from mlp_core.core.backend import to_device, to_numpy
 from mlp_core.core.batching import batch_slices
-from mlp_core.core.errors import ConfigError
+from mlp_core.core.errors import ConfigError, DataError
 from mlp_core.core.gradcheck import relative_error
 from mlp_core.core.losses import LOSSES
 from mlp_core.core.validate import check_float_dtype
@@ -183,6 +183,14 @@ def test_the_gpu_cpu_tolerance_is_tight_enough_to_catch_a_real_bug():
     (> 1e-4 in the negative controls here) and above the CPU-to-CPU 1e-12."""
     tol = gpu_cpu_tolerance(np.float64, SIZES, B, len(batch_slices(M, B)))
     assert 1e-12 < tol < 1e-10
+
+
+@requires_gpu
+@pytest.mark.gpu
+def test_data_and_parameters_on_two_devices_are_refused_as_everywhere():
+    X, Y, params = make_problem(M, SIZES, "cross_entropy")
+    with pytest.raises(DataError, match="X is on the gpu but the parameters are on the cpu"):
+        fast.run_epoch_fast(to_device(X, "gpu"), to_device(Y, "gpu"), params, np.arange(M), B, 0.1)
 
 
 @requires_gpu

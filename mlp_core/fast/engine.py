@@ -17,7 +17,7 @@ from ..core.batching import batch_slices
 from ..core.errors import ConfigError
 from ..core.losses import LOSSES, get_loss
 from ..core.params import Params
-from ..core.validate import FLOAT_DTYPES
+from ..core.validate import FLOAT_DTYPES, check_same_dtype
 from . import graph as _graph
 from .cupy_kernels import CupyKernels
 from .graph import GraphState, Phase
@@ -48,13 +48,9 @@ def run_epoch_fast(
     *,
     cuda_graph: bool = False,
 ):
-    """One pass over the data in ``order``: returns ``(params, batch_losses)``.
-
-    The same contract as :func:`mlp_core.training.run_epoch` (batches of B rows of
-    ``X[order]``, the last one partial and its step scaled by m_b/B; one mean loss J per
-    batch, left on the device), computed in the buffers and with the kernels of a cached
-    :class:`_Workspace`. ``params`` is not modified: a copy is updated in place and
-    returned.
+    """:func:`mlp_core.training.run_epoch`, computed in the buffers and with the kernels of a
+    cached :class:`_Workspace`: returns ``(params, batch_losses)``. ``params`` is not
+    modified: a copy is updated in place and returned.
 
     ``cuda_graph=True`` (CuPy only) runs the first epoch of these shapes, dtype and batch
     size eagerly, captures the second as a CUDA graph and replays it from then on, for any
@@ -71,8 +67,6 @@ def run_epoch_fast(
             f"{activation!r} / {loss!r} use train(..., fast=False), the book's formulas."
         )
     act, loss_name = get_hidden_activation(activation).name, get_loss(loss).name
-    # the fast kernels exist for float32 and float64 only (a rule of this engine, not of
-    # the book's formulas, which is why it is not in core.validate)
     if not (X.dtype == Y.dtype == params.dtype) or X.dtype not in FLOAT_DTYPES:
         raise ConfigError(
             f"the fast path needs X, Y and the parameters in one dtype, float32 or float64; "
@@ -80,18 +74,13 @@ def run_epoch_fast(
             f"X.astype(params.dtype)."
         )
     batch_slices(X.shape[0], batch_size)  # refuses a batch size that is not a whole number ≥ 1
-    xp = get_xp(X)
-    if is_gpu_array(X) != is_gpu_array(params.W[1]):
-        raise ConfigError(
-            "X and the parameters must be on the same device "
-            "(move one with mlp_core.to_device / params.to)."
-        )
+    check_same_dtype(X, params)  # the dtypes are equal: this checks the devices
     if tuple(np.shape(order)) != (X.shape[0],):
         raise ConfigError(
             f"order must hold one row index per example, shape "
             f"({X.shape[0]},); got {tuple(np.shape(order))}"
         )
-    ws = _workspace(xp, params.sizes, X.shape[0], int(batch_size), X.dtype, act, loss_name)
+    ws = _workspace(get_xp(X), params.sizes, X.shape[0], int(batch_size), X.dtype, act, loss_name)
     return ws.epoch(X, Y, params, order, lr, cuda_graph=cuda_graph)
 
 
