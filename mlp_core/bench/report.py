@@ -8,25 +8,15 @@ from ..core.io import atomic_write, json_default
 from .machine import POOL_SETTINGS, pools_told_to_sleep
 from .timing import UNSTABLE_RATIO, spread
 
-_COLUMNS = (
-    "size",
-    "dtype",
-    "contender",
-    "s/epoch",
-    "examples/s",
-    "GFLOP/s",
-    "% GEMM",
-    "max/min",
-    "×loop",
-    "×np-book",
-    "×sklearn",
-    "×torch",
-    "×torch-graph",
-)
-
-
-#: The speed-up columns (``record["speedup"]``), in the table's order.
-SPEEDUPS = ("loop", "numpy-batched", "sklearn", "torch", "torch-graph")
+#: The speed-up columns, in the table's order: the key of ``record["speedup"]``, the header.
+SPEEDUPS = {
+    "loop": "×loop",
+    "numpy-batched": "×np-book",
+    "sklearn": "×sklearn",
+    "torch": "×torch",
+    "torch-graph": "×torch-graph",
+}
+_COLUMNS = ("size", "dtype", "contender", "s/epoch", "examples/s", "GFLOP/s", "% GEMM", "max/min")
 
 
 def reference(key: str, device: str) -> str:
@@ -84,12 +74,13 @@ def format_table(result: dict) -> str:
             )
         )
     # a column of ratios against a contender that did not run says nothing: drop it
+    headers = (*_COLUMNS, *SPEEDUPS.values())
     keep = [
         i
-        for i, c in enumerate(_COLUMNS)
+        for i, c in enumerate(headers)
         if not c.startswith("×") or any(row[i] != "—" for row in rows)
     ]
-    columns = [_COLUMNS[i] for i in keep]
+    columns = [headers[i] for i in keep]
     rows = [tuple(row[i] for i in keep) for row in rows]
     widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
     left = 3
