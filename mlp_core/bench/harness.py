@@ -215,7 +215,9 @@ def _add_ratios(block: list) -> None:
         floor = by.get(reference("gemm", r["device"]))
         r["pct_gemm"] = 100 * r["gflops"] / floor["gflops"] if floor else None
         refs = {k: by.get(reference(k, r["device"])) for k in SPEEDUPS}
-        r["speedup"] = {k: ref and ref["seconds"] / r["seconds"] for k, ref in refs.items()}
+        r["speedup"] = {
+            k: ref["seconds"] / r["seconds"] if ref else None for k, ref in refs.items()
+        }
 
 
 def _free_memory():
