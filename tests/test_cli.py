@@ -425,6 +425,15 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def read_lines(pipe, n: int) -> list[str]:
+    """The first ``n`` lines of a child's pipe, read byte by byte: a buffered read would
+    take later lines with it, which ``communicate()`` (reading the descriptor) never sees."""
+    data = b""
+    while data.count(b"\n") < n and (byte := os.read(pipe.fileno(), 1)):
+        data += byte
+    return data.decode().splitlines(keepends=True)
+
+
 def train_then_signal(tmp_path, sig, *args):
     """Start a long training with --save, send ``sig`` once its first epoch is printed;
     returns (the CompletedProcess-like record, the rows printed, the file)."""
@@ -435,7 +444,7 @@ def train_then_signal(tmp_path, sig, *args):
         text=True, env=env, cwd=tmp_path, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
-        head = [next(proc.stdout) for _ in range(3)]  # the header, the columns, epoch 1
+        head = read_lines(proc.stdout, 3)  # the header, the columns, epoch 1
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
