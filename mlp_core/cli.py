@@ -424,40 +424,45 @@ def save_interrupted(path, err: KeyboardInterrupt, meta: dict) -> str:
 
 
 def run_bench_command(args, out=None) -> int:
-    """``bench``: run the benchmark the arguments describe, print the table, write the
-    JSON (``--json``, proven writable before the run). With ``--allreduce``, the
-    data-parallel benchmark instead (:func:`run_allreduce`)."""
+    """``bench``: run the benchmark the arguments describe, print its table, write the JSON
+    (``--json``, proven writable before the run). With ``--allreduce``, the data-parallel
+    benchmark instead (:func:`allreduce_job`)."""
     out = out or sys.stdout
     if args.allreduce:
-        return run_allreduce(args, out)
-    if args.ranks is not None:
+        run, table, example = allreduce_job(args)
+    elif args.ranks is not None:
         raise ConfigError("--ranks is an option of --allreduce; add --allreduce or drop it.")
-    reexec_with_sleeping_pools()
+    else:
+        reexec_with_sleeping_pools()
+        run = partial(
+            run_bench,
+            sizes=args.sizes,
+            dtypes=args.dtypes,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            contenders=args.contenders,
+            quick=args.quick,
+            device=args.device,
+            loop_examples=args.loop_examples,
+            lr=args.lr,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        table, example = format_table, "bench.json"
     if args.json:
-        check_option_path("--json", args.json, "bench.json")
-    result = run_bench(
-        sizes=args.sizes,
-        dtypes=args.dtypes,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        contenders=args.contenders,
-        quick=args.quick,
-        device=args.device,
-        loop_examples=args.loop_examples,
-        lr=args.lr,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-    print(format_table(result), file=out, flush=True)
-    if not result["records"]:
+        check_option_path("--json", args.json, example)
+    result = run()
+    print(table(result), file=out, flush=True)
+    if not args.allreduce and not result["records"]:
         raise ConfigError("nothing was timed: every contender was skipped (see the reasons above).")
     if args.json:
         print(f"wrote {save_or_rescue(partial(write_json, result), args.json)}", file=out)
     return 0
 
 
-def run_allreduce(args, out) -> int:
-    """``bench --allreduce``: launch ``mpiexec -n P`` for each P of ``--ranks``, print the
-    table, write ``--json``. The options of the epoch benchmark do not apply."""
+def allreduce_job(args) -> tuple:
+    """``bench --allreduce``: the run (``mpiexec -n P`` for each P of ``--ranks``), its
+    table and the JSON file name its advice suggests. The options of the epoch benchmark
+    do not apply."""
     given = [
         f"--{name.replace('_', '-')}"
         for name in ("sizes", "dtypes", "contenders", "repeats", "warmup", "loop_examples", "lr")
@@ -471,13 +476,7 @@ def run_allreduce(args, out) -> int:
     ranks = None if args.ranks is None else whole_numbers(args.ranks, "--ranks", "1,2,4")
     if ranks == ():
         raise ConfigError("--ranks is empty; give the numbers of ranks to launch, like 1,2,4.")
-    if args.json:
-        check_option_path("--json", args.json, "allreduce.json")
-    result = allreduce.run(ranks)
-    print(allreduce.format_table(result), file=out, flush=True)
-    if args.json:
-        print(f"wrote {save_or_rescue(partial(write_json, result), args.json)}", file=out)
-    return 0
+    return partial(allreduce.run, ranks), allreduce.format_table, "allreduce.json"
 
 
 def reexec_with_sleeping_pools(argv=None, environ=None, execve=os.execve) -> None:

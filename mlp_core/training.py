@@ -86,6 +86,12 @@ def accuracy(A_L, Y) -> float:
     return float(hits.mean())
 
 
+def classifies(loss, Y) -> bool:
+    """Whether an accuracy is reported (NaN otherwise): for a classifier's loss, or for
+    one-hot targets Y (a regression loss on classes)."""
+    return get_loss(loss).classification or is_one_hot(Y)
+
+
 def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with_accuracy=None):
     """``(J, accuracy)`` on a whole data set, one batched forward pass.
 
@@ -96,8 +102,7 @@ def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with
     params : Params
     activation, loss : str or object
     with_accuracy : bool or None
-        None: an accuracy for a classifier's loss or one-hot targets; NaN for a
-        regression (another loss with targets that are not one-hot).
+        None: as :func:`classifies` says.
 
     X, Y and the parameters are checked first (shapes, dtypes, finite values).
     """
@@ -108,7 +113,7 @@ def evaluate(X, Y, params: Params, activation="relu", loss="cross_entropy", with
 def _evaluate(X, Y, params: Params, activation, loss, with_accuracy=None):
     """:func:`evaluate` without the checks: what the training loop calls every epoch."""
     if with_accuracy is None:
-        with_accuracy = get_loss(loss).classification or is_one_hot(Y)
+        with_accuracy = classifies(loss, Y)
     cache = forward(X, params, activation, loss, check=False)
     J = float(cache_loss(cache, Y, loss))
     return J, accuracy(cache.A[params.L], Y) if with_accuracy else math.nan
@@ -285,8 +290,8 @@ def train(
     epochs : int
         Passes over the training set.
     batch_size : int
-        B, the rows per step; the last batch of an epoch has m_b ≤ B rows and its step
-        is scaled by m_b / B. B larger than N means full-batch descent (B = N).
+        B, the rows per step (:func:`~mlp_core.core.batching.step_size` for a last batch
+        of m_b < B rows); B larger than N means full-batch descent (B = N).
     lr : float
         The learning rate η > 0.
     activation, loss : str or object
@@ -300,16 +305,12 @@ def train(
         ``on_epoch(epoch, history)``, called after each epoch.
     fast : bool or None
         True runs each epoch with :func:`mlp_core.fast.run_epoch_fast`, the same
-        computation rearranged for speed (float32 and float64, the built-in activations
-        and losses); False runs the book's formulas as written (:func:`run_epoch`).
-        None: the fast path on NumPy where it applies, the formulas on CuPy, for float16
-        or longdouble, and for an activation or loss of your own.
+        computation rearranged for speed (:func:`mlp_core.fast.supports` says where);
+        False, the book's formulas as written (:func:`run_epoch`). None: the fast path on
+        NumPy where it applies, else the formulas.
     epoch_fn, evaluate_fn : callable, optional
-        Another engine for the same loop (the data-parallel trainer passes its own):
-        ``epoch_fn(X, Y, params, order, B, lr, activation, loss) -> (params,
-        batch_losses)`` in place of :func:`run_epoch`, and ``evaluate_fn(X, Y, params,
-        activation, loss, with_accuracy) -> (J, accuracy)`` in place of
-        :func:`evaluate`. With ``epoch_fn``, ``fast`` stays None.
+        Another engine for the same loop (the data-parallel trainer passes its own), with
+        the arguments of :func:`run_epoch` and of :func:`evaluate`; ``fast`` stays None.
 
     Returns
     -------
@@ -321,21 +322,12 @@ def train(
     Raises
     ------
     TrainingDiverged
-        When a batch's loss becomes NaN or Inf (naming the epoch and the batch), or an
-        epoch ends with a mean loss "far above" where training started: larger in size
-        than ``DIVERGENCE_FACTOR * (J_0 + 1)`` = 10 (J_0 + 1), J_0 the loss of the
-        parameters passed in (for cross-entropy on 10 classes, J_0 ≈ 2.3 gives about 33).
-        "In size": every loss is ≥ 0, so a large negative J (the rounding error of huge
-        logits) is divergence too. Its ``params`` and ``history`` are those of the last
-        epoch before.
-    KeyboardInterrupt
-        Ctrl-C (or an ``on_epoch`` that raises it) stops training; the exception carries
-        ``params`` and ``history`` of the last finished epoch.
-    DataError, ShapeError, LabelError, ParamsError
-        Bad input (shapes, dtypes, NaN or Inf in X, Y or the parameters), before any step.
-    ConfigError
-        Bad settings (epochs, batch size, learning rate, seed, fast, on_epoch), before
-        any step.
+        When a batch's loss becomes NaN or Inf, or an epoch's mean loss ends far above
+        where training started (:func:`check_divergence`). It carries the ``params`` and
+        ``history`` of the last epoch before, as does a KeyboardInterrupt (Ctrl-C, or an
+        ``on_epoch`` that raises it).
+    DataError, ShapeError, LabelError, ParamsError, ConfigError
+        Bad input or settings (:func:`check_data`, :func:`check_settings`), before any step.
     """
     settings = check_settings(
         epochs,
@@ -361,7 +353,7 @@ def train(
     B = min(settings.batch_size, X.shape[0])
     rng = np.random.default_rng(settings.seed)
     xp = get_xp(X)
-    classify = get_loss(loss).classification or is_one_hot(Y)
+    classify = classifies(loss, Y)
     with np.errstate(over="ignore", invalid="ignore"):
         J_0, _ = evaluate_fn(X, Y, params, activation, loss, False)
     history = History()

@@ -90,6 +90,9 @@ def test_run_bench_records(tiny_result):
         assert r["gflop"] == pytest.approx(bench.epoch_flops(200, TINY.sizes) / 1e9)
         assert r["seconds"] == pytest.approx(bench.median(r["times"]) * r["scale"])
         assert r["pct_gemm"] is not None
+        gpu = r["contender"] in bench.GPU_CONTENDERS  # the table's device is the record's
+        assert r["device"] == ("gpu" if gpu else "cpu")
+        assert r["timer"] == ("CUDA events" if gpu else "perf_counter, device synchronised")
     assert records["gemm-numpy"]["pct_gemm"] == pytest.approx(100)
     assert records["loop"]["speedup"]["loop"] == pytest.approx(1)
     fast = records["numpy-fast"]

@@ -52,6 +52,61 @@ def test_every_record_has_its_spread_and_the_table_flags_a_bimodal_contender():
     assert "'!' marks a contender above 2" in table
 
 
+def test_an_extrapolated_records_spread_is_recomputed_from_its_times_alike():
+    """The run scales a subsample's spread to an epoch; a recording without a stored
+    spread gets it back from its times and scale, the same numbers."""
+    result = run_tiny(contenders=("loop",), loop_examples=20)
+    (r,) = result["records"]
+    assert r["scale"] == pytest.approx(53 / 20)
+    assert r["spread"]["median"] == pytest.approx(r["seconds"])
+    assert bench.record_spread(dict(r, spread=None)) == r["spread"]
+
+
+def test_each_ratio_is_taken_against_the_contender_of_its_rows_device():
+    """PyTorch and the GEMM floor run on both devices: a CPU row's ×torch and % GEMM are
+    against the CPU ones, in the numbers and in the '!' of an unstable reference."""
+    result = run_tiny(contenders=("numpy-fast",))
+    (base,) = result["records"]
+
+    def record(name, device, seconds, times):
+        return dict(
+            base, contender=name, label=bench.LABELS[name], device=device, seconds=seconds,
+            gflops=1 / seconds, spread=bench.spread(times),
+        )  # fmt: skip
+
+    block = [
+        record("torch-cpu", "cpu", 2.0, [2.0, 2.1]),
+        record("numpy-fast", "cpu", 1.0, [1.0, 1.1]),
+        record("gemm-numpy", "cpu", 0.5, [0.5, 0.5]),
+        record("torch-cuda", "gpu", 4.0, [1.0, 4.0]),  # unstable: max/min = 4
+        record("cupy-fast", "gpu", 0.5, [0.5, 0.6]),
+        record("gemm-cupy", "gpu", 0.25, [0.25, 0.25]),
+    ]
+    harness._add_ratios(block)
+    by = {r["contender"]: r for r in block}
+    assert by["numpy-fast"]["speedup"]["torch"] == 2.0  # torch-cpu's 2 s over 1 s
+    assert by["cupy-fast"]["speedup"]["torch"] == 8.0  # torch-cuda's 4 s over 0.5 s
+    assert by["numpy-fast"]["pct_gemm"] == by["cupy-fast"]["pct_gemm"] == pytest.approx(50)
+    result["records"] = block
+    lines = bench.format_table(result).splitlines()
+    assert "8!" in next(line for line in lines if "CuPy fast" in line)
+    assert "!" not in next(line for line in lines if "NumPy fast" in line)
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_the_run_and_its_table_read_the_thread_pools_one_way(told, monkeypatch):
+    for k, v in bench.POOL_SETTINGS.items():
+        monkeypatch.setenv(k, v if told else "1")
+    notes = []
+    result = run_tiny(progress=notes.append)
+    assert result["meta"]["thread_pools"] == {
+        k: v if told else "1" for k, v in bench.POOL_SETTINGS.items()
+    }
+    warned = any("not told to sleep" in line for line in notes)
+    table = bench.format_table(result)
+    assert warned == ("thread pools not told to sleep" in table) == (not told)
+
+
 def test_load_is_read_before_the_run(monkeypatch):
     calls = []
     monkeypatch.setattr(harness, "load_average", lambda: calls.append("load") or [0.1, 0, 0])

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -164,6 +165,39 @@ def test_world_size_and_rank_read_the_launchers_environment():
     assert distributed.world_size({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
     assert distributed.world_rank({"PMI_RANK": "2"}) == 2
     assert distributed.world_rank({"OMPI_COMM_WORLD_RANK": "1"}) == 1
+
+
+@pytest.mark.parametrize(
+    "environ, used",
+    [
+        ({"MPI_LOCALRANKID": "5"}, [1]),  # MPICH: the node's rank 5 of 4 GPUs takes GPU 1
+        ({"OMPI_COMM_WORLD_LOCAL_RANK": "2"}, [2]),  # Open MPI
+        ({"MPI_LOCALRANKID": " 3 "}, [3]),
+        ({"MPI_LOCALRANKID": "x"}, []),
+        ({}, []),
+    ],
+)
+def test_each_rank_of_a_node_takes_its_own_gpu(environ, used, monkeypatch):
+    chosen = []
+
+    class Device:
+        def __init__(self, index):
+            self.index = index
+
+        def use(self):
+            chosen.append(self.index)
+
+    cupy = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(
+            Device=Device, runtime=types.SimpleNamespace(getDeviceCount=lambda: 4)
+        )
+    )
+    monkeypatch.setattr(mc.backend, "gpu_xp", lambda: cupy)
+    distributed.use_local_gpu(environ)
+    assert chosen == used
+    monkeypatch.setattr(mc.backend, "gpu_xp", lambda: None)
+    distributed.use_local_gpu(environ)  # no usable GPU: nothing to choose
+    assert chosen == used
 
 
 # ---- with MPI: real ranks ----

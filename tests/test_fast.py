@@ -18,9 +18,10 @@ from conftest import LOSS_NAMES, make_problem, requires_gpu
 from mlp_core.core.activations import HIDDEN_ACTIVATIONS
 from mlp_core.core.backend import to_device, to_numpy
 from mlp_core.core.batching import batch_slices
-from mlp_core.core.errors import ConfigError
+from mlp_core.core.errors import ConfigError, DataError
 from mlp_core.core.gradcheck import relative_error
 from mlp_core.core.losses import LOSSES
+from mlp_core.core.validate import check_float_dtype
 from mlp_core.fast import cupy_kernels, graph, numpy_kernels
 from mlp_core.fast import engine as fast
 from mlp_core.training import run_epoch
@@ -182,6 +183,14 @@ def test_the_gpu_cpu_tolerance_is_tight_enough_to_catch_a_real_bug():
     (> 1e-4 in the negative controls here) and above the CPU-to-CPU 1e-12."""
     tol = gpu_cpu_tolerance(np.float64, SIZES, B, len(batch_slices(M, B)))
     assert 1e-12 < tol < 1e-10
+
+
+@requires_gpu
+@pytest.mark.gpu
+def test_data_and_parameters_on_two_devices_are_refused_as_everywhere():
+    X, Y, params = make_problem(M, SIZES, "cross_entropy")
+    with pytest.raises(DataError, match="X is on the gpu but the parameters are on the cpu"):
+        fast.run_epoch_fast(to_device(X, "gpu"), to_device(Y, "gpu"), params, np.arange(M), B, 0.1)
 
 
 @requires_gpu
@@ -387,6 +396,23 @@ def test_the_raw_kernel_launch_checks_contiguity_and_dtype_at_the_call(host_cupy
         K.output(np.zeros((3, 6)).T, Y, D, out)
     with pytest.raises(ValueError, match="Y must be"):
         K.output(Z, Y.astype(np.float32), D, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
+def test_the_fast_path_takes_the_dtypes_the_library_creates(dtype):
+    try:
+        check_float_dtype(dtype)
+        created = True
+    except ConfigError:
+        created = False
+    assert fast.supports("relu", "cross_entropy", dtype) == created
+    X, Y, params = make_problem(M, SIZES, "cross_entropy")
+    X, Y, params = X.astype(dtype), Y.astype(dtype), params.astype(dtype)
+    if created:
+        fast.run_epoch_fast(X, Y, params, np.arange(M), B, 0.1)
+    else:
+        with pytest.raises(ConfigError, match="float32 or float64"):
+            fast.run_epoch_fast(X, Y, params, np.arange(M), B, 0.1)
 
 
 def test_each_kernel_set_has_a_kernel_for_every_entry_of_the_core_tables():

@@ -479,6 +479,10 @@ def test_squared_error_on_one_hot_targets_reports_an_accuracy():
     assert acc == np.mean(A.argmax(axis=1) == Y.argmax(axis=1))  # the hits, counted by hand
     _, acc = evaluate(X, Y * 0.5 + 0.1, p, "relu", "squared_error")  # a regression
     assert np.isnan(acc)
+    for targets in (Y, Y * 0.5 + 0.1):  # the training loop reports as evaluate does
+        _, h = train(p, X, targets, epochs=1, lr=0.01, loss="squared_error", progress=False)
+        expected = evaluate(X, targets, p, "relu", "squared_error")[1]
+        assert np.isnan(h.train_acc[0]) == np.isnan(expected)
 
 
 # ------------------------------------------------------- more divergence and bad input

@@ -424,15 +424,6 @@ def test_nan_and_inf_are_refused_by_every_pass(prob, where, value):
             call()
 
 
-def test_check_batch_can_skip_the_finiteness_pass(prob):
-    X, Y, params = prob
-    X = X.copy()
-    X[0, 0] = np.nan
-    validate.check_batch(X, params, Y, finite=False)  # shapes and dtypes only
-    with pytest.raises(DataError):
-        validate.check_batch(X, params, Y)
-
-
 def test_is_one_hot():
     assert validate.is_one_hot(np.eye(3)[[0, 2, 1, 1]])
     assert not validate.is_one_hot(np.eye(3)[[0, 2]] * 0.5)

@@ -27,8 +27,6 @@ from .contenders import (
     CONTENDERS,
     GPU_CONTENDERS,
     LABELS,
-    Runner,
-    Skip,
     epoch_batched,
     epoch_loop,
     epoch_torch,
@@ -59,35 +57,10 @@ from .experiments import (
     timing_with_and_without_sync,
 )
 from .harness import run_bench
-from .machine import (
-    POOL_SETTINGS,
-    command_line,
-    cpu_cores,
-    last_level_cache_bytes,
-    load_average,
-    machine_info,
-)
-from .problems import (
-    DEFAULT_SIZES,
-    DTYPES,
-    LEARNING_RATE,
-    SEED,
-    SIZES,
-    BenchSize,
-    Problem,
-    epoch_flops,
-    make_problem,
-    synthetic_data,
-)
+from .machine import POOL_SETTINGS, command_line, last_level_cache_bytes
+from .problems import SIZES, BenchSize, epoch_flops, make_problem
 from .report import format_table, record_spread, write_json
-from .timing import (
-    UNSTABLE_RATIO,
-    clock,
-    cuda_event_timer,
-    median,
-    spread,
-    time_call,
-)
+from .timing import median, spread, time_call
 
 __all__ = [
     "cache_sizes",
@@ -102,25 +75,14 @@ __all__ = [
     "time_breakdown",
     "BenchSize",
     "CONTENDERS",
-    "DEFAULT_SIZES",
-    "DTYPES",
     "GPU_CONTENDERS",
     "GPU_COPY_BYTES",
     "LABELS",
-    "LEARNING_RATE",
     "POOL_SETTINGS",
-    "Problem",
-    "Runner",
-    "SEED",
     "SIZES",
-    "Skip",
-    "UNSTABLE_RATIO",
-    "clock",
     "command_line",
     "copy_bandwidth",
-    "cpu_cores",
     "crossover_batch",
-    "cuda_event_timer",
     "default_copy_bytes",
     "epoch_batched",
     "epoch_flops",
@@ -130,10 +92,8 @@ __all__ = [
     "record_spread",
     "gemm_rate",
     "last_level_cache_bytes",
-    "load_average",
     "load_recorded",
     "loop_vs_batched",
-    "machine_info",
     "make_problem",
     "matmul_intensity",
     "median",
@@ -144,7 +104,6 @@ __all__ = [
     "setup_contender",
     "speed_vs_batch",
     "spread",
-    "synthetic_data",
     "time_call",
     "timing_with_and_without_sync",
     "write_json",

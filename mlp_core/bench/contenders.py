@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -42,25 +43,6 @@ from ..training import run_epoch, sgd_step
 from .machine import cpu_cores
 from .problems import SEED, Problem
 from .timing import cuda_event_timer, torch_event_timer
-
-#: Every contender: its label in the table and its device.
-TABLE = {
-    "loop": ("loop (single)", "cpu"),
-    "numpy-batched": ("NumPy batched (book)", "cpu"),
-    "numpy-fast": ("NumPy fast", "cpu"),
-    "cupy-batched": ("CuPy batched (book)", "gpu"),
-    "cupy-fast": ("CuPy fast", "gpu"),
-    "cupy-fast-graph": ("CuPy fast + graph", "gpu"),
-    "sklearn": ("scikit-learn", "cpu"),
-    "torch-cpu": ("PyTorch CPU", "cpu"),
-    "torch-cuda": ("PyTorch CUDA", "gpu"),
-    "torch-cuda-graph": ("PyTorch CUDA + graph", "gpu"),
-    "gemm-numpy": ("GEMMs only (NumPy)", "cpu"),
-    "gemm-cupy": ("GEMMs only (cuBLAS)", "gpu"),
-}
-CONTENDERS = tuple(TABLE)
-GPU_CONTENDERS = tuple(name for name, (_, device) in TABLE.items() if device == "gpu")
-LABELS = {name: label for name, (label, _) in TABLE.items()}
 
 
 def epoch_loop(
@@ -108,13 +90,14 @@ def epoch_batched(
     return params
 
 
-def epoch_sklearn(clf, X_ordered, labels_ordered):
+def epoch_sklearn(clf, X_ordered, labels_ordered, classes=None):
     """One epoch of scikit-learn's MLP: ``partial_fit`` over the rows already in the
     epoch's order (``shuffle=False``, so its own batches are ours). Each call also
-    re-validates X and re-encodes the labels: that is part of its cost."""
+    re-validates X and re-encodes the labels: that is part of its cost. The first call
+    (untimed, given the ``classes``) builds the network."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf.partial_fit(X_ordered, labels_ordered)
+        clf.partial_fit(X_ordered, labels_ordered, classes=classes)
     return clf
 
 
@@ -157,20 +140,6 @@ class Skip(Exception):
     """A contender that cannot run here; the message says why."""
 
 
-@dataclass
-class Runner:
-    """A contender ready to time: ``run()`` does one epoch (or the timed subsample),
-    ``sync()`` waits for its device, ``scale`` turns a timed call into an epoch."""
-
-    name: str
-    device: str
-    run: callable
-    sync: callable
-    scale: float = 1.0
-    note: str = ""
-    timer: object = None  # timer(fn) -> seconds on the device's clock (CUDA events), or None
-
-
 def _no_sync():
     return None
 
@@ -179,7 +148,25 @@ def _cupy_sync():
     backend.synchronize(backend.gpu_xp())
 
 
-def _setup_loop(p: Problem, loop_examples=None):
+@dataclass
+class Runner:
+    """A contender ready to time: ``run()`` does one epoch (or the timed subsample),
+    ``sync()`` waits for its device, ``scale`` turns a timed call into an epoch."""
+
+    name: str
+    device: str
+    run: callable
+    sync: callable = _no_sync
+    scale: float = 1.0
+    note: str = ""
+    timer: object = None  # timer(fn) -> seconds on the device's clock (CUDA events), or None
+
+
+# Each set-up, ``setup(p, gpu, loop_examples)``, returns the fields of its Runner that
+# differ from its device's defaults (:func:`setup_contender`), or raises Skip.
+
+
+def _setup_loop(p: Problem, gpu: bool, loop_examples=None) -> dict:
     k = p.size.loop_examples if loop_examples is None else loop_examples
     k = p.m if k is None else min(int(k), p.m)
     state = {"params": p.params}
@@ -190,10 +177,10 @@ def _setup_loop(p: Problem, loop_examples=None):
         )
 
     note = f"extrapolated ×{p.m / k:.4g} from {k} of {p.m} examples" if k < p.m else ""
-    return Runner("loop", "cpu", run, _no_sync, p.m / k, note)
+    return dict(run=run, scale=p.m / k, note=note)
 
 
-def _setup_batched(p: Problem, name: str, gpu: bool, fast: bool, graph: bool = False):
+def _setup_batched(p: Problem, gpu: bool, loop_examples=None, *, fast: bool, graph=False):
     if gpu:
         X, Y, params, order = p.on_gpu()
     else:
@@ -215,17 +202,10 @@ def _setup_batched(p: Problem, name: str, gpu: bool, fast: bool, graph: bool = F
         if "captured" not in states:
             raise Skip(f"CUDA graph capture failed: {states}")
         note = "whole epoch replayed as one CUDA graph"
-    return Runner(
-        name,
-        "gpu" if gpu else "cpu",
-        run,
-        _cupy_sync if gpu else _no_sync,
-        note=note,
-        timer=cuda_event_timer if gpu else None,
-    )
+    return dict(run=run, note=note)
 
 
-def _setup_sklearn(p: Problem):
+def _setup_sklearn(p: Problem, gpu: bool, loop_examples=None) -> dict:
     try:
         import sklearn
         from sklearn.neural_network import MLPClassifier
@@ -251,7 +231,7 @@ def _setup_sklearn(p: Problem):
     )
     Xo, yo = np.ascontiguousarray(p.X[p.order]), p.labels[p.order]
     # The first partial_fit initialises the network (untimed); then start from our W, b.
-    epoch_sklearn_first(clf, Xo[: min(B, p.m)], yo[: min(B, p.m)], sizes[-1])
+    epoch_sklearn(clf, Xo[: min(B, p.m)], yo[: min(B, p.m)], classes=np.arange(sizes[-1]))
     if clf.coefs_[0].dtype != p.dtype:
         raise Skip(
             f"scikit-learn {sklearn.__version__} computes in {clf.coefs_[0].dtype}, not {p.dtype}"
@@ -260,31 +240,19 @@ def _setup_sklearn(p: Problem):
         for l in p.params.layers:
             clf.coefs_[l - 1][...] = p.params.W[l]
             clf.intercepts_[l - 1][...] = p.params.b[l]
-    return Runner(
-        "sklearn",
-        "cpu",
-        lambda: epoch_sklearn(clf, Xo, yo),
-        _no_sync,
-        note=f"scikit-learn {sklearn.__version__}, partial_fit",
-    )
+    run = partial(epoch_sklearn, clf, Xo, yo)
+    return dict(run=run, note=f"scikit-learn {sklearn.__version__}, partial_fit")
 
 
-def epoch_sklearn_first(clf, X, labels, C):
-    """The untimed first ``partial_fit`` that builds scikit-learn's network."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf.partial_fit(X, labels, classes=np.arange(C))
-
-
-def _setup_torch(p: Problem, cuda: bool, graph: bool = False):
+def _setup_torch(p: Problem, gpu: bool, loop_examples=None, graph: bool = False) -> dict:
     try:
         import torch
     except ImportError as err:
         raise Skip(f"PyTorch is not installed ({err})") from None
-    if cuda and not torch.cuda.is_available():
+    if gpu and not torch.cuda.is_available():
         raise Skip(f"PyTorch {torch.__version__} sees no CUDA device")
     torch.set_num_threads(cpu_cores())
-    device = torch.device("cuda" if cuda else "cpu")
+    device = torch.device("cuda" if gpu else "cpu")
     dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[p.dtype]
     layers = []
     for l in p.params.layers:
@@ -301,9 +269,8 @@ def _setup_torch(p: Problem, cuda: bool, graph: bool = False):
     X = torch.from_numpy(p.X).to(device)
     labels = torch.from_numpy(p.labels.astype(np.int64)).to(device)
     order = torch.from_numpy(p.order.astype(np.int64)).to(device)
-    sync = torch.cuda.synchronize if cuda else _no_sync
     note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-    if cuda:
+    if gpu:
         note += f"; TF32 {'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}"
 
     def run():
@@ -312,14 +279,9 @@ def _setup_torch(p: Problem, cuda: bool, graph: bool = False):
     if graph:
         run = _torch_graph_epoch(torch, model, optimizer, loss_fn, X, labels, order, p.size.batch)
         note += "; whole epoch replayed as one CUDA graph"
-    return Runner(
-        ("torch-cuda-graph" if graph else "torch-cuda") if cuda else "torch-cpu",
-        "gpu" if cuda else "cpu",
-        run,
-        sync,
-        note=note,
-        timer=torch_event_timer(torch) if cuda else None,
-    )
+    if not gpu:
+        return dict(run=run, note=note)
+    return dict(run=run, note=note, sync=torch.cuda.synchronize, timer=torch_event_timer(torch))
 
 
 def _torch_graph_epoch(torch, model, optimizer, loss_fn, X, labels, order, batch_size):
@@ -351,8 +313,7 @@ def _torch_graph_epoch(torch, model, optimizer, loss_fn, X, labels, order, batch
     return g.replay
 
 
-def _setup_gemm(p: Problem, gpu: bool):
-
+def _setup_gemm(p: Problem, gpu: bool, loop_examples=None) -> dict:
     xp = backend.gpu_xp() if gpu else np
     if gpu:
 
@@ -373,37 +334,38 @@ def _setup_gemm(p: Problem, gpu: bool):
     D = {l: arr(B, sizes[l]) for l in range(1, L + 1)}
     G = {l: arr(sizes[l - 1], sizes[l]) for l in range(1, L + 1)}
     slices = batch_slices(p.m, p.size.batch)
-    return Runner(
-        "gemm-cupy" if gpu else "gemm-numpy",
-        "gpu" if gpu else "cpu",
-        lambda: epoch_gemm_floor(matmul, X, W, Z, D, G, slices),
-        _cupy_sync if gpu else _no_sync,
-        timer=cuda_event_timer if gpu else None,
-    )
+    return dict(run=partial(epoch_gemm_floor, matmul, X, W, Z, D, G, slices))
+
+
+#: Every contender: its label in the table, its device and its set-up.
+TABLE = {
+    "loop": ("loop (single)", "cpu", _setup_loop),
+    "numpy-batched": ("NumPy batched (book)", "cpu", partial(_setup_batched, fast=False)),
+    "numpy-fast": ("NumPy fast", "cpu", partial(_setup_batched, fast=True)),
+    "cupy-batched": ("CuPy batched (book)", "gpu", partial(_setup_batched, fast=False)),
+    "cupy-fast": ("CuPy fast", "gpu", partial(_setup_batched, fast=True)),
+    "cupy-fast-graph": ("CuPy fast + graph", "gpu", partial(_setup_batched, fast=True, graph=True)),
+    "sklearn": ("scikit-learn", "cpu", _setup_sklearn),
+    "torch-cpu": ("PyTorch CPU", "cpu", _setup_torch),
+    "torch-cuda": ("PyTorch CUDA", "gpu", _setup_torch),
+    "torch-cuda-graph": ("PyTorch CUDA + graph", "gpu", partial(_setup_torch, graph=True)),
+    "gemm-numpy": ("GEMMs only (NumPy)", "cpu", _setup_gemm),
+    "gemm-cupy": ("GEMMs only (cuBLAS)", "gpu", _setup_gemm),
+}
+CONTENDERS = tuple(TABLE)
+GPU_CONTENDERS = tuple(name for name, (_, device, _) in TABLE.items() if device == "gpu")
+LABELS = {name: label for name, (label, _, _) in TABLE.items()}
 
 
 def setup_contender(name: str, p: Problem, use_gpu: bool, loop_examples=None) -> Runner:
     """A :class:`Runner` for contender ``name`` on problem ``p``, or :class:`Skip`."""
-    if name in GPU_CONTENDERS and not use_gpu:
+    if name not in TABLE:
+        raise ConfigError(f"unknown contender {name!r}; valid: {', '.join(CONTENDERS)}")
+    _, device, setup = TABLE[name]
+    gpu = device == "gpu"
+    if gpu and not use_gpu:
         raise Skip("no usable GPU" if not backend.gpu_available() else "GPU not selected")
-    if p.size.gpu_only and name not in GPU_CONTENDERS:
+    if p.size.gpu_only and not gpu:
         raise Skip(f"{p.size.name} is a GPU-only size; CPU contenders are not run there")
-    if name == "loop":
-        return _setup_loop(p, loop_examples)
-    if name == "numpy-batched":
-        return _setup_batched(p, name, gpu=False, fast=False)
-    if name == "numpy-fast":
-        return _setup_batched(p, name, gpu=False, fast=True)
-    if name == "cupy-batched":
-        return _setup_batched(p, name, gpu=True, fast=False)
-    if name == "cupy-fast":
-        return _setup_batched(p, name, gpu=True, fast=True)
-    if name == "cupy-fast-graph":
-        return _setup_batched(p, name, gpu=True, fast=True, graph=True)
-    if name == "sklearn":
-        return _setup_sklearn(p)
-    if name in ("torch-cpu", "torch-cuda", "torch-cuda-graph"):
-        return _setup_torch(p, cuda=name != "torch-cpu", graph=name == "torch-cuda-graph")
-    if name in ("gemm-numpy", "gemm-cupy"):
-        return _setup_gemm(p, gpu=name == "gemm-cupy")
-    raise ConfigError(f"unknown contender {name!r}; valid: {', '.join(CONTENDERS)}")
+    defaults = dict(sync=_cupy_sync, timer=cuda_event_timer) if gpu else {}
+    return Runner(name, device, **(defaults | setup(p, gpu, loop_examples)))

@@ -34,6 +34,7 @@ from .problems import (
     epoch_flops,
     make_problem,
 )
+from .report import SPEEDUPS, reference
 from .timing import clock, gpu_spin, median, spread
 
 
@@ -101,16 +102,13 @@ def run_bench(
             + " ".join(f"{k}={v}" for k, v in POOL_SETTINGS.items())
         )
     records, skipped = [], []
+
+    def skip(size, dtype, contender, reason):
+        skipped.append(dict(size=size, dtype=dtype, contender=contender, reason=reason))
+
     for size in sizes:
         if size.gpu_only and not use_gpu:
-            skipped.append(
-                dict(
-                    size=size.name,
-                    dtype="*",
-                    contender="*",
-                    reason="GPU-only size and no GPU in use",
-                )
-            )
+            skip(size.name, "*", "*", "GPU-only size and no GPU in use")
             continue
         for dtype in dtypes:
             say(f"{size.describe()}, {dtype.name}: preparing")
@@ -120,9 +118,7 @@ def run_bench(
                 try:
                     runners.append(setup_contender(name, p, use_gpu, loop_examples))
                 except Skip as why:
-                    skipped.append(
-                        dict(size=size.name, dtype=dtype.name, contender=name, reason=str(why))
-                    )
+                    skip(size.name, dtype.name, name, str(why))
             times = {r.name: [] for r in runners}
             failed = {}
             for rnd in range(warmup + repeats):
@@ -145,9 +141,7 @@ def run_bench(
                     + (" (warm-up)" if rnd < warmup else "")
                 )
             for name, reason in failed.items():
-                skipped.append(
-                    dict(size=size.name, dtype=dtype.name, contender=name, reason=reason)
-                )
+                skip(size.name, dtype.name, name, reason)
             block = [_record(p, r, times[r.name]) for r in runners if r.name not in failed]
             _add_ratios(block)
             records.extend(block)
@@ -202,10 +196,7 @@ def _record(p: Problem, r: Runner, times: list) -> dict:
         label=LABELS[r.name],
         device=r.device,
         times=times,
-        spread={
-            k: (v * r.scale if k in ("min", "q1", "median", "q3", "max") else v)
-            for k, v in spread(times).items()
-        },
+        spread=spread(times, r.scale),
         timer="CUDA events" if r.timer is not None else "perf_counter, device synchronised",
         scale=r.scale,
         extrapolated=r.scale != 1.0,
@@ -221,18 +212,11 @@ def _add_ratios(block: list) -> None:
     """Per record: % of the GEMM floor of its device, and speed-ups (time ratios)."""
     by = {r["contender"]: r for r in block}
     for r in block:
-        gpu = r["device"] == "gpu"
-        floor = by.get("gemm-cupy" if gpu else "gemm-numpy")
+        floor = by.get(reference("gemm", r["device"]))
         r["pct_gemm"] = 100 * r["gflops"] / floor["gflops"] if floor else None
-        refs = {
-            "loop": "loop",
-            "numpy-batched": "numpy-batched",
-            "sklearn": "sklearn",
-            "torch": "torch-cuda" if gpu else "torch-cpu",
-            "torch-graph": "torch-cuda-graph",
-        }
+        refs = {k: by.get(reference(k, r["device"])) for k in SPEEDUPS}
         r["speedup"] = {
-            k: (by[v]["seconds"] / r["seconds"] if v in by else None) for k, v in refs.items()
+            k: ref["seconds"] / r["seconds"] if ref else None for k, ref in refs.items()
         }
 
 

@@ -95,9 +95,11 @@ def thread_pool_settings() -> dict:
     return {k: os.environ.get(k) for k in POOL_SETTINGS}
 
 
-def pools_told_to_sleep() -> bool:
-    """True when the environment tells the BLAS and OpenMP pools to sleep when idle."""
-    return all(os.environ.get(k) == v for k, v in POOL_SETTINGS.items())
+def pools_told_to_sleep(settings=None) -> bool:
+    """True when the environment (or the recorded ``settings`` of
+    :func:`thread_pool_settings`) tells the BLAS and OpenMP pools to sleep when idle."""
+    settings = os.environ if settings is None else settings
+    return all(settings.get(k) == v for k, v in POOL_SETTINGS.items())
 
 
 def machine_info(use_gpu: bool = False, load_before=None) -> dict:

@@ -5,24 +5,29 @@ from __future__ import annotations
 import json
 
 from ..core.io import atomic_write, json_default
-from .machine import POOL_SETTINGS
+from .machine import POOL_SETTINGS, pools_told_to_sleep
 from .timing import UNSTABLE_RATIO, spread
 
-_COLUMNS = (
-    "size",
-    "dtype",
-    "contender",
-    "s/epoch",
-    "examples/s",
-    "GFLOP/s",
-    "% GEMM",
-    "max/min",
-    "×loop",
-    "×np-book",
-    "×sklearn",
-    "×torch",
-    "×torch-graph",
-)
+#: The speed-up columns, in the table's order: the key of ``record["speedup"]``, the header.
+SPEEDUPS = {
+    "loop": "×loop",
+    "numpy-batched": "×np-book",
+    "sklearn": "×sklearn",
+    "torch": "×torch",
+    "torch-graph": "×torch-graph",
+}
+_COLUMNS = ("size", "dtype", "contender", "s/epoch", "examples/s", "GFLOP/s", "% GEMM", "max/min")
+
+
+def reference(key: str, device: str) -> str:
+    """The contender a ratio ``key`` (one of :data:`SPEEDUPS`, or ``"gemm"`` for "% GEMM")
+    of a row on ``device`` is taken against: PyTorch's and the GEMM floor's of that device."""
+    gpu = device == "gpu"
+    return {
+        "torch": "torch-cuda" if gpu else "torch-cpu",
+        "torch-graph": "torch-cuda-graph",
+        "gemm": "gemm-cupy" if gpu else "gemm-numpy",
+    }.get(key, key)
 
 
 def _fmt_ratio(x, unstable=False):
@@ -41,17 +46,14 @@ def format_table(result: dict) -> str:
         for r in result["records"]
         if (spreads[id(r)] or {}).get("unstable")
     }
-    refs = {"torch": ("torch-cuda", "torch-cpu"), "torch-graph": ("torch-cuda-graph",)}
 
     def unstable_ref(r, key):
-        names = refs.get(key, (key,))
-        return any((r["size"], r["dtype"], n) in flagged for n in names)
+        return (r["size"], r["dtype"], reference(key, r["device"])) in flagged
 
     for r in result["records"]:
         mark = "*" if r["extrapolated"] else ""
-        floor = "gemm-cupy" if r["device"] == "gpu" else "gemm-numpy"
         pct = "—" if r.get("pct_gemm") is None else f"{r['pct_gemm']:.0f}%"
-        if pct != "—" and (r["size"], r["dtype"], floor) in flagged:
+        if pct != "—" and unstable_ref(r, "gemm"):
             pct += "!"
         s = r["speedup"]
         sp = spreads[id(r)]
@@ -68,19 +70,17 @@ def format_table(result: dict) -> str:
                 f"{r['gflops']:.3g}",
                 pct,
                 spread_cell,
-                *(
-                    _fmt_ratio(s.get(k), unstable_ref(r, k))
-                    for k in ("loop", "numpy-batched", "sklearn", "torch", "torch-graph")
-                ),
+                *(_fmt_ratio(s.get(k), unstable_ref(r, k)) for k in SPEEDUPS),
             )
         )
     # a column of ratios against a contender that did not run says nothing: drop it
+    headers = (*_COLUMNS, *SPEEDUPS.values())
     keep = [
         i
-        for i, c in enumerate(_COLUMNS)
+        for i, c in enumerate(headers)
         if not c.startswith("×") or any(row[i] != "—" for row in rows)
     ]
-    columns = [_COLUMNS[i] for i in keep]
+    columns = [headers[i] for i in keep]
     rows = [tuple(row[i] for i in keep) for row in rows]
     widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
     left = 3
@@ -116,7 +116,7 @@ def format_table(result: dict) -> str:
         "every ratio taken against it."
     )
     pools = meta.get("thread_pools")
-    if pools is not None and any(pools.get(k) != v for k, v in POOL_SETTINGS.items()):
+    if pools is not None and not pools_told_to_sleep(pools):
         notes.append(
             "thread pools not told to sleep between contenders (set "
             + " ".join(f"{k}={v}" for k, v in POOL_SETTINGS.items())
@@ -135,13 +135,7 @@ def record_spread(r: dict) -> dict | None:
     timed seconds where an older recording did not store it; None without times."""
     if r.get("spread") is not None:
         return r["spread"]
-    if not r.get("times"):
-        return None
-    scale = r.get("scale", 1.0)
-    return {
-        k: (v * scale if k in ("min", "q1", "median", "q3", "max") else v)
-        for k, v in spread(r["times"]).items()
-    }
+    return spread(r["times"], r.get("scale", 1.0)) if r.get("times") else None
 
 
 def write_json(result: dict, path):

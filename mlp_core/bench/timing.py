@@ -46,11 +46,11 @@ def clock(fn, sync) -> float:
     return time.perf_counter() - start
 
 
-def spread(times) -> dict:
-    """min, quartiles, max of the timed calls and ``unstable`` (max/min > 2): a bimodal
-    contender (one that sometimes waits for a thread pool or the OS) shows here, where a
-    median alone hides it."""
-    t = sorted(float(x) for x in times)
+def spread(times, scale: float = 1.0) -> dict:
+    """min, quartiles, max of the timed calls, each times ``scale`` (a subsample's seconds
+    scaled to an epoch), and ``unstable`` (max/min > 2): a bimodal contender (one that
+    sometimes waits for a thread pool or the OS) shows here, where a median alone hides it."""
+    t = sorted(float(x) * scale for x in times)
     if len(t) == 1:
         q1 = q3 = t[0]
     else:

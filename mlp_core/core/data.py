@@ -29,18 +29,6 @@ from .validate import (
     is_one_hot,
 )
 
-__all__ = [
-    "Dataset",
-    "load_digits",
-    "read_idx",
-    "load_mnist",
-    "spirals",
-    "xor",
-    "one_hot",
-    "train_test_split",
-]
-
-
 # --------------------------------------------------------------------------- Dataset
 
 

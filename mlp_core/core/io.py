@@ -3,11 +3,9 @@
 The file holds the arrays ``W1, b1, W2, b2, ...`` (W[l] of shape (h_{l-1}, h_l), b[l]
 of shape (h_l,)) and ``meta``, a JSON string with the layer sizes h = (h_0, ..., h_L),
 the dtype, the activation, the loss and the format version; no pickles. Every write goes
-through :func:`atomic_write`: a crash or a refused save never leaves a half-written file,
-and never clobbers a good one. A save killed half-way leaves a hidden temporary file
+through :func:`atomic_write`. A save killed half-way leaves a hidden temporary file
 ``.HASH.PID.XXXXXXXX.tmp`` beside the destination (HASH stands for the destination's
-name, so that any valid name can be saved); the next save to that destination removes
-those whose process has ended.
+name, so that any valid name can be saved); the next save there removes it.
 """
 
 from __future__ import annotations
@@ -31,8 +29,6 @@ from .backend import to_numpy
 from .errors import ConfigError, MlpCoreError, ParamsFileError, ShapeError
 from .params import Params
 from .validate import check_finite_params, check_params, check_sizes
-
-__all__ = ["save_params", "load_params", "atomic_write", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _FORMAT_NAME = "mlp_core.params"
@@ -153,13 +149,10 @@ def check_writable(path, example: str = "model.npz") -> None:
 
 def atomic_write(path, write) -> Path:
     """The package's one atomic writer: ``write(f)`` into a new temporary file beside
-    ``path`` (binary, created with mode 0o666 so the process umask applies), fsynced, then
-    renamed over ``path``. Readers see the old file or the new one, never half of one; a
-    failure or an interrupt removes the temporary file and leaves ``path`` as it was. A
-    symlink ``path`` is written through. Returns the file written.
-
-    ``save_params``, the benchmark's ``--json`` and the recordings all write through here,
-    after :func:`check_writable`'s checks (no folder, FIFO or device is replaced).
+    ``path`` (binary, :func:`_create_tmp`), fsynced, then renamed over ``path``, after
+    :func:`check_writable`'s checks. Readers see the old file or the new one, never half of
+    one; a failure or an interrupt leaves ``path`` as it was. A symlink ``path`` is written
+    through. Returns the file written.
     """
     check_writable(path)
     path = _target(_path(path))
@@ -190,13 +183,10 @@ def atomic_write(path, write) -> Path:
 
 def save_params(path, params: Params, meta: dict | None = None) -> Path:
     """Save the parameters W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L (NumPy or CuPy,
-    finite) to the .npz file ``path`` (exactly this name; a symlink is written through)
-    with ``meta``, a dict of JSON-serialisable facts to which the sizes h, the dtype, the
-    activation and loss (from meta, None if absent) and the format version are added.
-
-    Returns the file written. Everything is checked first (the parameters, meta, the
-    path); if anything is wrong, nothing is written. The file goes through
-    :func:`atomic_write`.
+    finite) to the .npz file ``path`` (exactly this name) with ``meta``, a dict of
+    JSON-serialisable facts to which the sizes h, the dtype, the activation and loss (from
+    meta, None if absent) and the format version are added. Returns the file written;
+    if anything is wrong, nothing is written (:func:`atomic_write`).
     """
     check_params(params)
     check_finite_params(params)

@@ -320,10 +320,8 @@ def check_finite_params(params) -> None:
                 )
 
 
-def check_batch(
-    X, params, Y=None, finite: bool = True, name_X: str = "X", name_Y: str = "Y", targets=None
-):
-    """The parameters, X (m, n) and Y (m, C) agree in shape, dtype and device (and are finite).
+def check_batch(X, params, Y=None, name_X: str = "X", name_Y: str = "Y", targets=None):
+    """The parameters, X (m, n) and Y (m, C) agree in shape, dtype and device, and are finite.
 
     Parameters
     ----------
@@ -333,8 +331,6 @@ def check_batch(
         W[l] (h_{l-1}, h_l) and b[l] (h_l,), l = 1..L; n = h_0 and C = h_L.
     Y : array, shape (m, C), optional
         The targets; not checked when None (a forward pass needs none).
-    finite : bool
-        Also refuse NaN or Inf in X, Y and the parameters (one pass over each).
     name_X, name_Y : str
         The names the messages use (``"X_val"`` for a held-out set, say).
     targets : callable, optional
@@ -343,26 +339,24 @@ def check_batch(
         cross-entropy, say).
     """
     check_params(params)
-    _check_rows(X, params, Y, finite, name_X, name_Y, targets)
+    _check_rows(X, params, Y, name_X, name_Y, targets)
 
 
-def _check_rows(X, params, Y, finite, name_X, name_Y, targets) -> None:
+def _check_rows(X, params, Y, name_X, name_Y, targets) -> None:
     check_X(X, params.sizes[0], name_X)
     check_same_dtype(X, params, name_X)
-    if finite:
-        check_finite_params(params)
-        check_finite(X, name_X)
+    check_finite_params(params)
+    check_finite(X, name_X)
     if Y is not None:
-        check_targets(Y, params, X.shape[0], name_Y, finite, targets)
+        check_targets(Y, params, X.shape[0], name_Y, targets)
 
 
-def check_targets(Y, params, m: int, name: str = "Y", finite: bool = True, targets=None):
+def check_targets(Y, params, m: int, name: str = "Y", targets=None):
     """Y is the (m, C) target matrix of checked parameters: its shape, dtype and device,
-    no NaN or Inf (with ``finite``), and the loss's rule ``targets(Y, name)`` if given."""
+    no NaN or Inf, and the loss's rule ``targets(Y, name)`` if given."""
     check_Y(Y, m, params.sizes[-1], name)
     check_same_dtype(Y, params, name)
-    if finite:
-        check_finite(Y, name)
+    check_finite(Y, name)
     if targets is not None:
         targets(Y, name)
 
@@ -375,7 +369,7 @@ def check_example(x, params, y=None, targets=None) -> None:
     check_column(x, params.sizes[0], "x")
     if y is not None:
         check_column(y, params.sizes[-1], "y")
-    _check_rows(x.T, params, None if y is None else y.T, True, "x", "y", targets)
+    _check_rows(x.T, params, None if y is None else y.T, "x", "y", targets)
 
 
 def is_one_hot(Y) -> bool:
@@ -492,6 +486,10 @@ def check_choice(name, table, what: str):
         raise ConfigError(f"unknown {what} {name!r}; valid names are: {', '.join(table)}") from None
 
 
+#: The dtypes the library creates arrays in, and the only ones the fast engine computes in.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
     """``np.dtype(dtype)`` when it is float32 or float64, else a ConfigError saying why."""
     try:
@@ -500,7 +498,7 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
         raise ConfigError(
             f"{name} {dtype!r} is not a NumPy dtype; use np.float32 or np.float64."
         ) from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dt not in FLOAT_DTYPES:
         if dt.kind in "iub":
             why = "integer weights round every small step to zero"
         elif dt.kind == "f":

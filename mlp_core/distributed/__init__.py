@@ -6,7 +6,15 @@ evaluation of :mod:`.sgd`. mpi4py is imported only when a function here needs MP
 (``pip install 'mlp_core[mpi]'``); the rest of :mod:`.comm` and :mod:`.sgd` is there too.
 """
 
-from .comm import allreducer, deferred_signals, shared_verdict, world, world_rank, world_size
+from .comm import (
+    allreducer,
+    deferred_signals,
+    shared_verdict,
+    use_local_gpu,
+    world,
+    world_rank,
+    world_size,
+)
 from .sgd import (
     buffer_layout,
     buffer_size,
@@ -16,7 +24,6 @@ from .sgd import (
     rank_rows,
     run_epoch_distributed,
     train_distributed,
-    use_local_gpu,
 )
 
 __all__ = [

@@ -32,9 +32,10 @@ from ..training import Interrupted
 # What MPI launchers put in each rank's environment: MPICH/Hydra, Open MPI, MVAPICH/Intel.
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
+LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK")  # on its own node
 
 
-def _launcher_number(environ, names, default: int) -> int:
+def _launcher_number(environ, names, default):
     environ = os.environ if environ is None else environ
     for name in names:
         value = environ.get(name, "")
@@ -55,6 +56,15 @@ def world_rank(environ=None) -> int:
     """This process's rank among the P (0 outside ``mpiexec``), from the launcher's
     environment: known before MPI is loaded, so that only rank 0 reports an error."""
     return _launcher_number(environ, RANK_VARIABLES, 0)
+
+
+def use_local_gpu(environ=None) -> None:
+    """On a node with several GPUs, the node's rank r uses GPU r mod (their number), so
+    that NCCL sees one rank per GPU (a no-op without a usable GPU or a local rank)."""
+    cp = backend.gpu_xp()  # through the backend, the one module that imports CuPy
+    local = _launcher_number(environ, LOCAL_RANK_VARIABLES, None)
+    if cp is not None and local is not None:
+        cp.cuda.Device(local % cp.cuda.runtime.getDeviceCount()).use()
 
 
 def mpi():
@@ -178,12 +188,10 @@ class HostAllreduce:
     def __call__(self, buf):
         from mpi4py import MPI
 
-        if is_gpu_array(buf):
-            host = np.ascontiguousarray(to_numpy(buf))
-            self.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+        host = np.ascontiguousarray(to_numpy(buf)) if is_gpu_array(buf) else buf
+        self.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+        if host is not buf:
             buf.set(host)  # CuPy: host → device, into the same buffer
-            return buf
-        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
         return buf
 
 

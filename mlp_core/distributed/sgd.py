@@ -15,12 +15,10 @@ and takes the step η (m_b/B) ∂J/∂θ of :func:`mlp_core.training.run_epoch`.
 from __future__ import annotations
 
 import math
-import os
 from functools import partial
 
 import numpy as np
 
-from ..core import backend
 from ..core.backend import device_of, get_xp, to_numpy
 from ..core.batched import backward, cache_loss, forward
 from ..core.batching import batch_slices, step_size
@@ -37,9 +35,6 @@ from .comm import (
     stop_requested,
     world,
 )
-
-# The rank of a process among those on its own node: MPICH/Hydra, Open MPI.
-LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK")
 
 
 def rank_rows(m_b: int, P: int, rank: int) -> tuple[int, int]:
@@ -255,13 +250,3 @@ def train_distributed(
         flat = [to_numpy(a).ravel() for l in params.layers for a in (params.W[l], params.b[l])]
         check_agreement(comm, trained_parameters=np.concatenate(flat))
     return params, history
-
-
-def use_local_gpu(environ=None) -> None:
-    """On a node with several GPUs, the node's rank r uses GPU r mod (their number), so
-    that NCCL sees one rank per GPU (a no-op without a usable GPU or a local rank)."""
-    environ = os.environ if environ is None else environ
-    cp = backend.gpu_xp()  # through the backend, the one module that imports CuPy
-    local = next((environ[v] for v in LOCAL_RANK_VARIABLES if v in environ), None)
-    if cp is not None and local is not None and local.isdigit():
-        cp.cuda.Device(int(local) % cp.cuda.runtime.getDeviceCount()).use()

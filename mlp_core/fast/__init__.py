@@ -7,23 +7,6 @@ set per device (:mod:`numpy_kernels`, :mod:`cupy_kernels`); :mod:`graph` capture
 a CUDA graph.
 """
 
-from .engine import (
-    clear_workspaces,
-    epoch_body,
-    graph_status,
-    run_epoch_fast,
-    supports,
-)
-from .graph import GraphState, Phase
-from .kernels import Kernels
+from .engine import clear_workspaces, graph_status, run_epoch_fast, supports
 
-__all__ = [
-    "GraphState",
-    "Kernels",
-    "Phase",
-    "clear_workspaces",
-    "epoch_body",
-    "graph_status",
-    "run_epoch_fast",
-    "supports",
-]
+__all__ = ["clear_workspaces", "graph_status", "run_epoch_fast", "supports"]

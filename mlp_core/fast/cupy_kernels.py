@@ -150,12 +150,9 @@ class _Compiled:
             "T y", "T z, T d, T e", SIGMOID_BCE, "mlp_sigmoid_bce"
         )
         self.xent = {
-            np.dtype(np.float32): cp.RawKernel(
-                "#define REAL float\n#define EXP expf\n#define LOG logf\n" + SOFTMAX_XENT,
+            np.dtype(dtype): cp.RawKernel(
+                f"#define REAL {real}\n#define EXP exp{f}\n#define LOG log{f}\n" + SOFTMAX_XENT,
                 "softmax_xent_rows",
-            ),
-            np.dtype(np.float64): cp.RawKernel(
-                "#define REAL double\n#define EXP exp\n#define LOG log\n" + SOFTMAX_XENT,
-                "softmax_xent_rows",
-            ),
+            )
+            for dtype, real, f in ((np.float32, "float", "f"), (np.float64, "double", ""))
         }

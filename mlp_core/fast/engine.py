@@ -1,23 +1,15 @@
-"""One training epoch, rearranged for speed: the same computation as
-:func:`mlp_core.training.run_epoch`, the book's epoch built from the formulas of
-:mod:`mlp_core.core.batched` (same batches in the same order, same forward pass, same Δ^l,
-same step θ ← θ − η (m_b/B) ∂J/∂θ). ``tests/test_fast.py`` proves that the two agree for
-every activation, loss and dtype; chapter 12 lists what is rearranged and why, and chapter
-13 what the GPU adds (fused kernels, no host waits, the epoch as one CUDA graph).
-
-The epoch is written once (:func:`epoch_body`) against :class:`~.kernels.Kernels`, with
-two kernel sets behind it: :mod:`~.numpy_kernels` and :mod:`~.cupy_kernels`.
+"""One training epoch, rearranged for speed (:mod:`mlp_core.fast`): what is rearranged and
+why is chapter 12's subject, what the GPU adds (fused kernels, no host waits, the epoch as
+one CUDA graph) chapter 13's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import weakref
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ..core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, get_hidden_activation
 from ..core.backend import get_xp, is_gpu_array
@@ -25,13 +17,13 @@ from ..core.batching import batch_slices
 from ..core.errors import ConfigError
 from ..core.losses import LOSSES, get_loss
 from ..core.params import Params
+from ..core.validate import FLOAT_DTYPES, check_same_dtype
 from . import graph as _graph
 from .cupy_kernels import CupyKernels
 from .graph import GraphState, Phase
 from .kernels import Kernels
 from .numpy_kernels import NumpyKernels
 
-FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Workspaces (preallocated buffers, and captured CUDA graphs) kept for the last few shapes.
 _MAX_WORKSPACES = 2
 
@@ -55,23 +47,15 @@ def run_epoch_fast(
     loss="cross_entropy",
     *,
     cuda_graph: bool = False,
-    blas_threads: int | None = None,
 ):
-    """One pass over the data in ``order``: returns ``(params, batch_losses)``.
-
-    The same contract as :func:`mlp_core.training.run_epoch` (batches of B rows of
-    ``X[order]``, the last one partial and its step scaled by m_b/B; one mean loss J per
-    batch, left on the device), computed in the buffers and with the kernels of a cached
-    :class:`_Workspace`. ``params`` is not modified: a copy is updated in place and
-    returned.
+    """:func:`mlp_core.training.run_epoch`, computed in the buffers and with the kernels of a
+    cached :class:`_Workspace`: returns ``(params, batch_losses)``. ``params`` is not
+    modified: a copy is updated in place and returned.
 
     ``cuda_graph=True`` (CuPy only) runs the first epoch of these shapes, dtype and batch
     size eagerly, captures the second as a CUDA graph and replays it from then on, for any
     learning rate; it falls back to the eager epoch if capture fails
     (:func:`graph_status` says why).
-
-    ``blas_threads`` (NumPy only): limit the BLAS to this many threads during the epoch
-    (process-wide, for every thread of the program); ``None`` leaves the BLAS alone.
 
     Only the built-in activations and losses have fast kernels (:func:`supports`); the
     arrays must share one dtype, float32 or float64.
@@ -83,31 +67,21 @@ def run_epoch_fast(
             f"{activation!r} / {loss!r} use train(..., fast=False), the book's formulas."
         )
     act, loss_name = get_hidden_activation(activation).name, get_loss(loss).name
-    # the fast kernels exist for float32 and float64 only (a rule of this engine, not of
-    # the book's formulas, which is why it is not in core.validate)
-    if not (X.dtype == Y.dtype == params.dtype) or X.dtype not in (np.float32, np.float64):
+    if not (X.dtype == Y.dtype == params.dtype) or X.dtype not in FLOAT_DTYPES:
         raise ConfigError(
             f"the fast path needs X, Y and the parameters in one dtype, float32 or float64; "
             f"got X {X.dtype}, Y {Y.dtype}, parameters {params.dtype}. Cast them, e.g. "
             f"X.astype(params.dtype)."
         )
     batch_slices(X.shape[0], batch_size)  # refuses a batch size that is not a whole number ≥ 1
-    xp = get_xp(X)
-    if is_gpu_array(X) != is_gpu_array(params.W[1]):
-        raise ConfigError(
-            "X and the parameters must be on the same device "
-            "(move one with mlp_core.to_device / params.to)."
-        )
+    check_same_dtype(X, params)  # the dtypes are equal: this checks the devices
     if tuple(np.shape(order)) != (X.shape[0],):
         raise ConfigError(
             f"order must hold one row index per example, shape "
             f"({X.shape[0]},); got {tuple(np.shape(order))}"
         )
-    ws = _workspace(xp, params.sizes, X.shape[0], int(batch_size), X.dtype, act, loss_name)
-    if xp is not np:
-        return ws.epoch(X, Y, params, order, lr, cuda_graph=cuda_graph)
-    with _blas_threads(blas_threads):
-        return ws.epoch(X, Y, params, order, lr)
+    ws = _workspace(get_xp(X), params.sizes, X.shape[0], int(batch_size), X.dtype, act, loss_name)
+    return ws.epoch(X, Y, params, order, lr, cuda_graph=cuda_graph)
 
 
 def epoch_body(K: Kernels, ws: _Workspace, W: dict, b: dict, losses, step) -> None:
@@ -133,7 +107,7 @@ def supports(activation, loss, dtype=None) -> bool:
     core's tables), looked up by name *and* identity (a user's own
     ``Activation("relu", ...)`` with a different σ must not be silently replaced by the
     built-in ReLU kernel), in float32 or float64 (``dtype=None`` skips the dtype)."""
-    if dtype is not None and np.dtype(dtype) not in FAST_DTYPES:
+    if dtype is not None and np.dtype(dtype) not in FLOAT_DTYPES:
         return False
     try:
         act, los = get_hidden_activation(activation), get_loss(loss)
@@ -151,21 +125,6 @@ def graph_status() -> dict:
             st = ws.graph
             out[str(ws.key)] = st.phase.value + (f": {st.error}" if st.error else "")
     return out
-
-
-@functools.cache
-def _threadpools() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-@contextlib.contextmanager
-def _blas_threads(n):
-    """Limit the BLAS to ``n`` threads inside the block (``None``: leave it alone)."""
-    if n is None:
-        yield
-        return
-    with _threadpools().limit(limits=int(n), user_api="blas"):
-        yield
 
 
 def _workspace(xp, sizes, m, B, dtype, activation, loss) -> _Workspace:
