@@ -34,7 +34,6 @@ from .contenders import (
 )
 from .experiments import (
     GPU_COPY_BYTES,
-    cache_sizes,
     call_overhead,
     copy_bandwidth,
     copy_roofs,
@@ -57,7 +56,7 @@ from .experiments import (
     timing_with_and_without_sync,
 )
 from .harness import run_bench
-from .machine import POOL_SETTINGS, command_line, last_level_cache_bytes
+from .machine import POOL_SETTINGS, cache_sizes, command_line, last_level_cache_bytes
 from .problems import SIZES, BenchSize, epoch_flops, make_problem
 from .report import format_table, record_spread, write_json
 from .timing import median, spread, time_call

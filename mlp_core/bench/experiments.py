@@ -25,7 +25,7 @@ from ..core.errors import ConfigError
 from ..core.params import init_params
 from ..core.single import gradients_loop
 from .contenders import epoch_batched, epoch_loop
-from .machine import cpu_cores, last_level_cache_bytes
+from .machine import cache_sizes, cpu_cores, last_level_cache_bytes
 from .problems import LEARNING_RATE, SEED, epoch_flops, synthetic_data
 from .report import format_table
 from .timing import median, time_call
@@ -144,34 +144,6 @@ def cpu_peak_gflops(
     FLOPs (eq-peak)."""
     lanes = datapath_bits // (8 * itemsize)
     return cores * fma_units * lanes * 2 * clock_ghz
-
-
-def cache_sizes() -> dict:
-    """The data and unified caches of CPU 0 (Linux sysfs): ``{"L1": bytes, "L2": ...,
-    "L3": ...}`` with ``shared_by`` the CPUs sharing each; ``{}`` where unreadable."""
-    out = {}
-    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
-        try:
-            kind = open(os.path.join(index, "type")).read().strip()
-            level = int(open(os.path.join(index, "level")).read())
-            size = open(os.path.join(index, "size")).read().strip().upper()
-            shared = open(os.path.join(index, "shared_cpu_list")).read().strip()
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction":
-            continue
-        units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        nbytes = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
-        out[f"L{level}"] = dict(bytes=nbytes, shared_by=_cpu_count(shared))
-    return out
-
-
-def _cpu_count(cpu_list: str) -> int:
-    count = 0
-    for part in cpu_list.split(","):
-        lo, _, hi = part.partition("-")
-        count += int(hi or lo) - int(lo) + 1
-    return count
 
 
 def copy_roofs(dtype=np.float32, repeats: int = 5, threads=None) -> dict:

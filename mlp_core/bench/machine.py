@@ -7,6 +7,7 @@ import glob
 import os
 import platform
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -26,21 +27,41 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def last_level_cache_bytes() -> int | None:
-    """The size of the largest CPU cache (Linux sysfs), or None where it cannot be read."""
-    sizes = []
-    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+def cache_sizes() -> dict:
+    """The data and unified caches of CPU 0 (Linux sysfs): ``{"L1": bytes, "L2": ...,
+    "L3": ...}`` with ``shared_by`` the CPUs sharing each; ``{}`` where unreadable."""
+    out = {}
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
         try:
-            with open(path) as f:
-                text = f.read().strip().upper()
-        except OSError:
+            kind, level, size, shared = (
+                Path(index, name).read_text().strip().upper()
+                for name in ("type", "level", "size", "shared_cpu_list")
+            )
+            level = int(level)
+        except (OSError, ValueError):
+            continue
+        if kind == "INSTRUCTION":
             continue
         units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        if text and text[-1] in units and text[:-1].isdigit():
-            sizes.append(int(text[:-1]) * units[text[-1]])
-        elif text.isdigit():
-            sizes.append(int(text))
-    return max(sizes) if sizes else None
+        try:
+            nbytes = int(size[:-1]) * units[size[-1]] if size[-1:] in units else int(size)
+        except ValueError:
+            continue
+        out[f"L{level}"] = dict(bytes=nbytes, shared_by=_cpu_count(shared))
+    return out
+
+
+def _cpu_count(cpu_list: str) -> int:
+    count = 0
+    for part in cpu_list.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count
+
+
+def last_level_cache_bytes() -> int | None:
+    """The size of the largest CPU cache (:func:`cache_sizes`), or None where unreadable."""
+    return max((c["bytes"] for c in cache_sizes().values()), default=None)
 
 
 def cpu_model() -> str:
