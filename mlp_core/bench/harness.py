@@ -209,11 +209,14 @@ def _record(p: Problem, r: Runner, times: list) -> dict:
 
 
 def _add_ratios(block: list) -> None:
-    """Per record: % of the GEMM floor of its device, and speed-ups (time ratios)."""
+    """Per record: % of the GEMM floor of its device (the floor's fastest epoch: a floor
+    is the best its products can do, and a pool that wakes late makes its median bimodal),
+    and speed-ups (time ratios of medians)."""
     by = {r["contender"]: r for r in block}
     for r in block:
         floor = by.get(reference("gemm", r["device"]))
-        r["pct_gemm"] = 100 * r["gflops"] / floor["gflops"] if floor else None
+        best = floor and floor["gflop"] / floor["spread"]["min"]
+        r["pct_gemm"] = 100 * r["gflops"] / best if floor else None
         refs = {k: by.get(reference(k, r["device"])) for k in SPEEDUPS}
         r["speedup"] = {
             k: ref["seconds"] / r["seconds"] if ref else None for k, ref in refs.items()

@@ -53,8 +53,6 @@ def format_table(result: dict) -> str:
     for r in result["records"]:
         mark = "*" if r["extrapolated"] else ""
         pct = "—" if r.get("pct_gemm") is None else f"{r['pct_gemm']:.0f}%"
-        if pct != "—" and unstable_ref(r, "gemm"):
-            pct += "!"
         s = r["speedup"]
         sp = spreads[id(r)]
         spread_cell = (
@@ -110,7 +108,7 @@ def format_table(result: dict) -> str:
         notes.append("* extrapolated: " + "; ".join(sorted(extra)))
     notes.append(
         "% GEMM: this row's GFLOP/s over the GEMMs-only floor of its device, "
-        "measured in the same run. ×X: X's seconds per epoch / this row's (medians). "
+        "its fastest epoch in the same run. ×X: X's seconds per epoch / this row's (medians). "
         "max/min: the slowest timed epoch over the fastest; '!' marks a contender above "
         f"{UNSTABLE_RATIO:g} (its median is not a stable figure: quote its spread) and "
         "every ratio taken against it."
