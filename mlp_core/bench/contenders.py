@@ -16,7 +16,8 @@ torch-cpu          ``nn.Sequential`` of Linear+ReLU, ``CrossEntropyLoss``, ``opt
 torch-cuda         the same with the data and the model on the GPU (eager)
 torch-cuda-graph   the same epoch captured once as a ``torch.cuda.CUDAGraph`` and replayed
 gemm-numpy         only the matrix products of one epoch, at the same shapes, through the GEMM
-gemm-cupy          the fast path calls: the floor; "% GEMM" is a contender's FLOP rate over its fastest epoch
+gemm-cupy          the fast path calls: the floor; "% GEMM" is a contender's FLOP rate over
+                   the floor's fastest epoch
 =================  ==========================================================================
 
 Every contender walks the batches of :func:`mlp_core.core.batching.batch_slices` over the
