@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from student_edition import (  # noqa: E402 - the sibling script, found through sys.path
     ANSWER_TAG,
     CHECK_NAME,
-    HINT,
     EditionError,
+    answer_parts,
     chapter_number,
     check_folders,
     defined_names,
@@ -110,15 +110,13 @@ def exercise_text(markdown: str, equations: dict) -> str:
 
 def solution_source(answer: str, where: str) -> str:
     """The chapter's answer cell with its body inside nbgrader's solution region."""
-    lines = answer.split("\n")
-    if len(lines) < 3 or not lines[0].startswith("def ") or not HINT.match(lines[1]):
-        raise EditionError(
-            f"{where}: a cell tagged {ANSWER_TAG!r} must start with its `def ...:` line, a "
-            "`# Hint: <one line>` comment, then its body."
-        )
-    indent = HINT.match(lines[1])["indent"] or "    "
-    body = "\n".join(lines[2:])
-    return f"{lines[0]}\n{lines[1]}\n{indent}### BEGIN SOLUTION\n{body}\n{indent}### END SOLUTION"
+    def_line, hint, body = answer_parts(answer, where)
+    indent = hint["indent"] or "    "
+    return (
+        f"{def_line}\n{hint.string}\n{indent}### BEGIN SOLUTION\n"
+        + "\n".join(body)
+        + f"\n{indent}### END SOLUTION"
+    )
 
 
 def check_source(name: str, function: str) -> str:

@@ -202,20 +202,27 @@ def strip_solutions(text: str, removed: Removed) -> str:
     return "\n".join(out)
 
 
+def answer_parts(source: str, where: str):
+    """An answer cell's ``def`` line, its hint (a :data:`HINT` match) and its body lines, or
+    an :class:`EditionError` naming the cell when it breaks the exercises convention."""
+    lines = source.split("\n")
+    hint = HINT.match(lines[1]) if len(lines) > 1 else None
+    if not lines[0].startswith("def ") or hint is None or len(lines) < 3:
+        raise EditionError(
+            f"{where}: a cell tagged {ANSWER_TAG!r} must start with its `def ...:` line, "
+            "then a `# Hint: <one line>` comment, then its body (the exercises convention); "
+            f"it starts with {lines[:2]!r}."
+        )
+    return lines[0], hint, lines[2:]
+
+
 def stub_source(source: str, where: str) -> str:
     """The stub for an answer cell: its def line, its hint, and raise NotImplementedError."""
-    lines = source.split("\n")
-    if len(lines) < 2 or not lines[0].startswith("def ") or not HINT.match(lines[1]):
-        raise EditionError(
-            f"{where}: a cell tagged {ANSWER_TAG!r} must start with its `def ...:` line and "
-            "then a `# Hint: <one line>` comment (the exercises convention); it starts with "
-            f"{lines[:2]!r}."
-        )
-    h = HINT.match(lines[1])
+    def_line, h, _ = answer_parts(source, where)
     indent = h["indent"] or "    "
     hint = h["hint"]
     message = hint.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{lines[0]}\n{indent}# Hint: {hint}\n{indent}raise NotImplementedError("{message}")'
+    return f'{def_line}\n{indent}# Hint: {hint}\n{indent}raise NotImplementedError("{message}")'
 
 
 def defined_names(source: str) -> list[str]:
