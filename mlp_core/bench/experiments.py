@@ -5,7 +5,8 @@ GPU with CuPy": the CPU's peak from its data (cores × FMA units × SIMD lanes �
 the measured GEMM rate and copy bandwidths (the roofline's roof and slopes, main memory
 and the caches), the measured rate of Z = A W against the number of rows m, and the
 epoch's speed against the batch size. Each timing synchronises the device before every
-clock read (:func:`timing.time_call`) and reports the median.
+clock read (:func:`timing.time_call`) and reports the median; the copy bandwidths report
+the best of their repeats, as STREAM does (a roof is what the level can deliver).
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def gemm_rate(n: int | None = None, dtype=np.float32, xp=np, repeats: int = 3) -
 def copy_bandwidth(
     nbytes: int | None = None, dtype=np.float32, xp=np, repeats: int = 3, threads=None, inner=1
 ) -> float:
-    """Measured GB/s of copying an array of ``nbytes`` bytes into another (bytes read plus
-    bytes written, 2·nbytes per copy): the slope of the roofline, eq-intensity.
+    """Measured GB/s (the best of ``repeats`` timed calls) of copying an array of ``nbytes``
+    bytes into another (bytes read plus bytes written, 2·nbytes per copy): the slope of the
+    roofline, eq-intensity.
 
     ``nbytes`` defaults to :func:`default_copy_bytes` (on the CPU at least 8× the
     last-level cache, so the copy measures main memory, not a cache; on a GPU 1 GiB). On
@@ -77,9 +79,9 @@ def copy_bandwidth(
             def copy():
                 list(pool.map(part, parts))
 
-            t = median(time_call(copy, xp=xp, repeats=repeats)) / inner
+            t = min(time_call(copy, xp=xp, repeats=repeats)) / inner
     else:
-        t = median(time_call(lambda: xp.copyto(dst, src), xp=xp, repeats=repeats))
+        t = min(time_call(lambda: xp.copyto(dst, src), xp=xp, repeats=repeats))
     return 2.0 * count * np.dtype(dtype).itemsize / t / 1e9
 
 
@@ -154,10 +156,10 @@ TIMED_COPY_BYTES = 2**28
 def copy_roofs(dtype=np.float32, repeats: int = 5, threads=None) -> dict:
     """Copy bandwidth (GB/s, :func:`copy_bandwidth`) with the working set in the L2
     cache, in the L3 cache and in main memory, every core copying its own part: the
-    roofline's slopes. Each copy's source and destination together fill half of the level
-    (a quarter of a private cache per core's part), and each timed call repeats the copy
-    until it has moved :data:`TIMED_COPY_BYTES`. L1 is left out: a copy small enough for
-    it is over before Python's call returns."""
+    roofline's slopes. Each copy's source and destination together fill half of the level,
+    and each timed call repeats the copy until it has moved :data:`TIMED_COPY_BYTES`. A
+    private cache is timed on one core and counted once per core. L1 is left out: a copy
+    small enough for it is over before Python's call returns."""
     caches = cache_sizes()
     n = max(1, cpu_cores() if threads is None else int(threads))
     out = {}
@@ -165,9 +167,14 @@ def copy_roofs(dtype=np.float32, repeats: int = 5, threads=None) -> dict:
         c = caches.get(level)
         if c is None:
             continue
-        total = c["bytes"] * (n if c["shared_by"] == 1 else max(1, n // c["shared_by"]))
-        nbytes = total // 4
-        inner = max(8, -(-TIMED_COPY_BYTES // (2 * nbytes)))  # the threads' start hidden
+        if c["shared_by"] == 1:  # private: n cores copy n times what one does, timed alone
+            nbytes = c["bytes"] // 4  # (threads would take turns for the GIL between copies)
+            inner = -(-TIMED_COPY_BYTES // (2 * nbytes))
+            gbs = n * copy_bandwidth(nbytes, dtype, np, repeats, 1, inner)
+            out[level] = dict(bytes=n * nbytes, gbs=gbs)
+            continue
+        nbytes = c["bytes"] * max(1, n // c["shared_by"]) // 4
+        inner = -(-TIMED_COPY_BYTES // (2 * nbytes))  # the threads' start hidden
         out[level] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, repeats, n, inner))
     nbytes = default_copy_bytes()
     out["memory"] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, 3, n))
