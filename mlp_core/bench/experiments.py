@@ -153,13 +153,14 @@ def cpu_peak_gflops(
 TIMED_COPY_BYTES = 2**28
 
 
-def copy_roofs(dtype=np.float32, repeats: int = 5, threads=None) -> dict:
+def copy_roofs(dtype=np.float32, repeats: int = 10, threads=None) -> dict:
     """Copy bandwidth (GB/s, :func:`copy_bandwidth`) with the working set in the L2
     cache, in the L3 cache and in main memory, every core copying its own part: the
     roofline's slopes. Each copy's source and destination together fill half of the level,
     and each timed call repeats the copy until it has moved :data:`TIMED_COPY_BYTES`. A
-    private cache is timed on one core and counted once per core. L1 is left out: a copy
-    small enough for it is over before Python's call returns."""
+    private cache is timed on one core and counted once per core. ``repeats``: STREAM's 10
+    by default (a shared machine's cache rate varies from call to call). L1 is left out: a
+    copy small enough for it is over before Python's call returns."""
     caches = cache_sizes()
     n = max(1, cpu_cores() if threads is None else int(threads))
     out = {}
@@ -177,7 +178,7 @@ def copy_roofs(dtype=np.float32, repeats: int = 5, threads=None) -> dict:
         inner = -(-TIMED_COPY_BYTES // (2 * nbytes))  # the threads' start hidden
         out[level] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, repeats, n, inner))
     nbytes = default_copy_bytes()
-    out["memory"] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, 3, n))
+    out["memory"] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, repeats, n))
     return out
 
 

@@ -220,7 +220,7 @@ def record_part3(quick: bool = False) -> dict:
         cpu=dict(facts, cores=cores, caches=ex.cache_sizes()),
         peak_gflops=peak,
         gemm=dict(n=n, gflops=gemm),
-        roofs=ex.copy_roofs(np.float32, repeats=repeats),
+        roofs=ex.copy_roofs(np.float32, repeats=repeats if quick else 10),
         matmul_rates=dict(
             h_in=h_in,
             h_out=h_out,
