@@ -5,8 +5,9 @@ GPU with CuPy": the CPU's peak from its data (cores × FMA units × SIMD lanes �
 the measured GEMM rate and copy bandwidths (the roofline's roof and slopes, main memory
 and the caches), the measured rate of Z = A W against the number of rows m, and the
 epoch's speed against the batch size. Each timing synchronises the device before every
-clock read (:func:`timing.time_call`) and reports the median; the copy bandwidths report
-the best of their repeats, as STREAM does (a roof is what the level can deliver).
+clock read (:func:`timing.time_call`) and reports the median; the roofs (the GEMM rate and
+the copy bandwidths) report the best of their repeats, as STREAM does: a roof is what the
+machine can deliver.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ GPU_COPY_BYTES = 2**30  # 1 GiB: far above an H100's 50 MiB (H200: 60 MiB) L2
 
 
 def gemm_rate(n: int | None = None, dtype=np.float32, xp=np, repeats: int = 3) -> float:
-    """Measured GFLOP/s of one n×n by n×n matrix product C = A B on ``xp`` (2 n³ FLOPs,
-    a multiply-add counting two): the "peak" of the roofline, eq-intensity. ``n``
+    """Measured GFLOP/s (the best of ``repeats`` calls, as a roof is) of one n×n by n×n
+    matrix product C = A B on ``xp`` (2 n³ FLOPs, a multiply-add counting two): the "peak"
+    of the roofline, eq-intensity. ``n``
     defaults to 1024 on NumPy and to :data:`GPU_GEMM_N` (8192, compute-bound on an
     H100/H200) on CuPy."""
     n = (1024 if xp is np else GPU_GEMM_N) if n is None else int(n)
@@ -45,7 +47,7 @@ def gemm_rate(n: int | None = None, dtype=np.float32, xp=np, repeats: int = 3) -
     A = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
     B = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
     C = xp.empty((n, n), dtype=dtype)
-    t = median(time_call(lambda: xp.matmul(A, B, out=C), xp=xp, repeats=repeats))
+    t = min(time_call(lambda: xp.matmul(A, B, out=C), xp=xp, repeats=repeats))
     return 2.0 * n**3 / t / 1e9
 
 
