@@ -34,7 +34,7 @@ OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 export CUPY_TF32=0                                      # full float32 products (the tests' tolerances)
-export OPENBLAS_THREAD_TIMEOUT=4 OMP_WAIT_POLICY=passive  # idle pools sleep between contenders
+export OMP_WAIT_POLICY=passive  # idle OpenMP pools sleep between contenders
 PY=${PYTHON:-python3}
 start=$(date +%s)
 step() { echo "== $(( $(date +%s) - start )) s: $*" | tee -a "$OUT/summary.txt"; }

@@ -48,7 +48,7 @@ def run_bench(
     device: str | None = None,
     loop_examples=None,
     lr: float | None = None,
-    pause: float = 0.02,
+    pause: float = 0.3,
     gpu_warmup_s: float = 0.2,
     progress=None,
 ) -> dict:

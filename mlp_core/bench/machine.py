@@ -14,9 +14,11 @@ import numpy as np
 from .._version import __version__
 from ..core import backend
 
-# Told to sleep when idle: OpenBLAS's threads after 2^4 CPU cycles (its minimum; the value
-# is n in 2^n cycles), OpenMP's at once.
-POOL_SETTINGS = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "passive"}
+# OpenMP's idle threads told to sleep at once. OpenBLAS keeps its own spin (2^28 cycles,
+# about 0.1 s) and the run pauses between contenders until it is over: told to sleep at
+# once (OPENBLAS_THREAD_TIMEOUT=4), every small product had to wake its pool, and the
+# digits' GEMM floor took 2.6 or 35-62 ms an epoch from one call to the next.
+POOL_SETTINGS = {"OMP_WAIT_POLICY": "passive"}
 
 
 def cpu_cores() -> int:
