@@ -40,9 +40,9 @@ def gemm_rate(n: int | None = None, dtype=np.float32, xp=np, repeats: int = 3) -
     """Measured GFLOP/s (the best of ``repeats`` calls, as a roof is) of one n×n by n×n
     matrix product C = A B on ``xp`` (2 n³ FLOPs, a multiply-add counting two): the "peak"
     of the roofline, eq-intensity. ``n``
-    defaults to 1024 on NumPy and to :data:`GPU_GEMM_N` (8192, compute-bound on an
+    defaults to 2048 on NumPy and to :data:`GPU_GEMM_N` (8192, compute-bound on an
     H100/H200) on CuPy."""
-    n = (1024 if xp is np else GPU_GEMM_N) if n is None else int(n)
+    n = (2048 if xp is np else GPU_GEMM_N) if n is None else int(n)
     rng = np.random.default_rng(0)
     A = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
     B = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
