@@ -32,6 +32,7 @@ from .problems import LEARNING_RATE, SEED, epoch_flops, synthetic_data
 from .report import format_table
 from .timing import median, time_call
 
+CPU_GEMM_N = 2048  # on 2 cores a 1024² product is not yet the fastest shape; 2048² is
 GPU_GEMM_N = 8192  # an 8192² float32 product: ~1.1 TFLOP, compute-bound on an H100/H200
 GPU_COPY_BYTES = 2**30  # 1 GiB: far above an H100's 50 MiB (H200: 60 MiB) L2
 
@@ -39,10 +40,9 @@ GPU_COPY_BYTES = 2**30  # 1 GiB: far above an H100's 50 MiB (H200: 60 MiB) L2
 def gemm_rate(n: int | None = None, dtype=np.float32, xp=np, repeats: int = 3) -> float:
     """Measured GFLOP/s (the best of ``repeats`` calls, as a roof is) of one n×n by n×n
     matrix product C = A B on ``xp`` (2 n³ FLOPs, a multiply-add counting two): the "peak"
-    of the roofline, eq-intensity. ``n``
-    defaults to 2048 on NumPy and to :data:`GPU_GEMM_N` (8192, compute-bound on an
-    H100/H200) on CuPy."""
-    n = (2048 if xp is np else GPU_GEMM_N) if n is None else int(n)
+    of the roofline, eq-intensity. ``n`` defaults to :data:`CPU_GEMM_N` on NumPy and to
+    :data:`GPU_GEMM_N` on CuPy."""
+    n = (CPU_GEMM_N if xp is np else GPU_GEMM_N) if n is None else int(n)
     rng = np.random.default_rng(0)
     A = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
     B = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
@@ -170,15 +170,13 @@ def copy_roofs(dtype=np.float32, repeats: int = 10, threads=None) -> dict:
         c = caches.get(level)
         if c is None:
             continue
-        if c["shared_by"] == 1:  # private: n cores copy n times what one does, timed alone
-            nbytes = c["bytes"] // 4  # (threads would take turns for the GIL between copies)
-            inner = -(-TIMED_COPY_BYTES // (2 * nbytes))
-            gbs = n * copy_bandwidth(nbytes, dtype, np, repeats, 1, inner)
-            out[level] = dict(bytes=n * nbytes, gbs=gbs)
-            continue
-        nbytes = c["bytes"] * max(1, n // c["shared_by"]) // 4
-        inner = -(-TIMED_COPY_BYTES // (2 * nbytes))  # the threads' start hidden
-        out[level] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, repeats, n, inner))
+        # A private cache: one core timed alone (threads would take turns for the GIL
+        # between small copies), counted n times; a shared one: every core at once.
+        threads, copies = (1, n) if c["shared_by"] == 1 else (n, 1)
+        nbytes = c["bytes"] * max(1, n // c["shared_by"]) // 4 // copies
+        inner = -(-TIMED_COPY_BYTES // (2 * nbytes))
+        gbs = copies * copy_bandwidth(nbytes, dtype, np, repeats, threads, inner)
+        out[level] = dict(bytes=copies * nbytes, gbs=gbs)
     nbytes = default_copy_bytes()
     out["memory"] = dict(bytes=nbytes, gbs=copy_bandwidth(nbytes, dtype, np, repeats, n))
     return out

@@ -210,8 +210,7 @@ def _record(p: Problem, r: Runner, times: list) -> dict:
 
 def _add_ratios(block: list) -> None:
     """Per record: % of the GEMM floor of its device (the floor's fastest epoch: a floor
-    is the best its products can do, and a pool that wakes late makes its median bimodal),
-    and speed-ups (time ratios of medians)."""
+    is the best its products can do) and speed-ups (time ratios of medians)."""
     by = {r["contender"]: r for r in block}
     for r in block:
         floor = by.get(reference("gemm", r["device"]))

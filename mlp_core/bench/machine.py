@@ -16,8 +16,7 @@ from ..core import backend
 
 # OpenMP's idle threads told to sleep at once. OpenBLAS keeps its own spin (2^28 cycles,
 # about 0.1 s) and the run pauses between contenders until it is over: told to sleep at
-# once (OPENBLAS_THREAD_TIMEOUT=4), every small product had to wake its pool, and the
-# digits' GEMM floor took 2.6 or 35-62 ms an epoch from one call to the next.
+# once (OPENBLAS_THREAD_TIMEOUT=4), it must wake its threads for every small product.
 POOL_SETTINGS = {"OMP_WAIT_POLICY": "passive"}
 
 

@@ -196,7 +196,7 @@ def record_part3(quick: bool = False) -> dict:
         )
         for dtype in ("float32", "float64")
     }
-    n = 256 if quick else 2048  # a 1024² product is not yet the fastest shape on 2 cores
+    n = 256 if quick else ex.CPU_GEMM_N
     gemm = {d: ex.gemm_rate(n, np.dtype(d), repeats=repeats) for d in ("float32", "float64")}
     sweep = dict(SWEEP, m=256, batch_sizes=(1, 16, 256)) if quick else SWEEP
     rows = ex.speed_vs_batch(
