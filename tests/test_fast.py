@@ -398,6 +398,71 @@ def test_the_raw_kernel_launch_checks_contiguity_and_dtype_at_the_call(host_cupy
         K.output(Z, Y.astype(np.float32), D, out)
 
 
+# ------------------------------------------------- NumPy: calls recorded once, replayed
+
+
+def cpu_workspace(params, loss="cross_entropy", activation="relu"):
+    return fast._Workspace(np, params.sizes, M, B, params.dtype, activation, loss)
+
+
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_recorded_calls_replay_under_a_schedule_new_data_and_new_orders(dtype, loss):
+    """The first epoch records its calls, the next replay them: under a learning-rate
+    schedule, with new numbers in X and a new order every epoch, each epoch still equals
+    the reference, and nothing is recorded again."""
+    X, Y, params = make_problem(M, SIZES, loss, seed=3, dtype=dtype)
+    ws = cpu_workspace(params, loss, "tanh")
+    rng = np.random.default_rng(7)
+    p, ref = params, params
+    for epoch, lr in enumerate((0.05, 0.04, 0.02, 0.01)):
+        Xe = (X * (1 + 0.1 * epoch)).astype(dtype)
+        order = rng.permutation(M)
+        p, losses = ws.epoch(Xe, Y, p, order, lr)
+        ref, ref_losses = run_epoch(Xe, Y, ref, order, B, lr, "tanh", loss)
+        if epoch == 0:
+            recorded = ws.kernels.calls
+            assert len(recorded) > 0
+        assert ws.kernels.calls is recorded, "an epoch recorded its calls again"
+        assert relative_error(losses, ref_losses) < TOL[dtype]
+        for l in params.layers:
+            assert relative_error(p.W[l], ref.W[l]) < TOL[dtype], f"epoch {epoch}, W{l}"
+            assert relative_error(p.b[l], ref.b[l]) < TOL[dtype], f"epoch {epoch}, b{l}"
+
+
+def test_negative_control_recorded_calls_that_keep_the_old_step_are_caught():
+    """If the recorded calls kept the step η/B of the epoch that recorded them, the
+    replay under a new η would not equal the reference: the schedule test can fail."""
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
+    order = np.random.default_rng(5).permutation(M)
+    ws = cpu_workspace(params)
+    p = ws.epoch(X, Y, params, order, 0.05)[0]
+    ref = run_epoch(X, Y, params, order, B, 0.05)[0]
+    ws.step = ws.step.view(_StaleStep)  # a new η no longer reaches what the calls read
+    p = ws.epoch(X, Y, p, order, 0.01)[0]
+    ref = run_epoch(X, Y, ref, order, B, 0.01)[0]
+    assert max(relative_error(p.W[l], ref.W[l]) for l in params.layers) > 1e-4
+
+
+def test_an_epoch_that_fails_while_recording_leaves_nothing_to_replay(monkeypatch):
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
+    ws = cpu_workspace(params)
+    real_output = ws.kernels.output
+
+    def failing_output(*args):
+        real_output(*args)
+        raise RuntimeError("stop half-way")
+
+    monkeypatch.setattr(ws.kernels, "output", failing_output)
+    with pytest.raises(RuntimeError, match="half-way"):
+        ws.epoch(X, Y, params, np.arange(M), 0.1)
+    assert ws.kernels.calls == []
+    monkeypatch.undo()
+    p, losses = ws.epoch(X, Y, params, np.arange(M), 0.1)
+    ref, ref_losses = run_epoch(X, Y, params, np.arange(M), B, 0.1)
+    assert relative_error(losses, ref_losses) < 1e-12
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
 def test_the_fast_path_takes_the_dtypes_the_library_creates(dtype):
     try:

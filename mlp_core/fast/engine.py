@@ -147,12 +147,13 @@ class _Workspace:
 
     ``Xp``, ``Yp``: (m, n), (m, C), the data in this epoch's order.
     ``A[l]``: (B, h_l), holds Z^l and then, in place, A^l (l = 1..L).
-    ``D[l]``: (B, h_l), the error Δ^l. ``step``: the scalar η/B on a GPU.
+    ``D[l]``: (B, h_l), the error Δ^l. ``step``: η/B, a 0-d array on the device.
     A partial last batch uses the first m_b rows of each buffer (still contiguous).
     :meth:`batches` lists, per batch, its rows of ``Xp`` and ``Yp`` and the views of ``A``
     (``A[0]`` the batch's rows of ``Xp``) and ``D`` it works in; they are made once.
-    CUDA graph (CuPy): ``graph`` (a :class:`GraphState`), the parameters and losses it
-    reads and writes (``graph_W``, ``graph_b``, ``graph_losses``) and its side ``stream``.
+    ``own_W``, ``own_b``, ``own_losses``: the parameters and losses that the recorded calls
+    (NumPy) and a CUDA graph (CuPy) read and write. CUDA graph: ``graph`` (a
+    :class:`GraphState`) and its side ``stream``.
     ``live`` holds every workspace still referenced (for :func:`graph_status`).
     """
 
@@ -171,12 +172,12 @@ class _Workspace:
         self.D = {l: xp.empty((rows, h[l]), dtype) for l in range(1, L + 1)}
         self.step = xp.empty((), dtype)
         if xp is np:
-            self.kernels = NumpyKernels(h, rows, dtype, activation, loss)
+            self.kernels = NumpyKernels(h, self.slices, dtype, activation, loss)
         else:
             self.kernels = CupyKernels(xp, h, rows, dtype, activation, loss)
         self._batches = None
         self.graph = GraphState()
-        self.graph_W = self.graph_b = self.graph_losses = self.stream = None
+        self.own_W = self.own_b = self.own_losses = self.stream = None
         self._pinned = self._pinned_memory = self._pinned_free = None
         _Workspace.live.add(self)
 
@@ -202,24 +203,52 @@ class _Workspace:
     def epoch(self, X, Y, params: Params, order, lr, cuda_graph: bool = False):
         """One epoch from ``params`` (not modified); returns ``(params, losses)``.
 
-        On CuPy nothing here waits for the device: every call only queues work."""
+        On NumPy the calls recorded for this workspace are replayed (:meth:`_epoch_replay`);
+        on CuPy nothing here waits for the device: every call only queues work."""
         xp, K = self.xp, self.kernels
         order = self._device_order(order)
-        # the step (η m_b / B) · (1 / m_b) = η/B, the same for every batch: a float for the
-        # CPU's BLAS, a device scalar on a GPU (so that a captured graph reads a new η)
-        step = lr / self.B
-        if xp is not np:
-            self.step.fill(step)
-            step = self.step
+        # the step (η m_b / B) · (1 / m_b) = η/B, the same for every batch, in a 0-d array
+        # that the recorded calls (NumPy) and a captured graph (CuPy) read when they run
+        self.step.fill(lr / self.B)
         K.take_rows(X, order, self.Xp)  # once per epoch: each batch is then a contiguous view
         K.take_rows(Y, order, self.Yp)
-        if cuda_graph and xp is not np:
+        if xp is np:
+            return self._epoch_replay(params)
+        if cuda_graph:
             return self._epoch_graph(params)
         W = {l: params.W[l].copy() for l in params.layers}
         b = {l: params.b[l].copy() for l in params.layers}
         losses = xp.empty(len(self.slices), dtype=self.dtype)
-        epoch_body(K, self, W, b, losses, step)
+        epoch_body(K, self, W, b, losses, self.step)
         return Params(W, b), losses
+
+    def _own_parameters(self, params: Params):
+        """The workspace's own W, b and losses (allocated once), holding ``params``: what
+        recorded calls and a captured graph read and write."""
+        xp = self.xp
+        if self.own_W is None:
+            self.own_W = {l: xp.empty_like(params.W[l]) for l in params.layers}
+            self.own_b = {l: xp.empty_like(params.b[l]) for l in params.layers}
+            self.own_losses = xp.empty(len(self.slices), dtype=self.dtype)
+        for l in params.layers:
+            xp.copyto(self.own_W[l], params.W[l])
+            xp.copyto(self.own_b[l], params.b[l])
+        return self.own_W, self.own_b, self.own_losses
+
+    def _copy_out(self):
+        W, b = self.own_W, self.own_b
+        params = Params({l: W[l].copy() for l in W}, {l: b[l].copy() for l in b})
+        return params, self.own_losses.copy()
+
+    def _epoch_replay(self, params: Params):
+        """The epoch on NumPy: the first one records its calls (``epoch_body`` with
+        :class:`NumpyKernels`, which record), every one replays them."""
+        W, b, losses = self._own_parameters(params)
+        K = self.kernels
+        if not K.calls:
+            K.record(lambda: epoch_body(K, self, W, b, losses, self.step))
+        K.replay(losses)
+        return self._copy_out()
 
     def _device_order(self, order):
         """The order as the device's kernels read it. On CuPy, a host (NumPy) order is
@@ -244,20 +273,14 @@ class _Workspace:
         return device
 
     def _epoch_graph(self, params: Params):
-        """The epoch as a CUDA graph over workspace-owned W, b and losses (module
+        """The epoch as a CUDA graph over the workspace's own W, b and losses (module
         :mod:`~mlp_core.fast.graph`): the parameters are copied in, the graph warms up,
         is captured or replayed, and the results are copied out, all on the device."""
         xp = self.xp
-        if self.graph_W is None:
-            self.graph_W = {l: xp.empty_like(params.W[l]) for l in params.layers}
-            self.graph_b = {l: xp.empty_like(params.b[l]) for l in params.layers}
-            self.graph_losses = xp.empty(len(self.slices), dtype=self.dtype)
+        W, b, losses = self._own_parameters(params)
+        if self.stream is None:
             self.stream = xp.cuda.Stream(non_blocking=True)
             self._one = xp.empty((1, 1), self.dtype)
-        W, b, losses = self.graph_W, self.graph_b, self.graph_losses
-        for l in params.layers:
-            xp.copyto(W[l], params.W[l])
-            xp.copyto(b[l], params.b[l])
 
         def body():
             epoch_body(self.kernels, self, W, b, losses, self.step)
@@ -280,4 +303,4 @@ class _Workspace:
             _graph.replay(xp, self.stream, self.graph)
         else:  # FAILED: stay eager (graph_status() says why)
             body()
-        return Params({l: W[l].copy() for l in W}, {l: b[l].copy() for l in b}), losses.copy()
+        return self._copy_out()

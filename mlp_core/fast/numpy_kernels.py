@@ -38,131 +38,203 @@ def blas_matmul(dtype):
 
 class NumpyKernels:
     """:class:`~.kernels.Kernels` on the CPU, for one activation and loss and one set of
-    shapes. Hidden layers keep the derivative σ'(Z^l) for the backward pass as they go
+    shapes, which *record* the calls of an epoch instead of making them: :meth:`replay`
+    makes them. Every call writes into a buffer the workspace owns and the step η/B is
+    read from a 0-d array at the time of the call, so the calls recorded once for a
+    workspace replay every later epoch, for any η, with none of the Python work of
+    walking the batches and layers again (the CPU's counterpart of a CUDA graph).
+
+    Hidden layers keep the derivative σ'(Z^l) for the backward pass as they go
     (``S[l]``: ReLU's 0/1 mask in the array's own dtype, a multiply of the same type being
     the cheapest pass; tanh and sigmoid read it off A^l when it is needed)."""
 
-    def __init__(self, sizes, rows: int, dtype, activation: str, loss: str):
-        L = len(sizes) - 1
+    def __init__(self, sizes, slices, dtype, activation: str, loss: str):
+        L, rows, m = len(sizes) - 1, max(b - a for a, b in slices), slices[-1][1]
         self.activation, self.loss = activation, loss
         self._sigma, self._sigma_prime = ACTIVATE[activation], SIGMA_PRIME[activation]
         self.S = {l: np.empty((rows, sizes[l]), dtype) for l in range(1, L)}
         self.ones = np.ones(rows, dtype)
         self.gemm, self.gemv = blas_routines(dtype)
-        self.ZT = np.empty((sizes[-1], rows), dtype)
         self._output = OUTPUT[loss]
-        self.rows = np.empty((2, rows), dtype)  # the softmax's row maxima and sums
+        self.calls = []  # (function, arguments), in the order of the epoch
+        self._batches_recorded = 0
+        self._step, self._minus_step = None, np.empty((), dtype)
+        # cross-entropy: the transposed logits, and what each batch's J needs (M_i, s_i
+        # per row, Σ Y·Z per batch), turned into J by finish() after the epoch
+        self.ZT = np.empty((sizes[-1], rows), dtype)
+        self.terms = np.empty((2, m), dtype)
+        self.yz = np.empty(len(slices), dtype)
+        self.starts = np.array([a for a, _ in slices])
+        self.batch_rows = np.array([b - a for a, b in slices], dtype)
 
     def take_rows(self, X, order, out):
-        """out ← X[order]. With every index in range, ``mode='clip'`` lets NumPy write
-        straight into ``out`` (its default mode gathers into a temporary first, ~2.5×
-        slower); otherwise NumPy's own rules (negative indices, errors) apply."""
+        """out ← X[order], now (not recorded). With every index in range,
+        ``mode='clip'`` lets NumPy write straight into ``out`` (its default mode gathers
+        into a temporary first, ~2.5× slower); otherwise NumPy's own rules (negative
+        indices, errors) apply."""
         order = np.asarray(order)
         if order.size and (order.min() < 0 or order.max() >= X.shape[0]):
             np.take(X, order, axis=0, out=out)
         else:
             np.take(X, order, axis=0, out=out, mode="clip")
 
+    def record(self, epoch):
+        """Run ``epoch()`` (``epoch_body`` with these kernels) once: the kernels record
+        its calls. If it fails, nothing is kept."""
+        self.calls, self._batches_recorded = [], 0
+        try:
+            epoch()
+        except BaseException:
+            self.calls = []
+            raise
+
+    def replay(self, losses):
+        """Make every recorded call, in order (one epoch), then write each batch's J
+        into ``losses``."""
+        np.negative(self._step, out=self._minus_step)
+        for function, args in self.calls:
+            function(*args)
+        self.finish(losses)
+
+    def finish(self, losses):
+        """Cross-entropy: every batch's J = (1/m_b) Σ_i [M_i + log s_i − Y_i·Z_i] at once
+        (the other losses wrote theirs as they went)."""
+        if self.loss != "cross_entropy":
+            return
+        M, s = self.terms
+        np.log(s, out=s)
+        np.add(M, s, out=s)  # logsumexp(Z_i), row by row
+        np.add.reduceat(s, self.starts, out=losses)
+        np.subtract(losses, self.yz, out=losses)
+        np.divide(losses, self.batch_rows, out=losses)
+
     # The BLAS calls pass their arguments by position (SciPy's keyword parsing costs as
     # much as a small product): gemm(α, a, b, β, c, trans_a, trans_b, overwrite_c) and
     # gemv(α, a, x, β, y, offx, incx, offy, incy, trans, overwrite_y).
 
     def layer(self, l, A_prev, W, b, Z, last):
-        Z[...] = b  # then Z ← A^{l-1} W^l + Z: one GEMM with β = 1 (Z^T = W^T A^T + Z^T)
-        self.gemm(1.0, W.T, A_prev.T, 1.0, Z.T, 0, 0, 1)
+        self.calls += [
+            (np.copyto, (Z, b)),  # then Z ← A^{l-1} W^l + Z: one GEMM with β = 1
+            (self.gemm, (1.0, W.T, A_prev.T, 1.0, Z.T, 0, 0, 1)),  # (Z^T = W^T A^T + Z^T)
+        ]
         if not last and self._sigma is not None:
-            self._sigma(Z, self.S[l][: Z.shape[0]])
+            self.calls += self._sigma(Z, self.S[l][: Z.shape[0]])
 
     def output(self, Z, Y, D, loss_out):
-        loss_out[0] = self._output(self, Z, Y, D)
+        k = self._batches_recorded
+        self._batches_recorded += 1
+        self.calls += self._output(self, k, Z, Y, D, loss_out)
 
     def error(self, l, D, W, A_prev, D_prev):
         # (Δ^l (W^l)^T)^T = W^l (Δ^l)^T, then ⊙ σ'(Z^{l-1})
-        self.gemm(1.0, W.T, D.T, 0.0, D_prev.T, 1, 0, 1)
+        self.calls.append((self.gemm, (1.0, W.T, D.T, 0.0, D_prev.T, 1, 0, 1)))
         if self._sigma_prime is not None:
             S = self.S[l - 1][: D_prev.shape[0]]
-            np.multiply(D_prev, self._sigma_prime(A_prev, S), out=D_prev)
+            self.calls += self._sigma_prime(A_prev, S)
+            self.calls.append((np.multiply, (D_prev, S, D_prev)))
 
     def step(self, W, b, A_prev, D, step):
-        # W^T ← W^T − step (Δ^l)^T A^{l-1} and b ← b − step (Δ^l)^T 1 (step: a float here)
-        self.gemm(-step, D.T, A_prev.T, 1.0, W.T, 0, 1, 1)
-        self.gemv(-step, D.T, self.ones[: D.shape[0]], 1.0, b, 0, 1, 0, 1, 0, 1)
+        # W^T ← W^T − step (Δ^l)^T A^{l-1} and b ← b − step (Δ^l)^T 1, with −step read
+        # at the time of the call from the 0-d array ``_minus_step`` (−η/B)
+        self._step, s = step, self._minus_step
+        self.calls += [
+            (self.gemm, (s, D.T, A_prev.T, 1.0, W.T, 0, 1, 1)),
+            (self.gemv, (s, D.T, self.ones[: D.shape[0]], 1.0, b, 0, 1, 0, 1, 0, 1)),
+        ]
 
 
-# σ in place, Z ← σ(Z) (Z already holds Z^l + b^l), and σ'(Z) read off A = σ(Z) into S;
-# ReLU keeps its 0/1 mask in S as it goes. None: the identity, nothing to do.
+# Each activation's calls, as (function, arguments) lists: σ in place, Z ← σ(Z) (Z already
+# holds Z^l + b^l), and σ'(Z) read off A = σ(Z) into S; ReLU keeps its 0/1 mask in S as
+# it goes. None: the identity, nothing to do. A ufunc's third positional argument is
+# its ``out``.
 
 
 def _relu(Z, S):
-    np.greater(Z, 0, out=S)  # the mask, kept for the backward pass
-    np.multiply(Z, S, out=Z)  # max(Z, 0) (−0.0 where Z < 0; NaN stays NaN)
+    return [
+        (np.greater, (Z, 0, S)),  # the mask, kept for the backward pass
+        (np.multiply, (Z, S, Z)),  # max(Z, 0) (−0.0 where Z < 0; NaN stays NaN)
+    ]
 
 
 def _sigmoid(Z, S=None):  # 0.5 (1 + tanh(0.5 Z)), as activations.sigmoid
-    np.multiply(Z, 0.5, out=Z)
-    np.tanh(Z, out=Z)
-    np.add(Z, 1, out=Z)
-    np.multiply(Z, 0.5, out=Z)
+    return [
+        (np.multiply, (Z, 0.5, Z)),
+        (np.tanh, (Z, Z)),
+        (np.add, (Z, 1, Z)),
+        (np.multiply, (Z, 0.5, Z)),
+    ]
 
 
 def _tanh_prime(A, S):  # 1 − tanh²(Z) = 1 − A²
-    np.multiply(A, A, out=S)
-    return np.subtract(1, S, out=S)
+    return [(np.multiply, (A, A, S)), (np.subtract, (1, S, S))]
 
 
 def _sigmoid_prime(A, S):  # σ(Z) (1 − σ(Z)) = A (1 − A)
-    np.subtract(1, A, out=S)
-    return np.multiply(A, S, out=S)
+    return [(np.subtract, (1, A, S)), (np.multiply, (A, S, S))]
 
 
 ACTIVATE = {
     "relu": _relu,
-    "tanh": lambda Z, S: np.tanh(Z, out=Z),
+    "tanh": lambda Z, S: [(np.tanh, (Z, Z))],
     "sigmoid": _sigmoid,
     "identity": None,
 }
 SIGMA_PRIME = {
-    "relu": lambda A, S: S,
+    "relu": lambda A, S: [],  # S holds the mask already
     "tanh": _tanh_prime,
     "sigmoid": _sigmoid_prime,
     "identity": None,
 }
 
 
-def _softmax_cross_entropy(K, Z, Y, D):
-    """J = (1/m_b) Σ_i [logsumexp(Z_i) − Y_i·Z_i] and Δ^L = softmax(Z) − Y, one pass.
+def _run(calls):
+    for function, args in calls:
+        function(*args)
+
+
+# Each loss's calls for one batch, given the kernels K, the batch's index k and its
+# Z = Z^L (m_b, C), Y, D (Δ^L) and ``loss_out`` (losses[k : k + 1]).
+
+
+def _softmax_cross_entropy(K, k, Z, Y, D, loss_out):
+    """Δ^L = softmax(Z) − Y, and what the batch's J needs, in eight calls; J itself,
+    (1/m_b) Σ_i [logsumexp(Z_i) − Y_i·Z_i], is formed for every batch at once after the
+    epoch (:meth:`NumpyKernels.finish`) from the rows' M_i (the row's maximum) and s_i
+    (its sum of exp(Z_i − M_i)): logsumexp(Z_i) = M_i + log s_i.
 
     The softmax runs on a transposed copy ``K.ZT`` (C, m_b) of the logits Z (m_b, C): the
-    row maxima M and sums of Z become reductions across the C rows of Z^T, which NumPy
-    does in long vectorised passes (along rows of only C entries it does not).
-    ``K.rows`` (2, B) receives M_i and r_i, the reciprocal of row i's sum of
-    exp(Z_i − M_i); logsumexp(Z_i) = M_i − log r_i."""
-    mb = Z.shape[0]
-    ZT, M, r = K.ZT[:, :mb], K.rows[0, :mb], K.rows[1, :mb]
-    yz = np.vdot(Y, Z)
-    np.copyto(ZT, Z.T)
-    np.maximum.reduce(ZT, axis=0, out=M)
-    np.subtract(ZT, M, out=ZT)
-    np.exp(ZT, out=ZT)
-    np.add.reduce(ZT, axis=0, out=r)
-    np.reciprocal(r, out=r)
-    np.multiply(ZT, r, out=ZT)  # softmax(Z)^T
-    np.subtract(ZT.T, Y, out=D)
-    np.log(r, out=r)
-    np.subtract(M, r, out=r)
-    return (np.vdot(K.ones[:mb], r) - yz) / mb
+    row maxima and sums of Z become reductions across the C rows of Z^T, which NumPy does
+    in long vectorised passes (along rows of only C entries it does not)."""
+    mb, start = Z.shape[0], K.starts[k]
+    ZT, M, s = K.ZT[:, :mb], K.terms[0, start : start + mb], K.terms[1, start : start + mb]
+    return [
+        (np.dot, (Y.reshape(-1), Z.reshape(-1), K.yz[k : k + 1].reshape(()))),  # Σ_i Y_i·Z_i
+        (np.copyto, (ZT, Z.T)),
+        (np.maximum.reduce, (ZT, 0, None, M)),
+        (np.subtract, (ZT, M, ZT)),
+        (np.exp, (ZT, ZT)),
+        (np.add.reduce, (ZT, 0, None, s)),
+        (np.divide, (ZT, s, ZT)),  # softmax(Z)^T
+        (np.subtract, (ZT.T, Y, D)),
+    ]
 
 
-def _sigmoid_bce(K, Z, Y, D):
-    J = get_loss("binary_cross_entropy").value(Z, Y)
-    _sigmoid(Z)
+def _sigmoid_bce(K, k, Z, Y, D, loss_out):
+    return [(_sigmoid_bce_now, (Z, Y, D, loss_out))]
+
+
+def _sigmoid_bce_now(Z, Y, D, loss_out):
+    loss_out[0] = get_loss("binary_cross_entropy").value(Z, Y)
+    _run(_sigmoid(Z))
     np.subtract(Z, Y, out=D)
-    return J
 
 
-def _squared_error(K, Z, Y, D):
-    np.subtract(Z, Y, out=D)
-    return 0.5 * np.vdot(D, D) / Z.shape[0]
+def _squared_error(K, k, Z, Y, D, loss_out):
+    return [(np.subtract, (Z, Y, D)), (_half_mean_square, (D, loss_out))]
+
+
+def _half_mean_square(D, loss_out):
+    loss_out[0] = 0.5 * np.vdot(D, D) / D.shape[0]
 
 
 OUTPUT = {
