@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -243,3 +244,41 @@ def test_the_command_reports_errors_in_one_line(tmp_path, capsys):
     assert cli.main(["bench", "--quick", "--json", str(tmp_path / "no" / "x.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --json: ") and "does not exist" in err
+
+
+def test_a_short_call_is_timed_right_after_an_untimed_one_of_its_own(monkeypatch):
+    """warm_below: a contender faster than it runs twice per timed round (the first call
+    untimed, kept as cold_times), one slower than it once; the warm-up round runs each
+    once."""
+    from mlp_core.bench import harness
+
+    calls = []
+
+    def fake_setup(name, p, use_gpu, loop_examples=None):
+        seconds = {"numpy-fast": 0.0, "sklearn": 0.03}[name]
+
+        def run():
+            calls.append(name)
+            if seconds:
+                time.sleep(seconds)
+
+        return harness.Runner(name, "cpu", run)
+
+    monkeypatch.setattr(harness, "setup_contender", fake_setup)
+    result = bench.run_bench(
+        sizes=[TINY],
+        dtypes=["float32"],
+        repeats=3,
+        warmup=1,
+        pause=0.0,
+        contenders=["numpy-fast", "sklearn"],
+        warm_below=0.01,
+    )
+    records = {r["contender"]: r for r in result["records"]}
+    assert calls.count("numpy-fast") == 1 + 3 * 2
+    assert calls.count("sklearn") == 1 + 3
+    assert len(records["numpy-fast"]["cold_times"]) == 3
+    assert records["numpy-fast"]["cold_seconds"] is not None
+    assert records["sklearn"]["cold_times"] == [] and records["sklearn"]["cold_seconds"] is None
+    assert result["settings"]["warm_below"] == 0.01
+    assert "timed right after an untimed one" in bench.format_table(result)

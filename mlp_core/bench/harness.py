@@ -2,7 +2,9 @@
 
 Timing (:func:`run_bench`): warm-up epochs first, then several repeats, the contenders
 interleaved round-robin in each repeat (each repeat starting with the next contender) so
-that drift of the machine hits all alike; the device is synchronised before every clock
+that drift of the machine hits all alike; a contender whose epoch takes under a second
+is timed right after an untimed epoch of its own (``warm_below``), as an epoch of training
+follows the one before it; the device is synchronised before every clock
 read (or, on a GPU, the epoch is timed with CUDA events after a short spin that brings the
 clocks back up); medians and spreads are reported. The load average is read before the
 run; the BLAS and OpenMP pools should be told to sleep when idle
@@ -49,6 +51,7 @@ def run_bench(
     loop_examples=None,
     lr: float | None = None,
     pause: float = 0.3,
+    warm_below: float = 1.0,
     gpu_warmup_s: float = 0.2,
     progress=None,
 ) -> dict:
@@ -63,7 +66,11 @@ def run_bench(
     ``sizes``, ``dtypes`` or ``repeats``. ``device``: 'auto' (the GPU contenders run where
     a GPU can be used), 'cpu' or 'gpu'; ``None`` as :func:`backend.resolve_device` says.
     ``pause``: seconds of idle between two timed calls (lets BLAS/OpenMP threads of the
-    previous contender go to sleep; never inside a timing). ``gpu_warmup_s``: seconds of
+    previous contender go to sleep; never inside a timing). ``warm_below``: a contender
+    whose last call took less than this many seconds is called once more, untimed, right
+    before each timed call, so that the timed epoch starts as an epoch of training does,
+    from the one before it, not from another contender's (caches, thread pools); the
+    untimed calls are kept as the record's ``cold_times``. ``gpu_warmup_s``: seconds of
     GPU work just before each GPU timing (the clocks drop while CPU contenders run).
     ``progress``: a callable taking one line, or None.
 
@@ -120,6 +127,8 @@ def run_bench(
                 except Skip as why:
                     skip(size.name, dtype.name, name, str(why))
             times = {r.name: [] for r in runners}
+            cold = {r.name: [] for r in runners}
+            last = {}  # each contender's last call, in seconds
             failed = {}
             for rnd in range(warmup + repeats):
                 k = rnd % len(runners) if runners else 0
@@ -130,19 +139,27 @@ def run_bench(
                     try:
                         if r.device == "gpu" and rnd >= warmup and gpu_warmup_s > 0:
                             gpu_spin(backend.gpu_xp(), gpu_warmup_s)
+                        first = None
+                        if last.get(r.name, warm_below) < warm_below:
+                            first = clock(r.run, r.sync)  # untimed: it warms the next one
                         t = r.timer(r.run) if r.timer is not None else clock(r.run, r.sync)
                     except Exception as err:  # noqa: BLE001 - report, go on with the rest
                         failed[r.name] = f"failed: {type(err).__name__}: {err}"
                         continue
+                    last[r.name] = t
                     if rnd >= warmup:
                         times[r.name].append(t)
+                        if first is not None:
+                            cold[r.name].append(first)
                 say(
                     f"{size.name} {dtype.name}: round {rnd + 1}/{warmup + repeats}"
                     + (" (warm-up)" if rnd < warmup else "")
                 )
             for name, reason in failed.items():
                 skip(size.name, dtype.name, name, reason)
-            block = [_record(p, r, times[r.name]) for r in runners if r.name not in failed]
+            block = [
+                _record(p, r, times[r.name], cold[r.name]) for r in runners if r.name not in failed
+            ]
             _add_ratios(block)
             records.extend(block)
             del runners, p
@@ -160,6 +177,7 @@ def run_bench(
             lr=lr,
             seed=SEED,
             quick=quick,
+            warm_below=warm_below,
             gpu_warmup_s=gpu_warmup_s if use_gpu else None,
         ),
     }
@@ -182,7 +200,9 @@ def _names(values, valid, what):
     return out
 
 
-def _record(p: Problem, r: Runner, times: list) -> dict:
+def _record(p: Problem, r: Runner, times: list, cold_times: list) -> dict:
+    """One contender's record. ``cold_times``: its untimed calls, each made right after
+    another contender's (empty when its calls were not warmed, see ``warm_below``)."""
     size = p.size
     seconds = median(times) * r.scale
     flops = epoch_flops(p.m, size.sizes)
@@ -201,6 +221,8 @@ def _record(p: Problem, r: Runner, times: list) -> dict:
         scale=r.scale,
         extrapolated=r.scale != 1.0,
         seconds=seconds,
+        cold_times=cold_times,
+        cold_seconds=median(cold_times) * r.scale if cold_times else None,
         examples_per_s=p.m / seconds,
         gflop=flops / 1e9,
         gflops=flops / seconds / 1e9,

@@ -101,7 +101,7 @@ def format_table(result: dict) -> str:
         f"CPU: {meta['cpu']} ({meta['cores']} cores); "
         f"GPU: {meta['gpu']['name'] if meta.get('gpu') else 'none used'}; "
         f"medians of {result['settings']['repeats']} interleaved repeats after "
-        f"{result['settings']['warmup']} warm-up.",
+        f"{result['settings']['warmup']} warm-up" + _warm_note(result["settings"]) + ".",
     ]
     if any(r["extrapolated"] for r in result["records"]):
         extra = {r["note"] for r in result["records"] if r["extrapolated"]}
@@ -141,3 +141,12 @@ def write_json(result: dict, path):
     returns the file written."""
     text = json.dumps(result, indent=1, default=json_default) + "\n"
     return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _warm_note(settings: dict) -> str:
+    """How the timed calls started (recordings made before ``warm_below`` existed say
+    nothing)."""
+    below = settings.get("warm_below")
+    if not below:
+        return ""
+    return f"; a call under {below:g} s timed right after an untimed one of its own"
