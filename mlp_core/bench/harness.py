@@ -67,8 +67,9 @@ def run_bench(
     a GPU can be used), 'cpu' or 'gpu'; ``None`` as :func:`backend.resolve_device` says.
     ``pause``: seconds of idle between two timed calls (lets BLAS/OpenMP threads of the
     previous contender go to sleep; never inside a timing). ``warm_below``: a contender
-    whose last call took less than this many seconds is called once more, untimed, right
-    before each timed call, so that the timed epoch starts as an epoch of training does,
+    whose last call took less than this many seconds (and every contender at its first
+    call, whose time includes its set-up) is called once more, untimed, right before each
+    timed call, so that the timed epoch starts as an epoch of training does,
     from the one before it, not from another contender's (caches, thread pools); the
     untimed calls are kept as the record's ``cold_times``. ``gpu_warmup_s``: seconds of
     GPU work just before each GPU timing (the clocks drop while CPU contenders run).
@@ -140,7 +141,7 @@ def run_bench(
                         if r.device == "gpu" and rnd >= warmup and gpu_warmup_s > 0:
                             gpu_spin(backend.gpu_xp(), gpu_warmup_s)
                         first = None
-                        if last.get(r.name, warm_below) < warm_below:
+                        if last.get(r.name, 0.0) < warm_below:  # the first call too
                             first = clock(r.run, r.sync)  # untimed: it warms the next one
                         t = r.timer(r.run) if r.timer is not None else clock(r.run, r.sync)
                     except Exception as err:  # noqa: BLE001 - report, go on with the rest
