@@ -444,6 +444,20 @@ def test_negative_control_recorded_calls_that_keep_the_old_step_are_caught():
     assert max(relative_error(p.W[l], ref.W[l]) for l in params.layers) > 1e-4
 
 
+def test_parameters_in_fortran_order_train_as_any_other():
+    """The workspace's own W are C-ordered whatever the layout of the W passed in (a
+    Fortran-ordered own W would make SciPy's BLAS update a copy, not W)."""
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
+    fortran = type(params)(
+        {l: np.asfortranarray(params.W[l]) for l in params.layers},
+        {l: params.b[l].copy() for l in params.layers},
+    )
+    assert not fortran.W[1].flags.c_contiguous
+    fast.clear_workspaces()
+    order = np.random.default_rng(5).permutation(M)
+    epochs_agree(X, Y, fortran, order, "relu", "cross_entropy", np.float64)
+
+
 def test_an_epoch_that_fails_while_recording_leaves_nothing_to_replay(monkeypatch):
     X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
     ws = cpu_workspace(params)

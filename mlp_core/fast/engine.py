@@ -226,9 +226,9 @@ class _Workspace:
         """The workspace's own W, b and losses (allocated once), holding ``params``: what
         recorded calls and a captured graph read and write."""
         xp = self.xp
-        if self.own_W is None:
-            self.own_W = {l: xp.empty_like(params.W[l]) for l in params.layers}
-            self.own_b = {l: xp.empty_like(params.b[l]) for l in params.layers}
+        if self.own_W is None:  # C-ordered, as the kernels' transposed views assume
+            self.own_W = {l: xp.empty(params.W[l].shape, self.dtype) for l in params.layers}
+            self.own_b = {l: xp.empty(params.b[l].shape, self.dtype) for l in params.layers}
             self.own_losses = xp.empty(len(self.slices), dtype=self.dtype)
         for l in params.layers:
             xp.copyto(self.own_W[l], params.W[l])
