@@ -89,7 +89,7 @@ def epoch_body(K: Kernels, ws: _Workspace, W: dict, b: dict, losses, step) -> No
     Δ^L, then one walk down the layers that forms Δ^{l-1} with the old W^l and updates
     W^l and b^l in place. Only calls ``K``'s kernels (so on CuPy it only queues work and
     can be captured as a CUDA graph). ``ws.Xp``, ``ws.Yp`` hold the data in this epoch's
-    order; ``losses[k]`` receives batch k's J; ``step`` is η/B (on a GPU, on the device)."""
+    order; ``losses[k]`` receives batch k's J; ``step`` is η/B, a 0-d array on the device."""
     L = ws.L
     for k, (Yb, A, D) in enumerate(ws.batches()):
         for l in range(1, L + 1):  # A^l = σ(A^{l-1} W^l + b^l), in place in A[l]

@@ -2,9 +2,10 @@
 
 :func:`mlp_core.fast.engine.epoch_body` is written once, against :class:`Kernels`; a
 kernel set does each step of it on its device. :class:`~.numpy_kernels.NumpyKernels`
-runs on the CPU, :class:`~.cupy_kernels.CupyKernels` on a GPU with fused CUDA kernels.
-Every method writes into buffers it is given and returns nothing, so a whole epoch of
-calls can be captured as a CUDA graph and replayed.
+runs on the CPU (it records the calls of an epoch, replayed every epoch),
+:class:`~.cupy_kernels.CupyKernels` on a GPU with fused CUDA kernels. Every method writes
+into buffers it is given and returns nothing, so a whole epoch of calls can be recorded
+(NumPy) or captured as a CUDA graph (CuPy) and replayed.
 
 Shapes, in the book's symbols, for a batch of m_b rows: A_prev = A^{l-1} (m_b, h_{l-1});
 Z, D (m_b, h_l); b (h_l,); W (h_{l-1}, h_l); Y (m_b, C); ``loss_out`` a one-element view
@@ -28,7 +29,8 @@ class Kernels(Protocol):
         what σ' will need."""
 
     def output(self, Z, Y, D, loss_out) -> None:
-        """loss_out[0] ← J, D ← Δ^L = A^L − Y, from Z = Z^L (overwritten)."""
+        """loss_out[0] ← J (NumPy's cross-entropy: once the epoch is over), D ← Δ^L =
+        A^L − Y, from Z = Z^L (overwritten)."""
 
     def error(self, l: int, D, W, A_prev, D_prev) -> None:
         """D_prev ← (D W^T) ⊙ σ'(Z^{l-1}): Δ^{l-1} from Δ^l and the old W^l, σ' read off

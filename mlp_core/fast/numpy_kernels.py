@@ -187,11 +187,6 @@ SIGMA_PRIME = {
 }
 
 
-def _run(calls):
-    for function, args in calls:
-        function(*args)
-
-
 # Each loss's calls for one batch, given the kernels K, the batch's index k and its
 # Z = Z^L (m_b, C), Y, D (Δ^L) and ``loss_out`` (losses[k : k + 1]).
 
@@ -220,13 +215,12 @@ def _softmax_cross_entropy(K, k, Z, Y, D, loss_out):
 
 
 def _sigmoid_bce(K, k, Z, Y, D, loss_out):
-    return [(_sigmoid_bce_now, (Z, Y, D, loss_out))]
+    # J from the logits first (softplus, which never overflows), then Z ← σ(Z), Δ^L = σ − Y
+    return [(_bce_into, (Z, Y, loss_out)), *_sigmoid(Z), (np.subtract, (Z, Y, D))]
 
 
-def _sigmoid_bce_now(Z, Y, D, loss_out):
+def _bce_into(Z, Y, loss_out):
     loss_out[0] = get_loss("binary_cross_entropy").value(Z, Y)
-    _run(_sigmoid(Z))
-    np.subtract(Z, Y, out=D)
 
 
 def _squared_error(K, k, Z, Y, D, loss_out):
