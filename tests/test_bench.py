@@ -56,25 +56,28 @@ def test_epoch_flops_equals_a_hand_count():
 
 
 def test_gemm_floor_does_exactly_the_counted_products(monkeypatch):
-    """Summing 2·m·k·n over the products the floor actually makes gives epoch_flops."""
+    """Summing 2·m·k·n over the products the floor lists gives epoch_flops, and the timed
+    call makes each listed product (its outputs change from what the set-up left)."""
     from mlp_core.bench import contenders
 
-    counted = []
-    real_blas_matmul = contenders.blas_matmul
+    counted, outputs = [], []
+    real_gemm_call = contenders.gemm_call
 
-    def counting_blas_matmul(dtype):
-        matmul = real_blas_matmul(dtype)
+    def counting_gemm_call(gemm, a, b, out):
+        counted.append(2 * a.shape[0] * a.shape[1] * b.shape[1])
+        outputs.append((a, b, out))
+        return real_gemm_call(gemm, a, b, out)
 
-        def counting(a, b, out):
-            counted.append(2 * a.shape[0] * a.shape[1] * b.shape[1])
-            matmul(a, b, out)
-
-        return counting
-
-    monkeypatch.setattr(contenders, "blas_matmul", counting_blas_matmul)
+    monkeypatch.setattr(contenders, "gemm_call", counting_gemm_call)
     p = bench.make_problem(bench.BenchSize("odd", 45, (7, 9, 6, 4), 10), np.float64)
-    bench.setup_contender("gemm-numpy", p, use_gpu=False).run()
+    runner = bench.setup_contender("gemm-numpy", p, use_gpu=False)
     assert sum(counted) == bench.epoch_flops(45, (7, 9, 6, 4))
+    n_listed = len(counted)
+    last_a, last_b, last_out = outputs[-1]  # the epoch's last product: Δ^1's G^1 = X_b^T Δ^1
+    last_out.fill(np.nan)
+    runner.run()
+    assert len(counted) == n_listed  # the timed call lists nothing: it makes the calls
+    np.testing.assert_allclose(last_out, last_a @ last_b, rtol=1e-12)
 
 
 def test_run_bench_records(tiny_result):

@@ -503,3 +503,28 @@ def test_each_kernel_set_has_a_kernel_for_every_entry_of_the_core_tables():
     assert set(numpy_kernels.OUTPUT) == set(LOSSES)
     assert all(fast.supports(a, loss, np.float32) for a in hidden for loss in LOSSES)
     assert not fast.supports("relu", "cross_entropy", np.float16)
+
+
+@pytest.mark.parametrize("a_t", [False, True])
+@pytest.mark.parametrize("b_t", [False, True])
+def test_gemm_call_makes_the_product_for_every_layout(a_t, b_t):
+    """out ← a b for operands stored C-ordered or as the .T of a C-ordered array, at
+    shapes (7, 5) @ (5, 3) that show a wrong transpose; the oracle is NumPy's matmul."""
+    from mlp_core.fast.numpy_kernels import blas_routines, gemm_call, make_calls
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((5, 7)).T if a_t else rng.standard_normal((7, 5))
+    b = rng.standard_normal((3, 5)).T if b_t else rng.standard_normal((5, 3))
+    out = np.full((7, 3), np.nan)
+    make_calls([gemm_call(blas_routines(np.float64)[0], a, b, out)])
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+
+
+def test_negative_control_gemm_call_refuses_an_output_it_would_not_write():
+    """SciPy writes into a copy of an output that is not C-ordered (here Fortran-ordered),
+    and the product would be lost: refused, with the fix in the message."""
+    from mlp_core.fast.numpy_kernels import blas_routines, gemm_call
+
+    a, b = np.ones((7, 5)), np.ones((5, 3))
+    with pytest.raises(ConfigError, match="C-ordered"):
+        gemm_call(blas_routines(np.float64)[0], a, b, np.empty((7, 3), order="F"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
+from ..core.errors import ConfigError
 from ..core.losses import get_loss
 
 
@@ -23,17 +24,35 @@ def blas_routines(dtype):
     return blas.get_blas_funcs(("gemm", "gemv"), dtype=np.dtype(dtype))
 
 
+def gemm_call(gemm, a, b, out):
+    """``(gemm, arguments)``: calling ``gemm(*arguments)`` makes out ← a b, for C-ordered
+    ``out`` and operands that are C-ordered or the ``.T`` of a C-ordered array (no
+    copies). It computes out^T = b^T a^T, each operand taken as stored or transposed."""
+    if not out.flags.c_contiguous:  # SciPy would write the product into a copy of it
+        raise ConfigError(
+            f"gemm_call writes into a C-ordered output; got one with strides {out.strides} "
+            f"for shape {out.shape}. Pass a C-ordered buffer (np.empty(shape, dtype))."
+        )
+    bt, trans_b = (b.T, 0) if b.flags.c_contiguous else (b, 1)
+    at, trans_a = (a.T, 0) if a.flags.c_contiguous else (a, 1)
+    return gemm, (1.0, bt, at, 0.0, out.T, trans_b, trans_a, 1)
+
+
 def blas_matmul(dtype):
-    """``matmul(a, b, out)``: out ← a b through the BLAS GEMM, for C-ordered ``out`` and
-    operands that are C-ordered or the ``.T`` of a C-ordered array (no copies)."""
+    """``matmul(a, b, out)``: out ← a b through the BLAS GEMM (:func:`gemm_call`)."""
     gemm = blas_routines(dtype)[0]
 
-    def matmul(a, b, out):  # out^T = b^T a^T, each taken as stored or transposed
-        bt, trans_b = (b.T, 0) if b.flags.c_contiguous else (b, 1)
-        at, trans_a = (a.T, 0) if a.flags.c_contiguous else (a, 1)
-        gemm(1.0, bt, at, 0.0, out.T, trans_b, trans_a, 1)
+    def matmul(a, b, out):
+        function, arguments = gemm_call(gemm, a, b, out)
+        function(*arguments)
 
     return matmul
+
+
+def make_calls(calls) -> None:
+    """Make every ``(function, arguments)`` call of the list, in order."""
+    for function, arguments in calls:
+        function(*arguments)
 
 
 class NumpyKernels:
@@ -92,8 +111,7 @@ class NumpyKernels:
         """Make every recorded call, in order (one epoch), then write each batch's J
         into ``losses``."""
         np.negative(self._step, out=self._minus_step)
-        for function, args in self.calls:
-            function(*args)
+        make_calls(self.calls)
         self.finish(losses)
 
     def finish(self, losses):
