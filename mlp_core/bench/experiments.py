@@ -158,11 +158,14 @@ TIMED_COPY_BYTES = 2**28
 def copy_roofs(dtype=np.float32, repeats: int = 10, threads=None) -> dict:
     """Copy bandwidth (GB/s, :func:`copy_bandwidth`) with the working set in the L2
     cache, in the L3 cache and in main memory, every core copying its own part: the
-    roofline's slopes. Each copy's source and destination together fill half of the level,
-    and each timed call repeats the copy until it has moved :data:`TIMED_COPY_BYTES`. A
-    private cache is timed on one core and counted once per core. ``repeats``: STREAM's 10
-    by default (a shared machine's cache rate varies from call to call). L1 is left out: a
-    copy small enough for it is over before Python's call returns."""
+    roofline's slopes. A copy's source and destination together fill three quarters of a
+    private level (a smaller copy is short enough for NumPy's per-call cost to show: on the
+    book's machine half of its 1 MiB L2 measured a slower rate than the L3) and half of a
+    shared one, and each timed call repeats the copy until it has moved
+    :data:`TIMED_COPY_BYTES`. A private cache is timed on one core and counted once per
+    core. ``repeats``: STREAM's 10 by default (a shared machine's cache rate varies from
+    call to call). L1 is left out: a copy small enough for it is over before Python's call
+    returns."""
     caches = cache_sizes()
     n = max(1, cpu_cores() if threads is None else int(threads))
     out = {}
@@ -172,8 +175,10 @@ def copy_roofs(dtype=np.float32, repeats: int = 10, threads=None) -> dict:
             continue
         # A private cache: one core timed alone (threads would take turns for the GIL
         # between small copies), counted n times; a shared one: every core at once.
-        threads, copies = (1, n) if c["shared_by"] == 1 else (n, 1)
-        nbytes = c["bytes"] * max(1, n // c["shared_by"]) // 4 // copies
+        private = c["shared_by"] == 1
+        threads, copies = (1, n) if private else (n, 1)
+        share = 3 / 8 if private else 1 / 4  # of the level, for each of source and destination
+        nbytes = int(c["bytes"] * max(1, n // c["shared_by"]) * share) // copies
         inner = -(-TIMED_COPY_BYTES // (2 * nbytes))
         gbs = copies * copy_bandwidth(nbytes, dtype, np, repeats, threads, inner)
         out[level] = dict(bytes=copies * nbytes, gbs=gbs)

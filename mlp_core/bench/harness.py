@@ -179,6 +179,7 @@ def run_bench(
             seed=SEED,
             quick=quick,
             warm_below=warm_below,
+            pause=pause,
             gpu_warmup_s=gpu_warmup_s if use_gpu else None,
         ),
     }
