@@ -122,3 +122,23 @@ def test_the_gpu_part_needs_a_gpu(monkeypatch):
     monkeypatch.setattr(backend, "gpu_xp", lambda: None)
     with pytest.raises(ConfigError, match="needs a usable CUDA GPU"):
         record.record_gpu(quick=True)
+
+
+def test_best_of_rounds_keeps_each_entry_s_best_round():
+    """Per cache level and per row of the roofline's points, the round with the highest
+    rate, whichever round that is; an entry is kept whole (its bytes or m with its rate)."""
+    roofs = [
+        {"L2": {"bytes": 7, "gbs": 90.0}, "memory": {"bytes": 11, "gbs": 30.0}},
+        {"L2": {"bytes": 7, "gbs": 180.0}, "memory": {"bytes": 11, "gbs": 25.0}},
+        {"L2": {"bytes": 7, "gbs": 120.0}, "memory": {"bytes": 11, "gbs": 35.0}},
+    ]
+    best = record.best_of_rounds(roofs, "gbs")
+    assert best == {"L2": {"bytes": 7, "gbs": 180.0}, "memory": {"bytes": 11, "gbs": 35.0}}
+    rates = [
+        [{"m": 1, "gflops": 3.0}, {"m": 5, "gflops": 40.0}],
+        [{"m": 1, "gflops": 4.0}, {"m": 5, "gflops": 20.0}],
+    ]
+    assert record.best_of_rounds(rates, "gflops") == [
+        {"m": 1, "gflops": 4.0},
+        {"m": 5, "gflops": 40.0},
+    ]
