@@ -159,13 +159,12 @@ def copy_roofs(dtype=np.float32, repeats: int = 10, threads=None) -> dict:
     """Copy bandwidth (GB/s, :func:`copy_bandwidth`) with the working set in the L2
     cache, in the L3 cache and in main memory, every core copying its own part: the
     roofline's slopes. A copy's source and destination together fill three quarters of a
-    private level (a smaller copy is short enough for NumPy's per-call cost to show: on the
-    book's machine half of its 1 MiB L2 measured a slower rate than the L3) and half of a
-    shared one, and each timed call repeats the copy until it has moved
-    :data:`TIMED_COPY_BYTES`. A private cache is timed on one core and counted once per
-    core. ``repeats``: STREAM's 10 by default (a shared machine's cache rate varies from
-    call to call). L1 is left out: a copy small enough for it is over before Python's call
-    returns."""
+    private level (on the book's machine, copies of half its 1 MiB L2 ran slower than
+    longer ones, below the L3's rate) and half of a shared one, and each timed call
+    repeats the copy until it has moved :data:`TIMED_COPY_BYTES`. A private cache is timed
+    on one core and counted once per core. ``repeats``: STREAM's 10 by default (a shared
+    machine's cache rate varies from call to call). L1 is left out: a copy small enough for
+    it is over before Python's call returns."""
     caches = cache_sizes()
     n = max(1, cpu_cores() if threads is None else int(threads))
     out = {}

@@ -67,8 +67,8 @@ SWEEP = dict(m=2048, sizes=(784, 256, 128, 10), batch_sizes=(1, 4, 16, 64, 256, 
 # chapter 12's roofline points: Z = A W with the first layer of the MNIST-sized network
 ROOFLINE_LAYER = (784, 256)
 ROOFLINE_M = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-# rounds of the copy roofs and of the roofline's points, the best of which is kept: on a
-# shared machine one round can fall in a busy moment of the host that the load cannot see
+# rounds of the square GEMM, the copy roofs and the roofline's points, the best of which is
+# kept: on a shared machine one round can fall in a busy moment the load cannot see
 ROOF_ROUNDS = 5
 
 
