@@ -236,6 +236,8 @@ class _Workspace:
         return self.own_W, self.own_b, self.own_losses
 
     def _copy_out(self):
+        """``(params, losses)``: copies of the workspace's own W, b and losses, which the
+        next epoch overwrites."""
         W, b = self.own_W, self.own_b
         params = Params({l: W[l].copy() for l in W}, {l: b[l].copy() for l in b})
         return params, self.own_losses.copy()
