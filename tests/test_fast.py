@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from conftest import LOSS_NAMES, make_problem, requires_gpu
 
-from mlp_core.core.activations import HIDDEN_ACTIVATIONS
+from mlp_core.core.activations import HIDDEN_ACTIVATIONS, get_hidden_activation
 from mlp_core.core.backend import to_device, to_numpy
 from mlp_core.core.batching import batch_slices
 from mlp_core.core.errors import ConfigError, DataError
 from mlp_core.core.gradcheck import relative_error
-from mlp_core.core.losses import LOSSES
+from mlp_core.core.losses import LOSSES, get_loss, output_activation
 from mlp_core.core.validate import check_float_dtype
-from mlp_core.fast import cupy_kernels, graph, numpy_kernels
+from mlp_core.fast import cpu_fused, cupy_kernels, graph, numpy_kernels
 from mlp_core.fast import engine as fast
 from mlp_core.training import run_epoch
 
@@ -498,7 +498,7 @@ def test_each_kernel_set_has_a_kernel_for_every_entry_of_the_core_tables():
     """The fast path's set is the core's tables (supports()); each kernel set must cover
     them, so a new activation or loss in the core fails here until it has kernels."""
     hidden = set(HIDDEN_ACTIVATIONS)
-    assert set(numpy_kernels.ACTIVATE) == set(numpy_kernels.SIGMA_PRIME) == hidden
+    assert set(cpu_fused.FORWARD) == set(cpu_fused.DERIVATIVE) == hidden
     assert set(cupy_kernels.FORWARD) == set(cupy_kernels.DERIVATIVE) == hidden
     assert set(numpy_kernels.OUTPUT) == set(LOSSES)
     assert all(fast.supports(a, loss, np.float32) for a in hidden for loss in LOSSES)
@@ -510,21 +510,112 @@ def test_each_kernel_set_has_a_kernel_for_every_entry_of_the_core_tables():
 def test_gemm_call_makes_the_product_for_every_layout(a_t, b_t):
     """out ← a b for operands stored C-ordered or as the .T of a C-ordered array, at
     shapes (7, 5) @ (5, 3) that show a wrong transpose; the oracle is NumPy's matmul."""
-    from mlp_core.fast.numpy_kernels import blas_routines, gemm_call, make_calls
+    from mlp_core.fast.numpy_kernels import blas_gemm, gemm_call, make_calls
 
     rng = np.random.default_rng(3)
     a = rng.standard_normal((5, 7)).T if a_t else rng.standard_normal((7, 5))
     b = rng.standard_normal((3, 5)).T if b_t else rng.standard_normal((5, 3))
     out = np.full((7, 3), np.nan)
-    make_calls([gemm_call(blas_routines(np.float64)[0], a, b, out)])
+    make_calls([gemm_call(blas_gemm(np.float64), a, b, out)])
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
 
 
 def test_negative_control_gemm_call_refuses_an_output_it_would_not_write():
     """SciPy writes into a copy of an output that is not C-ordered (here Fortran-ordered),
     and the product would be lost: refused, with the fix in the message."""
-    from mlp_core.fast.numpy_kernels import blas_routines, gemm_call
+    from mlp_core.fast.numpy_kernels import blas_gemm, gemm_call
 
     a, b = np.ones((7, 5)), np.ones((5, 3))
     with pytest.raises(ConfigError, match="C-ordered"):
-        gemm_call(blas_routines(np.float64)[0], a, b, np.empty((7, 3), order="F"))
+        gemm_call(blas_gemm(np.float64), a, b, np.empty((7, 3), order="F"))
+
+
+# ------------------------------------------------ the CPU's fused passes, one by one (Numba)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_each_fused_cpu_pass_equals_the_core_formula(dtype, activation):
+    """Oracles: the core's σ and σ' (mlp_core.core.activations) on Z + b, for a (7, 5)
+    batch; the derivative pass is given A = σ(Z + b) and must give D ⊙ σ'(Z + b), and
+    take the bias's step b − (η/B) 1^T D with that D."""
+    rng = np.random.default_rng(11)
+    Z, D = (rng.standard_normal((7, 5)).astype(dtype) for _ in range(2))
+    b = rng.standard_normal(5).astype(dtype)
+    act, tol, minus_step = get_hidden_activation(activation), 8 * np.finfo(dtype).eps, -0.3
+    out = Z.copy()
+    cpu_fused.FORWARD[activation](out, b)
+    np.testing.assert_allclose(out, act.sigma(Z + b), rtol=tol, atol=tol)
+    assert out.dtype == dtype
+    back, b_after = D.copy(), b.copy()
+    cpu_fused.DERIVATIVE[activation](back, act.sigma(Z + b), b_after, np.array(minus_step, dtype))
+    expected = D * act.sigma_prime(Z + b)
+    np.testing.assert_allclose(back, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(b_after, b + minus_step * expected.sum(axis=0), rtol=tol)
+    assert b_after.dtype == dtype
+
+
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_each_fused_cpu_output_pass_equals_the_core_loss(dtype, loss):
+    """Oracles: the core loss's J (mlp_core.core.losses) and Δ^L = σ_out(Z + b) − Y, from
+    the logits of a (7, 3) batch, and the bias's step b − (η/B) 1^T Δ^L: the calls the
+    CPU kernels record for a batch's output."""
+    rng = np.random.default_rng(12)
+    Z = (3 * rng.standard_normal((7, 3))).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 7)]
+    spec, tol, minus_step = get_loss(loss), 8 * np.finfo(dtype).eps, -0.3
+    D, J, b_after, top = np.empty_like(Z), np.empty(1, dtype), b.copy(), np.empty(7, dtype)
+    calls = numpy_kernels.OUTPUT[loss](Z.copy(), b_after, Y, D, J, np.array(minus_step, dtype), top)
+    numpy_kernels.make_calls(calls)
+    np.testing.assert_allclose(J[0], spec.value(Z + b, Y), rtol=tol)
+    delta = output_activation(loss, Z + b) - Y
+    np.testing.assert_allclose(D, delta, rtol=tol, atol=tol)
+    np.testing.assert_allclose(b_after, b + minus_step * delta.sum(axis=0), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_the_fused_softmax_does_not_overflow_on_huge_logits(dtype):
+    big = np.finfo(dtype).max / 2
+    Z = np.array([[big, -big, big / 3], [0.0, 1.0, 2.0]], dtype)
+    Y = np.array([[1, 0, 0], [0, 0, 1]], dtype)
+    D, J, b = np.empty_like(Z), np.empty(1, dtype), np.zeros(3, dtype)
+    calls = numpy_kernels.OUTPUT["cross_entropy"](
+        Z.copy(), b, Y, D, J, np.array(0, dtype), np.empty(2, dtype)
+    )
+    numpy_kernels.make_calls(calls)
+    assert np.all(np.isfinite(D)) and np.isfinite(J[0])
+    np.testing.assert_allclose(D, output_activation("cross_entropy", Z) - Y, atol=1e-6)
+
+
+def test_the_fused_relu_keeps_nan_and_masks_with_the_forward_sign():
+    Z = np.array([[np.nan, -1.0, 0.0, 2.0]])
+    cpu_fused.bias_relu(Z, np.zeros(4))
+    np.testing.assert_array_equal(Z, [[np.nan, 0.0, 0.0, 2.0]])
+    D = np.array([[5.0, 5.0, 5.0, 5.0]])
+    cpu_fused.relu_back(D, Z, np.zeros(4), np.array(0.0))
+    np.testing.assert_array_equal(D, [[0.0, 0.0, 0.0, 5.0]])
+
+
+@pytest.mark.parametrize(
+    "activation, wrong",
+    [
+        ("tanh", lambda D, A: np.multiply(D, 1 + A * A, out=D)),  # 1 + tanh², not 1 − tanh²
+        ("relu", lambda D, A: np.multiply(D, A >= 0, out=D)),  # passes the error where ReLU is 0
+        ("relu", lambda D, A: np.multiply(D, A > 0, out=D)),  # right Δ, but b is never stepped
+    ],
+)
+def test_negative_control_a_wrong_cpu_derivative_is_caught(monkeypatch, activation, wrong):
+    """The fast-equals-reference tests can fail: one wrong fused pass and they do."""
+
+    def derivative(D, A, b, minus_step):
+        wrong(D, A)
+
+    monkeypatch.setitem(cpu_fused.DERIVATIVE, activation, derivative)
+    fast.clear_workspaces()
+    X, Y, params = make_problem(M, SIZES, "cross_entropy", seed=3)
+    order = np.random.default_rng(5).permutation(M)
+    with pytest.raises(AssertionError, match="relative_error"):
+        epochs_agree(X, Y, params, order, activation, "cross_entropy", np.float64, epochs=1)
+    fast.clear_workspaces()

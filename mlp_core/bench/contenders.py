@@ -40,7 +40,7 @@ from ..core.errors import ConfigError
 from ..core.params import Params
 from ..core.single import gradients_loop
 from ..fast import graph_status, run_epoch_fast
-from ..fast.numpy_kernels import blas_routines, gemm_call, make_calls
+from ..fast.numpy_kernels import blas_gemm, gemm_call, make_calls
 from ..training import run_epoch, sgd_step
 from .machine import cpu_cores
 from .problems import SEED, Problem
@@ -340,7 +340,7 @@ def _setup_gemm(p: Problem, gpu: bool, loop_examples=None) -> dict:
     # On the CPU the products are listed once, with their arguments, and the timed call
     # only makes them, as the fast path replays its recorded epoch: no Python work of its
     # own between two products, or the floor would not be a floor for the fast path.
-    gemm, calls = blas_routines(p.dtype)[0], []
+    gemm, calls = blas_gemm(p.dtype), []
     epoch_gemm_floor(
         lambda a, b, out: calls.append(gemm_call(gemm, a, b, out)), X, W, Z, D, G, slices
     )

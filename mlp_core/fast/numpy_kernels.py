@@ -2,9 +2,10 @@
 
 The products call the BLAS through SciPy (``scipy.linalg.blas``), because a BLAS GEMM
 computes C ← α A B + β C: with β = 1 the product lands on what C already holds, so the
-bias add of the forward pass and the SGD updates W ← W − (η/B) (A^{l-1})^T Δ^l,
-b ← b − (η/B) 1^T Δ^l each become one call that reads and writes W once, instead of a
-product, a scaling and a subtraction (NumPy's ``matmul`` has no α or β). SciPy's BLAS is
+SGD updates W ← W − (η/B) (A^{l-1})^T Δ^l and b ← b − (η/B) 1^T Δ^l each become one call
+that reads and writes W once, instead of a product, a scaling and a subtraction (NumPy's
+``matmul`` has no α or β). The bias add is not one of them: it rides on the fused pass of
+the activation that follows each product (:mod:`~.cpu_fused`). SciPy's BLAS is
 Fortran's, column-major: a C-ordered (r, c) array is, unchanged, the column-major
 (c, r) matrix of its transpose, so each call below passes ``.T`` views and computes the
 transposed product (Z^T = W^T A^T), copying nothing.
@@ -16,12 +17,13 @@ import numpy as np
 from scipy.linalg import blas
 
 from ..core.errors import ConfigError
-from ..core.losses import get_loss
+from . import cpu_fused
+from .cpu_fused import DERIVATIVE, FORWARD
 
 
-def blas_routines(dtype):
-    """SciPy's (gemm, gemv) for ``dtype`` (sgemm/sgemv or dgemm/dgemv)."""
-    return blas.get_blas_funcs(("gemm", "gemv"), dtype=np.dtype(dtype))
+def blas_gemm(dtype):
+    """SciPy's GEMM for ``dtype`` (sgemm or dgemm)."""
+    return blas.get_blas_funcs("gemm", dtype=np.dtype(dtype))
 
 
 def gemm_call(gemm, a, b, out):
@@ -40,7 +42,7 @@ def gemm_call(gemm, a, b, out):
 
 def blas_matmul(dtype):
     """``matmul(a, b, out)``: out ← a b through the BLAS GEMM (:func:`gemm_call`)."""
-    gemm = blas_routines(dtype)[0]
+    gemm = blas_gemm(dtype)
 
     def matmul(a, b, out):
         function, arguments = gemm_call(gemm, a, b, out)
@@ -63,28 +65,22 @@ class NumpyKernels:
     workspace replay every later epoch, for any η, with none of the Python work of
     walking the batches and layers again (the CPU's counterpart of a CUDA graph).
 
-    Hidden layers keep the derivative σ'(Z^l) for the backward pass as they go
-    (``S[l]``: ReLU's 0/1 mask in the array's own dtype, a multiply of the same type being
-    the cheapest pass; tanh and sigmoid read it off A^l when it is needed)."""
+    The products are BLAS calls; everything between them is one fused pass per step
+    (:mod:`~.cpu_fused`): bias + σ, then, backwards, the loss with Δ^L and each
+    Δ^{l-1} ⊙ σ'(Z^{l-1}) (read off A^{l-1} = σ(Z^{l-1})), each pass also taking the SGD
+    step of the bias of the Δ it forms. So :meth:`step` has only W's product to record,
+    and the output layer's bias add waits for the loss's pass."""
 
     def __init__(self, sizes, slices, dtype, activation: str, loss: str):
-        L, rows, m = len(sizes) - 1, max(b - a for a, b in slices), slices[-1][1]
+        rows = max(b - a for a, b in slices)
         self.activation, self.loss = activation, loss
-        self._sigma, self._sigma_prime = ACTIVATE[activation], SIGMA_PRIME[activation]
-        self.S = {l: np.empty((rows, sizes[l]), dtype) for l in range(1, L)}
-        self.ones = np.ones(rows, dtype)
-        self.gemm, self.gemv = blas_routines(dtype)
+        self._forward, self._derivative = FORWARD[activation], DERIVATIVE[activation]
         self._output = OUTPUT[loss]
+        self.top = np.empty(rows, dtype)  # the softmax's row maxima
+        self.gemm = blas_gemm(dtype)
         self.calls = []  # (function, arguments), in the order of the epoch
-        self._batches_recorded = 0
         self._step, self._minus_step = None, np.empty((), dtype)
-        # cross-entropy: the transposed logits, and what each batch's J needs (M_i, s_i
-        # per row, Σ Y·Z per batch), turned into J by finish() after the epoch
-        self.ZT = np.empty((sizes[-1], rows), dtype)
-        self.terms = np.empty((2, m), dtype)
-        self.yz = np.empty(len(slices), dtype)
-        self.starts = np.array([a for a, _ in slices])
-        self.batch_rows = np.array([b - a for a, b in slices], dtype)
+        self._biases = {}  # l → b^l, as the forward pass meets them
 
     def take_rows(self, X, order, out):
         """out ← X[order], now (not recorded). With every index in range,
@@ -100,7 +96,7 @@ class NumpyKernels:
     def record(self, epoch):
         """Run ``epoch()`` (``epoch_body`` with these kernels) once: the kernels record
         its calls. If it fails, nothing is kept."""
-        self.calls, self._batches_recorded = [], 0
+        self.calls = []
         try:
             epoch()
         except BaseException:
@@ -108,149 +104,63 @@ class NumpyKernels:
             raise
 
     def replay(self, losses):
-        """Make every recorded call, in order (one epoch), then write each batch's J
+        """Make every recorded call, in order: one epoch, which writes each batch's J
         into ``losses``."""
         np.negative(self._step, out=self._minus_step)
         make_calls(self.calls)
-        self.finish(losses)
-
-    def finish(self, losses):
-        """Cross-entropy: every batch's J = (1/m_b) Σ_i [M_i + log s_i − Y_i·Z_i] at once
-        (the other losses wrote theirs as they went)."""
-        if self.loss != "cross_entropy":
-            return
-        M, s = self.terms
-        np.log(s, out=s)
-        np.add(M, s, out=s)  # logsumexp(Z_i), row by row
-        np.add.reduceat(s, self.starts, out=losses)
-        np.subtract(losses, self.yz, out=losses)
-        np.divide(losses, self.batch_rows, out=losses)
 
     # The BLAS calls pass their arguments by position (SciPy's keyword parsing costs as
-    # much as a small product): gemm(α, a, b, β, c, trans_a, trans_b, overwrite_c) and
-    # gemv(α, a, x, β, y, offx, incx, offy, incy, trans, overwrite_y).
+    # much as a small product): gemm(α, a, b, β, c, trans_a, trans_b, overwrite_c).
 
     def layer(self, l, A_prev, W, b, Z, last):
-        self.calls += [
-            (np.copyto, (Z, b)),  # then Z ← A^{l-1} W^l + Z: one GEMM with β = 1
-            (self.gemm, (1.0, W.T, A_prev.T, 1.0, Z.T, 0, 0, 1)),  # (Z^T = W^T A^T + Z^T)
-        ]
-        if not last and self._sigma is not None:
-            self.calls += self._sigma(Z, self.S[l][: Z.shape[0]])
+        self.calls.append((self.gemm, (1.0, W.T, A_prev.T, 0.0, Z.T, 0, 0, 1)))  # Z^T = W^T A^T
+        self._biases[l] = b
+        if not last:  # (the output layer's b is added by the loss's pass)
+            self.calls.append((self._forward, (Z, b)))  # Z ← σ(Z + b), one pass
 
     def output(self, Z, Y, D, loss_out):
-        k = self._batches_recorded
-        self._batches_recorded += 1
-        self.calls += self._output(self, k, Z, Y, D, loss_out)
+        top = self.top[: Z.shape[0]]
+        b = self._biases[len(self._biases)]  # b^L
+        self.calls += self._output(Z, b, Y, D, loss_out, self._minus_step, top)
 
     def error(self, l, D, W, A_prev, D_prev):
-        # (Δ^l (W^l)^T)^T = W^l (Δ^l)^T, then ⊙ σ'(Z^{l-1})
-        self.calls.append((self.gemm, (1.0, W.T, D.T, 0.0, D_prev.T, 1, 0, 1)))
-        if self._sigma_prime is not None:
-            S = self.S[l - 1][: D_prev.shape[0]]
-            self.calls += self._sigma_prime(A_prev, S)
-            self.calls.append((np.multiply, (D_prev, S, D_prev)))
-
-    def step(self, W, b, A_prev, D, step):
-        # W^T ← W^T − step (Δ^l)^T A^{l-1} and b ← b − step (Δ^l)^T 1, with −step read
-        # at the time of the call from the 0-d array ``_minus_step`` (−η/B)
-        self._step, s = step, self._minus_step
+        # (Δ^l (W^l)^T)^T = W^l (Δ^l)^T, then ⊙ σ'(Z^{l-1}), read off A^{l-1}, and b^{l-1}'s
+        # step; b^{l-1} is the bias of the layer that produced A^{l-1}
+        b_prev = self._biases[l - 1]
         self.calls += [
-            (self.gemm, (s, D.T, A_prev.T, 1.0, W.T, 0, 1, 1)),
-            (self.gemv, (s, D.T, self.ones[: D.shape[0]], 1.0, b, 0, 1, 0, 1, 0, 1)),
+            (self.gemm, (1.0, W.T, D.T, 0.0, D_prev.T, 1, 0, 1)),
+            (self._derivative, (D_prev, A_prev, b_prev, self._minus_step)),
         ]
 
+    def step(self, W, b, A_prev, D, step):
+        # W^T ← W^T − step (Δ^l)^T A^{l-1}, with −step read at the time of the call from
+        # the 0-d array ``_minus_step`` (−η/B); b's step was taken by the pass that formed D
+        self._step = step
+        self.calls.append((self.gemm, (self._minus_step, D.T, A_prev.T, 1.0, W.T, 0, 1, 1)))
 
-# Each activation's calls, as (function, arguments) lists: σ in place, Z ← σ(Z) (Z already
-# holds Z^l + b^l), and σ'(Z) read off A = σ(Z) into S; ReLU keeps its 0/1 mask in S as
-# it goes. None: the identity, nothing to do. A ufunc's third positional argument is
-# its ``out``.
+
+# Each loss's calls for one batch, from Z^L without its bias b: the loss's J into
+# ``loss_out``, Δ^L into D, and b's step (``minus_step``: −η/B); ``top`` (m_b,) is scratch.
 
 
-def _relu(Z, S):
+def _softmax_cross_entropy(Z, b, Y, D, loss_out, minus_step, top):
     return [
-        (np.greater, (Z, 0, S)),  # the mask, kept for the backward pass
-        (np.multiply, (Z, S, Z)),  # max(Z, 0) (−0.0 where Z < 0; NaN stays NaN)
+        (cpu_fused.softmax_shift, (Z, b, D, top)),
+        (np.exp, (D, D)),
+        (cpu_fused.softmax_cross_entropy, (Z, Y, D, top, loss_out, b, minus_step)),
     ]
 
 
-def _sigmoid(Z, S=None):  # 0.5 (1 + tanh(0.5 Z)), as activations.sigmoid
-    return [
-        (np.multiply, (Z, 0.5, Z)),
-        (np.tanh, (Z, Z)),
-        (np.add, (Z, 1, Z)),
-        (np.multiply, (Z, 0.5, Z)),
-    ]
+def _sigmoid_binary_cross_entropy(Z, b, Y, D, loss_out, minus_step, top):
+    return [(cpu_fused.sigmoid_binary_cross_entropy, (Z, b, Y, D, loss_out, minus_step))]
 
 
-def _tanh_prime(A, S):  # 1 − tanh²(Z) = 1 − A²
-    return [(np.multiply, (A, A, S)), (np.subtract, (1, S, S))]
-
-
-def _sigmoid_prime(A, S):  # σ(Z) (1 − σ(Z)) = A (1 − A)
-    return [(np.subtract, (1, A, S)), (np.multiply, (A, S, S))]
-
-
-ACTIVATE = {
-    "relu": _relu,
-    "tanh": lambda Z, S: [(np.tanh, (Z, Z))],
-    "sigmoid": _sigmoid,
-    "identity": None,
-}
-SIGMA_PRIME = {
-    "relu": lambda A, S: [],  # S holds the mask already
-    "tanh": _tanh_prime,
-    "sigmoid": _sigmoid_prime,
-    "identity": None,
-}
-
-
-# Each loss's calls for one batch, given the kernels K, the batch's index k and its
-# Z = Z^L (m_b, C), Y, D (Δ^L) and ``loss_out`` (losses[k : k + 1]).
-
-
-def _softmax_cross_entropy(K, k, Z, Y, D, loss_out):
-    """Δ^L = softmax(Z) − Y, and what the batch's J needs, in eight calls; J itself,
-    (1/m_b) Σ_i [logsumexp(Z_i) − Y_i·Z_i], is formed for every batch at once after the
-    epoch (:meth:`NumpyKernels.finish`) from the rows' M_i (the row's maximum) and s_i
-    (its sum of exp(Z_i − M_i)): logsumexp(Z_i) = M_i + log s_i.
-
-    The softmax runs on a transposed copy ``K.ZT`` (C, m_b) of the logits Z (m_b, C): the
-    row maxima and sums of Z become reductions across the C rows of Z^T, which NumPy does
-    in long vectorised passes (along rows of only C entries it does not)."""
-    mb, start = Z.shape[0], K.starts[k]
-    ZT, M, s = K.ZT[:, :mb], K.terms[0, start : start + mb], K.terms[1, start : start + mb]
-    return [
-        (np.dot, (Y.reshape(-1), Z.reshape(-1), K.yz[k : k + 1].reshape(()))),  # Σ_i Y_i·Z_i
-        (np.copyto, (ZT, Z.T)),
-        (np.maximum.reduce, (ZT, 0, None, M)),
-        (np.subtract, (ZT, M, ZT)),
-        (np.exp, (ZT, ZT)),
-        (np.add.reduce, (ZT, 0, None, s)),
-        (np.divide, (ZT, s, ZT)),  # softmax(Z)^T
-        (np.subtract, (ZT.T, Y, D)),
-    ]
-
-
-def _sigmoid_bce(K, k, Z, Y, D, loss_out):
-    # J from the logits first (softplus, which never overflows), then Z ← σ(Z), Δ^L = σ − Y
-    return [(_bce_into, (Z, Y, loss_out)), *_sigmoid(Z), (np.subtract, (Z, Y, D))]
-
-
-def _bce_into(Z, Y, loss_out):
-    loss_out[0] = get_loss("binary_cross_entropy").value(Z, Y)
-
-
-def _squared_error(K, k, Z, Y, D, loss_out):
-    return [(np.subtract, (Z, Y, D)), (_half_mean_square, (D, loss_out))]
-
-
-def _half_mean_square(D, loss_out):
-    loss_out[0] = 0.5 * np.vdot(D, D) / D.shape[0]
+def _squared_error(Z, b, Y, D, loss_out, minus_step, top):
+    return [(cpu_fused.squared_error, (Z, b, Y, D, loss_out, minus_step))]
 
 
 OUTPUT = {
     "cross_entropy": _softmax_cross_entropy,
-    "binary_cross_entropy": _sigmoid_bce,
+    "binary_cross_entropy": _sigmoid_binary_cross_entropy,
     "squared_error": _squared_error,
 }
