@@ -25,16 +25,17 @@ class Kernels(Protocol):
         """out ← X[order] (rows): the data in this epoch's order."""
 
     def layer(self, l: int, A_prev, W, b, Z, last: bool) -> None:
-        """Z ← σ(A_prev W + b), or A_prev W + b for the output layer (``last``), keeping
-        what σ' will need."""
+        """Z ← σ(A_prev W + b), or A_prev W + b for the output layer (``last``; NumPy's
+        kernels leave its + b to :meth:`output`), keeping what σ' will need."""
 
     def output(self, Z, Y, D, loss_out) -> None:
-        """loss_out[0] ← J (NumPy's cross-entropy: once the epoch is over), D ← Δ^L =
-        A^L − Y, from Z = Z^L (overwritten)."""
+        """loss_out[0] ← J, D ← Δ^L = A^L − Y, from Z = Z^L (overwritten); NumPy's kernels
+        add the output layer's bias here, and take its step."""
 
     def error(self, l: int, D, W, A_prev, D_prev) -> None:
         """D_prev ← (D W^T) ⊙ σ'(Z^{l-1}): Δ^{l-1} from Δ^l and the old W^l, σ' read off
-        A_prev = A^{l-1} (or what :meth:`layer` kept)."""
+        A_prev = A^{l-1}."""
 
     def step(self, W, b, A_prev, D, step) -> None:
-        """W ← W − step · A_prev^T D and b ← b − step · 1^T D, in place."""
+        """W ← W − step · A_prev^T D and b ← b − step · 1^T D, in place (NumPy's kernels
+        take b's step in the pass that formed D, :mod:`~.cpu_fused`)."""

@@ -103,9 +103,9 @@ class NumpyKernels:
             self.calls = []
             raise
 
-    def replay(self, losses):
-        """Make every recorded call, in order: one epoch, which writes each batch's J
-        into ``losses``."""
+    def replay(self):
+        """Make every recorded call, in order: one epoch (each batch's J lands in the
+        losses the recording was given)."""
         np.negative(self._step, out=self._minus_step)
         make_calls(self.calls)
 
