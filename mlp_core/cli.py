@@ -35,7 +35,6 @@ from . import distributed
 from .bench import allreduce
 from .bench.contenders import CONTENDERS
 from .bench.harness import run_bench
-from .bench.machine import POOL_SETTINGS
 from .bench.problems import DEFAULT_SIZES, DTYPES, SIZES
 from .bench.report import format_table, write_json
 from .core import data as datasets
@@ -433,7 +432,6 @@ def run_bench_command(args, out=None) -> int:
     elif args.ranks is not None:
         raise ConfigError("--ranks is an option of --allreduce; add --allreduce or drop it.")
     else:
-        reexec_with_sleeping_pools()
         run = partial(
             run_bench,
             sizes=args.sizes,
@@ -477,24 +475,6 @@ def allreduce_job(args) -> tuple:
     if ranks == ():
         raise ConfigError("--ranks is empty; give the numbers of ranks to launch, like 1,2,4.")
     return partial(allreduce.run, ranks), allreduce.format_table, "allreduce.json"
-
-
-def reexec_with_sleeping_pools(argv=None, environ=None, execve=os.execve) -> None:
-    """When started from the shell as ``python -m mlp_core bench ...`` without the
-    environment that makes idle BLAS/OpenMP threads sleep (:data:`machine.POOL_SETTINGS`,
-    read only when those libraries load), start again, once, with it: a contender's
-    spinning pool must not eat into the next one's time. Settings the user gave are kept;
-    called from Python (tests, notebooks), nothing happens."""
-    argv = list(sys.argv if argv is None else argv)
-    environ = os.environ if environ is None else environ
-    from_shell = bool(argv) and os.path.basename(argv[0]) == "__main__.py" and "bench" in argv
-    missing = {k: v for k, v in POOL_SETTINGS.items() if k not in environ}
-    if not from_shell or not missing or environ.get("MLP_CORE_BENCH_REEXEC"):
-        return
-    env = dict(environ, MLP_CORE_BENCH_REEXEC="1", **missing)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    execve(sys.executable, [sys.executable, "-m", "mlp_core", *argv[1:]], env)
 
 
 # ------------------------------------------------------------------------- main

@@ -276,6 +276,7 @@ def test_a_short_call_is_timed_right_after_an_untimed_one_of_its_own(monkeypatch
         pause=0.0,
         contenders=["numpy-fast", "sklearn"],
         warm_below=0.01,
+        round_seconds=0.0,
     )
     records = {r["contender"]: r for r in result["records"]}
     assert calls.count("numpy-fast") == 2 + 3 * 2
@@ -285,3 +286,52 @@ def test_a_short_call_is_timed_right_after_an_untimed_one_of_its_own(monkeypatch
     assert records["sklearn"]["cold_times"] == [] and records["sklearn"]["cold_seconds"] is None
     assert result["settings"]["warm_below"] == 0.01
     assert "timed right after an untimed one" in bench.format_table(result)
+
+
+def test_a_short_call_is_timed_over_back_to_back_calls_filling_the_round(monkeypatch):
+    """round_seconds: after its untimed call, a short contender's timed round is as many
+    calls back to back as fill the round, its time their mean; a long one's is one call."""
+    from mlp_core.bench import harness
+
+    calls = []
+
+    def fake_setup(name, p, use_gpu, loop_examples=None):
+        seconds = {"numpy-fast": 0.002, "sklearn": 0.03}[name]
+
+        def run():
+            calls.append(name)
+            time.sleep(seconds)
+
+        return harness.Runner(name, "cpu", run)
+
+    monkeypatch.setattr(harness, "setup_contender", fake_setup)
+    result = bench.run_bench(
+        sizes=[TINY],
+        dtypes=["float32"],
+        repeats=2,
+        warmup=1,
+        pause=0.0,
+        contenders=["numpy-fast", "sklearn"],
+        warm_below=0.01,
+        round_seconds=0.02,
+    )
+    records = {r["contender"]: r for r in result["records"]}
+    fast_epochs = records["numpy-fast"]["epochs_per_round"]
+    assert len(fast_epochs) == 2 and all(4 <= k <= 10 for k in fast_epochs)  # ~0.02 / 0.002
+    # per round, the warm-up's too: one untimed call, then the round's calls
+    warm_up_round = calls.count("numpy-fast") - 3 - sum(fast_epochs)
+    assert 4 <= warm_up_round <= 10
+    assert all(0.002 <= t < 0.005 for t in records["numpy-fast"]["times"])  # a mean, per call
+    assert records["sklearn"]["epochs_per_round"] == [1, 1]
+    assert calls.count("sklearn") == 2 + 2
+    assert result["settings"]["round_seconds"] == 0.02
+    assert "back-to-back calls filling 0.02 s" in bench.format_table(result)
+
+
+def test_epochs_per_round_fills_the_round_within_its_bounds():
+    from mlp_core.bench.timing import epochs_per_round
+
+    assert epochs_per_round(0.2, 0.002) == 100
+    assert epochs_per_round(0.2, 0.3) == 1
+    assert epochs_per_round(0.2, 0.0) == 1000  # capped
+    assert epochs_per_round(0.0, 0.002) == 1

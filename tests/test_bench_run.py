@@ -93,18 +93,32 @@ def test_each_ratio_is_taken_against_the_contender_of_its_rows_device():
     assert "!" not in next(line for line in lines if "NumPy fast" in line)
 
 
-@pytest.mark.parametrize("told", [True, False])
-def test_the_run_and_its_table_read_the_thread_pools_one_way(told, monkeypatch):
-    for k, v in bench.POOL_SETTINGS.items():
-        monkeypatch.setenv(k, v if told else "1")
+@pytest.mark.parametrize("set_one", [False, True])
+def test_the_run_and_its_table_say_when_a_thread_pool_is_not_at_its_default(set_one, monkeypatch):
+    for k in bench.POOL_VARIABLES:
+        monkeypatch.delenv(k, raising=False)
+    if set_one:
+        monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     notes = []
     result = run_tiny(progress=notes.append)
-    assert result["meta"]["thread_pools"] == {
-        k: v if told else "1" for k, v in bench.POOL_SETTINGS.items()
-    }
-    warned = any("not told to sleep" in line for line in notes)
-    table = bench.format_table(result)
-    assert warned == ("thread pools not told to sleep" in table) == (not told)
+    expected = {k: None for k in bench.POOL_VARIABLES}
+    if set_one:
+        expected["OMP_WAIT_POLICY"] = "passive"
+    assert result["meta"]["thread_pools"] == expected
+    warned = any("OMP_WAIT_POLICY=passive" in line for line in notes)
+    in_table = "not at their libraries' defaults (OMP_WAIT_POLICY=passive)" in bench.format_table(
+        result
+    )
+    assert warned == in_table == set_one
+
+
+def test_recordings_start_python_with_every_thread_pool_at_its_default():
+    from mlp_core.bench.machine import environment_with_default_pools
+
+    env = environment_with_default_pools(
+        {"PATH": "/bin", "OMP_WAIT_POLICY": "passive", "OPENBLAS_THREAD_TIMEOUT": "4"}
+    )
+    assert env == {"PATH": "/bin"}
 
 
 def test_load_is_read_before_the_run(monkeypatch):
@@ -120,7 +134,7 @@ def test_load_is_read_before_the_run(monkeypatch):
     result = run_tiny()
     assert calls[0] == "load" and "setup" in calls
     assert result["meta"]["load_average_before"] == [0.1, 0, 0]
-    assert set(result["meta"]["thread_pools"]) == set(bench.POOL_SETTINGS)
+    assert set(result["meta"]["thread_pools"]) == set(bench.POOL_VARIABLES)
 
 
 @pytest.mark.parametrize("lr", [-0.1, 0.0, float("nan"), float("inf")])
@@ -299,20 +313,3 @@ def test_copy_bandwidth_is_threaded_and_above_the_cache():
     assert bench.default_copy_bytes() >= max(2**28, 8 * (llc or 0))
     assert bench.default_copy_bytes(xp=object()) == bench.GPU_COPY_BYTES == 2**30
     assert bench.copy_bandwidth(2**20, repeats=1, threads=3) > 0
-
-
-def test_the_command_restarts_once_with_sleeping_thread_pools():
-    calls = []
-    run = ["/x/mlp_core/__main__.py", "bench", "--quick"]
-    cli.reexec_with_sleeping_pools(run, {"PATH": "/bin"}, lambda *a: calls.append(a))
-    ((exe, argv, env),) = calls
-    assert argv[1:] == ["-m", "mlp_core", "bench", "--quick"]
-    assert all(env[k] == v for k, v in bench.POOL_SETTINGS.items()) and env["PATH"] == "/bin"
-    # not again: once restarted, when the user set them, or when called from Python
-    for argv, environ in [
-        (run, env),
-        (run, {"OMP_WAIT_POLICY": "active"}),
-        (["pytest", "tests"], {}),
-    ]:
-        cli.reexec_with_sleeping_pools(argv, environ, lambda *a: calls.append(a))
-    assert len(calls) == 1

@@ -56,7 +56,7 @@ from .experiments import (
     timing_with_and_without_sync,
 )
 from .harness import run_bench
-from .machine import POOL_SETTINGS, cache_sizes, command_line, last_level_cache_bytes
+from .machine import POOL_VARIABLES, cache_sizes, command_line, last_level_cache_bytes
 from .problems import SIZES, BenchSize, epoch_flops, make_problem
 from .report import format_table, record_spread, write_json
 from .timing import median, spread, time_call
@@ -77,7 +77,7 @@ __all__ = [
     "GPU_CONTENDERS",
     "GPU_COPY_BYTES",
     "LABELS",
-    "POOL_SETTINGS",
+    "POOL_VARIABLES",
     "SIZES",
     "command_line",
     "copy_bandwidth",

@@ -4,12 +4,14 @@ Timing (:func:`run_bench`): warm-up epochs first, then several repeats, the cont
 interleaved round-robin in each repeat (each repeat starting with the next contender) so
 that drift of the machine hits all alike; a contender whose epoch takes under a second
 is timed right after an untimed epoch of its own (``warm_below``), as an epoch of training
-follows the one before it; the device is synchronised before every clock
+follows the one before it, and over as many epochs back to back as fill ``round_seconds``
+(their mean is the round's time: one epoch of milliseconds right after a pause would time
+the machine waking up as much as the epoch); the device is synchronised before every clock
 read (or, on a GPU, the epoch is timed with CUDA events after a short spin that brings the
 clocks back up); medians and spreads are reported. The load average is read before the
-run; the BLAS and OpenMP pools should be told to sleep when idle
-(:data:`machine.POOL_SETTINGS`, read when those libraries load: ``python -m mlp_core bench``
-restarts itself with them, :func:`mlp_core.cli.reexec_with_sleeping_pools`).
+run. The BLAS and OpenMP pools run at their libraries' defaults (spin briefly when idle,
+then sleep: :data:`machine.POOL_VARIABLES`), and the run pauses between two contenders until
+their threads sleep (``pause``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..core import backend
 from ..core.errors import ConfigError
 from ..core.validate import check_lr, check_whole
 from .contenders import CONTENDERS, LABELS, Runner, Skip, setup_contender
-from .machine import POOL_SETTINGS, load_average, machine_info, pools_told_to_sleep
+from .machine import load_average, machine_info, pools_changed, thread_pool_settings
 from .problems import (
     DEFAULT_SIZES,
     DTYPES,
@@ -37,7 +39,7 @@ from .problems import (
     make_problem,
 )
 from .report import SPEEDUPS, reference
-from .timing import clock, gpu_spin, median, spread
+from .timing import clock, clock_mean, epochs_per_round, gpu_spin, median, spread
 
 
 def run_bench(
@@ -52,6 +54,7 @@ def run_bench(
     lr: float | None = None,
     pause: float = 0.3,
     warm_below: float = 1.0,
+    round_seconds: float = 0.2,
     gpu_warmup_s: float = 0.2,
     progress=None,
 ) -> dict:
@@ -71,7 +74,9 @@ def run_bench(
     call, whose time includes its set-up) is called once more, untimed, right before each
     timed call, so that the timed epoch starts as an epoch of training does,
     from the one before it, not from another contender's (caches, thread pools); the
-    untimed calls are kept as the record's ``cold_times``. ``gpu_warmup_s``: seconds of
+    untimed calls are kept as the record's ``cold_times``; on the CPU its timed round is
+    then as many calls back to back as fill ``round_seconds`` (at least one; the record's
+    ``epochs_per_round``), and the round's time their mean. ``gpu_warmup_s``: seconds of
     GPU work just before each GPU timing (the clocks drop while CPU contenders run).
     ``progress``: a callable taking one line, or None.
 
@@ -103,11 +108,12 @@ def run_bench(
     load_before = load_average()  # before our own work raises it
     use_gpu = backend.resolve_device(device) == "gpu"
     say = progress or (lambda line: None)
-    if not pools_told_to_sleep():
+    changed = pools_changed(thread_pool_settings())
+    if changed:
         say(
-            "note: the BLAS/OpenMP thread pools are not told to sleep between contenders; "
-            "for honest timings start Python with "
-            + " ".join(f"{k}={v}" for k, v in POOL_SETTINGS.items())
+            "note: thread pools not at their libraries' defaults ("
+            + " ".join(f"{k}={v}" for k, v in changed.items())
+            + "): start Python without them for timings comparable with the book's"
         )
     records, skipped = [], []
 
@@ -129,6 +135,7 @@ def run_bench(
                     skip(size.name, dtype.name, name, str(why))
             times = {r.name: [] for r in runners}
             cold = {r.name: [] for r in runners}
+            epochs = {r.name: [] for r in runners}
             last = {}  # each contender's last call, in seconds
             failed = {}
             for rnd in range(warmup + repeats):
@@ -140,16 +147,22 @@ def run_bench(
                     try:
                         if r.device == "gpu" and rnd >= warmup and gpu_warmup_s > 0:
                             gpu_spin(backend.gpu_xp(), gpu_warmup_s)
-                        first = None
+                        first, calls = None, 1
                         if last.get(r.name, 0.0) < warm_below:  # the first call too
                             first = clock(r.run, r.sync)  # untimed: it warms the next one
-                        t = r.timer(r.run) if r.timer is not None else clock(r.run, r.sync)
+                            if r.timer is None:
+                                calls = epochs_per_round(round_seconds, last.get(r.name, first))
+                        if r.timer is not None:
+                            t = r.timer(r.run)
+                        else:
+                            t = clock_mean(r.run, r.sync, calls)
                     except Exception as err:  # noqa: BLE001 - report, go on with the rest
                         failed[r.name] = f"failed: {type(err).__name__}: {err}"
                         continue
                     last[r.name] = t
                     if rnd >= warmup:
                         times[r.name].append(t)
+                        epochs[r.name].append(calls)
                         if first is not None:
                             cold[r.name].append(first)
                 say(
@@ -159,7 +172,9 @@ def run_bench(
             for name, reason in failed.items():
                 skip(size.name, dtype.name, name, reason)
             block = [
-                _record(p, r, times[r.name], cold[r.name]) for r in runners if r.name not in failed
+                _record(p, r, times[r.name], cold[r.name], epochs[r.name])
+                for r in runners
+                if r.name not in failed
             ]
             _add_ratios(block)
             records.extend(block)
@@ -179,6 +194,7 @@ def run_bench(
             seed=SEED,
             quick=quick,
             warm_below=warm_below,
+            round_seconds=round_seconds,
             pause=pause,
             gpu_warmup_s=gpu_warmup_s if use_gpu else None,
         ),
@@ -202,9 +218,10 @@ def _names(values, valid, what):
     return out
 
 
-def _record(p: Problem, r: Runner, times: list, cold_times: list) -> dict:
+def _record(p: Problem, r: Runner, times: list, cold_times: list, epochs: list) -> dict:
     """One contender's record. ``cold_times``: its untimed calls, each made right after
-    another contender's (empty when its calls were not warmed, see ``warm_below``)."""
+    another contender's (empty when its calls were not warmed, see ``warm_below``);
+    ``epochs``: the calls each timed round made back to back (``round_seconds``)."""
     size = p.size
     seconds = median(times) * r.scale
     flops = epoch_flops(p.m, size.sizes)
@@ -225,6 +242,7 @@ def _record(p: Problem, r: Runner, times: list, cold_times: list) -> dict:
         seconds=seconds,
         cold_times=cold_times,
         cold_seconds=median(cold_times) * r.scale if cold_times else None,
+        epochs_per_round=epochs,
         examples_per_s=p.m / seconds,
         gflop=flops / 1e9,
         gflops=flops / seconds / 1e9,

@@ -14,10 +14,14 @@ import numpy as np
 from .._version import __version__
 from ..core import backend
 
-# OpenMP's idle threads told to sleep at once. OpenBLAS keeps its own spin (2^28 cycles,
-# about 0.1 s) and the run pauses between contenders until it is over: told to sleep at
-# once (OPENBLAS_THREAD_TIMEOUT=4), it must wake its threads for every small product.
-POOL_SETTINGS = {"OMP_WAIT_POLICY": "passive"}
+# What tells idle BLAS and OpenMP threads how long to spin before they sleep. Benchmarks
+# run with none of them set: every library's own default (OpenBLAS spins 2^28 cycles, about
+# 0.1 s; GNU OpenMP, PyTorch's, a few hundred thousand iterations; Intel's 0.2 s), and the
+# run pauses between contenders until they sleep. Told to sleep at once instead, a pool must
+# be woken for every small operation: PyTorch's digits epoch took 1.5 to 3 times as long
+# with OMP_WAIT_POLICY=passive, and OpenBLAS's GEMM floor as well with
+# OPENBLAS_THREAD_TIMEOUT=4.
+POOL_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OPENBLAS_THREAD_TIMEOUT")
 
 
 def cpu_cores() -> int:
@@ -110,18 +114,24 @@ def load_average():
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
-def thread_pool_settings() -> dict:
-    """The environment variables that tell OpenBLAS's and OpenMP's idle threads to sleep
-    (rather than spin, stealing cores from the next contender); read at library load, so
-    they must be set before Python starts."""
-    return {k: os.environ.get(k) for k in POOL_SETTINGS}
+def thread_pool_settings(environ=None) -> dict:
+    """The :data:`POOL_VARIABLES` as set in the environment (None: the library's default);
+    read when the libraries load, so what counts is their value when Python started."""
+    environ = os.environ if environ is None else environ
+    return {k: environ.get(k) for k in POOL_VARIABLES}
 
 
-def pools_told_to_sleep(settings=None) -> bool:
-    """True when the environment (or the recorded ``settings`` of
-    :func:`thread_pool_settings`) tells the BLAS and OpenMP pools to sleep when idle."""
-    settings = os.environ if settings is None else settings
-    return all(settings.get(k) == v for k, v in POOL_SETTINGS.items())
+def pools_changed(settings: dict) -> dict:
+    """The thread-pool variables of ``settings`` (:func:`thread_pool_settings`) that are set,
+    i.e. not left at their library's default."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def environment_with_default_pools(environ=None) -> dict:
+    """A copy of the environment without the :data:`POOL_VARIABLES`: a Python started with
+    it runs every thread pool at its library's default."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if k not in POOL_VARIABLES}
 
 
 def machine_info(use_gpu: bool = False, load_before=None) -> dict:

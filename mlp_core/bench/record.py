@@ -2,8 +2,9 @@
 
     python -m mlp_core.bench.record [--out book/data] [--quick] [--allow-load] [--parts ...]
 
-Three parts, each run in a fresh Python (idle BLAS/OpenMP pools told to sleep,
-:data:`machine.POOL_SETTINGS`) and each writing its files atomically:
+Three parts, each run in a fresh Python (its BLAS and OpenMP pools at their libraries'
+defaults: :func:`machine.environment_with_default_pools`) and each writing its files
+atomically:
 
 =========  ===============================================================================
 bench      ``bench-cpu.json`` and ``bench-cpu.txt``: ``python -m mlp_core bench`` on the CPU
@@ -45,7 +46,7 @@ import numpy as np
 from .._version import __version__
 from ..core.errors import ConfigError
 from ..core.io import atomic_write, json_default
-from .machine import POOL_SETTINGS, cpu_cores, load_average, machine_info
+from .machine import cpu_cores, environment_with_default_pools, load_average, machine_info
 
 PARTS = ("bench", "allreduce", "part3")  # what `make record` records
 ALL_PARTS = PARTS + ("gpu",)
@@ -346,7 +347,7 @@ def record(out_dir, parts=PARTS, quick=False, allow_load=False, say=print) -> in
         + (["--quick"] if quick else [])
         + (["--allow-load"] if allow_load else [])
     )
-    env = dict(os.environ, **POOL_SETTINGS)
+    env = environment_with_default_pools()
     status = 0
     for part in parts:
         final = out_dir / FILES[part]

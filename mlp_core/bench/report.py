@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..core.io import atomic_write, json_default
-from .machine import POOL_SETTINGS, pools_told_to_sleep
+from .machine import pools_changed
 from .timing import UNSTABLE_RATIO, spread
 
 #: The speed-up columns, in the table's order: the key of ``record["speedup"]``, the header.
@@ -113,12 +113,12 @@ def format_table(result: dict) -> str:
         f"{UNSTABLE_RATIO:g} (its median is not a stable figure: quote its spread) and "
         "every ratio taken against it."
     )
-    pools = meta.get("thread_pools")
-    if pools is not None and not pools_told_to_sleep(pools):
+    changed = pools_changed(meta.get("thread_pools") or {})
+    if changed:
         notes.append(
-            "thread pools not told to sleep between contenders (set "
-            + " ".join(f"{k}={v}" for k, v in POOL_SETTINGS.items())
-            + " before starting Python): a spinning pool of one contender can slow the next."
+            "thread pools not at their libraries' defaults ("
+            + " ".join(f"{k}={v}" for k, v in changed.items())
+            + "): a pool told to sleep at once is woken for every small operation."
         )
     before = meta.get("load_average_before")
     if before and before[0] > 0.5:
@@ -146,7 +146,8 @@ def write_json(result: dict, path):
 def _warm_note(settings: dict) -> str:
     """How the timed calls started (recordings made before ``warm_below`` existed say
     nothing)."""
-    below = settings.get("warm_below")
+    below, fill = settings.get("warm_below"), settings.get("round_seconds")
     if not below:
         return ""
-    return f"; a call under {below:g} s timed right after an untimed one of its own"
+    note = f"; a call under {below:g} s timed right after an untimed one of its own"
+    return note + (f", over back-to-back calls filling {fill:g} s (their mean)" if fill else "")

@@ -10,6 +10,7 @@ contenders run.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -39,11 +40,26 @@ def time_call(fn, xp=None, warmup: int = 1, repeats: int = 5, sync=None) -> list
 
 def clock(fn, sync) -> float:
     """Seconds of one call ``fn()``, the device synchronised (``sync()``) before each read."""
+    return clock_mean(fn, sync, 1)
+
+
+def epochs_per_round(round_seconds: float, epoch_seconds: float, most: int = 1000) -> int:
+    """How many back-to-back epochs of ``epoch_seconds`` fill ``round_seconds`` (at least
+    one, at most ``most``)."""
+    if round_seconds <= 0:
+        return 1
+    return int(min(most, max(1, math.ceil(round_seconds / max(epoch_seconds, 1e-9)))))
+
+
+def clock_mean(fn, sync, calls: int) -> float:
+    """Seconds per call of ``calls`` calls ``fn()`` made back to back, the device
+    synchronised before the first and after the last."""
     sync()
     start = time.perf_counter()
-    fn()
+    for _ in range(calls):
+        fn()
     sync()
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / calls
 
 
 def spread(times, scale: float = 1.0) -> dict:
