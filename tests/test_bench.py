@@ -249,34 +249,38 @@ def test_the_command_reports_errors_in_one_line(tmp_path, capsys):
     assert err.startswith("error: --json: ") and "does not exist" in err
 
 
-def test_a_short_call_is_timed_right_after_an_untimed_one_of_its_own(monkeypatch):
-    """warm_below: a contender faster than it runs twice per timed round (the first call
-    untimed, kept as cold_times), one slower than it once; in the warm-up round both run
-    twice (nothing is known of them yet)."""
+def run_fake_contenders(monkeypatch, seconds: dict, calls: list, **settings):
+    """run_bench on TINY with stand-in contenders that only sleep ``seconds[name]``,
+    appending their name to ``calls`` at every call; no pause, warm_below 0.01 s."""
     from mlp_core.bench import harness
 
-    calls = []
-
     def fake_setup(name, p, use_gpu, loop_examples=None):
-        seconds = {"numpy-fast": 0.0, "sklearn": 0.03}[name]
-
         def run():
             calls.append(name)
-            if seconds:
-                time.sleep(seconds)
+            if seconds[name]:
+                time.sleep(seconds[name])
 
         return harness.Runner(name, "cpu", run)
 
     monkeypatch.setattr(harness, "setup_contender", fake_setup)
-    result = bench.run_bench(
+    return bench.run_bench(
         sizes=[TINY],
         dtypes=["float32"],
-        repeats=3,
         warmup=1,
         pause=0.0,
-        contenders=["numpy-fast", "sklearn"],
+        contenders=list(seconds),
         warm_below=0.01,
-        round_seconds=0.0,
+        **settings,
+    )
+
+
+def test_a_short_call_is_timed_right_after_an_untimed_one_of_its_own(monkeypatch):
+    """warm_below: a contender faster than it runs twice per timed round (the first call
+    untimed, kept as cold_times), one slower than it once; in the warm-up round both run
+    twice (nothing is known of them yet)."""
+    calls = []
+    result = run_fake_contenders(
+        monkeypatch, {"numpy-fast": 0.0, "sklearn": 0.03}, calls, repeats=3, round_seconds=0.0
     )
     records = {r["contender"]: r for r in result["records"]}
     assert calls.count("numpy-fast") == 2 + 3 * 2
@@ -291,29 +295,9 @@ def test_a_short_call_is_timed_right_after_an_untimed_one_of_its_own(monkeypatch
 def test_a_short_call_is_timed_over_back_to_back_calls_filling_the_round(monkeypatch):
     """round_seconds: after its untimed call, a short contender's timed round is as many
     calls back to back as fill the round, its time their mean; a long one's is one call."""
-    from mlp_core.bench import harness
-
     calls = []
-
-    def fake_setup(name, p, use_gpu, loop_examples=None):
-        seconds = {"numpy-fast": 0.002, "sklearn": 0.03}[name]
-
-        def run():
-            calls.append(name)
-            time.sleep(seconds)
-
-        return harness.Runner(name, "cpu", run)
-
-    monkeypatch.setattr(harness, "setup_contender", fake_setup)
-    result = bench.run_bench(
-        sizes=[TINY],
-        dtypes=["float32"],
-        repeats=2,
-        warmup=1,
-        pause=0.0,
-        contenders=["numpy-fast", "sklearn"],
-        warm_below=0.01,
-        round_seconds=0.02,
+    result = run_fake_contenders(
+        monkeypatch, {"numpy-fast": 0.002, "sklearn": 0.03}, calls, repeats=2, round_seconds=0.02
     )
     records = {r["contender"]: r for r in result["records"]}
     fast_epochs = records["numpy-fast"]["epochs_per_round"]
