@@ -2,10 +2,10 @@
 
 The products call the BLAS through SciPy (``scipy.linalg.blas``), because a BLAS GEMM
 computes C ← α A B + β C: with β = 1 the product lands on what C already holds, so the
-SGD updates W ← W − (η/B) (A^{l-1})^T Δ^l and b ← b − (η/B) 1^T Δ^l each become one call
-that reads and writes W once, instead of a product, a scaling and a subtraction (NumPy's
-``matmul`` has no α or β). The bias add is not one of them: it rides on the fused pass of
-the activation that follows each product (:mod:`~.cpu_fused`). SciPy's BLAS is
+SGD update W ← W − (η/B) (A^{l-1})^T Δ^l becomes one call that reads and writes W once,
+instead of a product, a scaling and a subtraction (NumPy's ``matmul`` has no α or β). The
+bias add and the bias's step b ← b − (η/B) 1^T Δ^l are no BLAS calls: they ride on the
+fused passes between the products (:mod:`~.cpu_fused`). SciPy's BLAS is
 Fortran's, column-major: a C-ordered (r, c) array is, unchanged, the column-major
 (c, r) matrix of its transpose, so each call below passes ``.T`` views and computes the
 transposed product (Z^T = W^T A^T), copying nothing.
