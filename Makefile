@@ -11,8 +11,9 @@
 #                    curves over B × η, minutes) into book/data/explorers/
 #   make train       the training CLI with its defaults on the digits
 #   make record      every recording in book/data/ made again with the current code, on a
-#                    quiet machine (refuses a part recorded under load; RECORD_FLAGS=--allow-load
-#                    writes it marked as such); then `make notebooks` for chapters 12-14
+#                    quiet machine (refuses a part recorded under load or while the host's
+#                    speed changed; RECORD_FLAGS=--allow-load writes it marked as such); then
+#                    `make notebooks` for chapters 12-14
 #   make constraints rewrite constraints.txt (the pinned book, test, MPI and classroom stacks) from a
 #                    throwaway venv with the newest versions pyproject.toml allows
 # and, for teachers:

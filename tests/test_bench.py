@@ -319,3 +319,52 @@ def test_epochs_per_round_fills_the_round_within_its_bounds():
     assert epochs_per_round(0.2, 0.3) == 1
     assert epochs_per_round(0.2, 0.0) == 1000  # capped
     assert epochs_per_round(0.0, 0.002) == 1
+
+
+def test_every_round_starts_with_a_host_speed_probe(tiny_result):
+    """One probe of the host's speed before each round (warm-up included), what they
+    say in ``host_speed``, and a line of the table that says it."""
+    speed = tiny_result["host_speed"]
+    rounds = speed["rounds"]
+    assert [(p["size"], p["dtype"], p["round"]) for p in rounds] == [
+        ("tiny-test", "float32", k) for k in (1, 2, 3)
+    ]
+    rates = [p["gflops"] for p in rounds]
+    assert all(r > 0 for r in rates) and speed["probes"] == 3
+    assert (speed["gflops_min"], speed["gflops_max"]) == (min(rates), max(rates))
+    assert speed["n"] == bench.timing.PROBE_N
+    assert "host speed: a 512² float32 product ran at" in bench.format_table(tiny_result)
+
+
+def test_the_probe_s_rate_is_the_flops_over_its_fastest_call(monkeypatch):
+    """host_gflops times each product with the clock and keeps the fastest: a machine
+    whose products take twice as long reads half as fast, and the two probes together are
+    not steady (the negative control: a probe that did not time the products would)."""
+    from mlp_core.bench import timing
+
+    def clock_ticking(seconds_per_call):
+        reads = iter(range(10**6))
+        return lambda: next(reads) * seconds_per_call
+
+    monkeypatch.setattr(timing.time, "perf_counter", clock_ticking(1e-3))
+    fast = timing.host_gflops(n=64, calls=3)
+    monkeypatch.setattr(timing.time, "perf_counter", clock_ticking(2e-3))
+    slow = timing.host_gflops(n=64, calls=3)
+    assert fast == pytest.approx(2 * 64**3 / 1e-3 / 1e9) and slow == pytest.approx(fast / 2)
+    assert not timing.steadiness([fast, slow])["steady"]
+
+
+def test_steadiness_is_the_slowest_probe_against_the_fastest():
+    from mlp_core.bench import timing
+    from mlp_core.bench.report import host_speed_note
+
+    held = timing.steadiness([200.0, 190.0, 180.0])
+    assert held["max_over_min"] == pytest.approx(200 / 180) and held["steady"]
+    assert timing.steadiness([115.0, 100.0])["steady"]  # at the bound: still steady
+    spell = timing.steadiness([205.0, 150.0, 204.0])  # a third slower for a while
+    assert not spell["steady"] and spell["gflops_min"] == 150.0
+    assert host_speed_note(dict(held, n=512)).endswith("steady.")
+    assert "changed speed during the run" in host_speed_note(dict(spell, n=512))
+    for bad in ([], [100.0, 0.0]):
+        with pytest.raises(ConfigError, match="positive probe rates"):
+            timing.steadiness(bad)

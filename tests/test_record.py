@@ -23,9 +23,10 @@ def test_others_share_is_the_busy_time_not_ours():
     assert record.others_share(before, (10.0 + 9.0 * cpus, 102.0), own=0.0) == 1.0  # nor > 1
 
 
-def _fake_part(monkeypatch, others):
-    """Make every part instant: the worker writes a tiny result, and the machine's load
-    reads as ``others`` (the share of CPU time other programs used)."""
+def _fake_part(monkeypatch, others, probes=None):
+    """Make every part instant: the worker writes a tiny result (with its host-speed
+    probes ``probes``, GFLOP/s, when given), and the machine's load reads as ``others``
+    (the share of CPU time other programs used)."""
 
     real_run = record.subprocess.run
 
@@ -33,7 +34,10 @@ def _fake_part(monkeypatch, others):
         if "--worker" not in cmd:  # git
             return real_run(cmd, **kwargs)
         out = Path(cmd[cmd.index("--out") + 1])
-        out.write_text(json.dumps({"meta": {"command": "x", "cpu": "C", "cores": 2}, "x": 1}))
+        result = {"meta": {"command": "x", "cpu": "C", "cores": 2}, "x": 1}
+        if probes is not None:
+            result["host_speed"] = dict(n=512, **record.steadiness(probes))
+        out.write_text(json.dumps(result))
         return record.subprocess.CompletedProcess(cmd, 0)
 
     def measure(fn):
@@ -79,6 +83,36 @@ def test_a_quiet_part_is_written_with_its_commit(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "allreduce-cpu.json"]  # no temporary left
 
 
+def test_a_part_whose_host_changed_speed_is_refused_and_nothing_is_written(monkeypatch, tmp_path):
+    """Quiet inside the machine, but the probes fell by a third for a while: a host's slow
+    spell, which the load cannot see."""
+    _fake_part(monkeypatch, others=0.0, probes=[205.0, 150.0, 204.0])
+    lines = []
+    assert record.record(tmp_path, ("part3",), say=lines.append) == 3
+    assert list(tmp_path.iterdir()) == []
+    assert "NOT written" in lines[-1] and "150 to 205 GFLOP/s" in lines[-1]
+
+
+def test_allow_load_writes_an_unsteady_part_marked_and_the_note_says_so(monkeypatch, tmp_path):
+    _fake_part(monkeypatch, others=0.0, probes=[205.0, 150.0, 204.0])
+    assert record.record(tmp_path, ("part3",), allow_load=True, say=lambda line: None) == 0
+    result = record.load_recording(tmp_path / "part3-cpu.json")
+    rec = result["recording"]
+    assert rec["quiet"] is True and rec["steady"] is False
+    assert rec["host_speed_max_over_min"] == pytest.approx(205 / 150)
+    note = record.recording_note(result)
+    assert "HOST NOT STEADY" in note and "37%" in note and "development figures" in note
+
+
+def test_a_quiet_part_on_a_steady_host_says_both(monkeypatch, tmp_path):
+    _fake_part(monkeypatch, others=0.01, probes=[205.0, 198.0, 203.0])
+    assert record.record(tmp_path, ("part3",), say=lambda line: None) == 0
+    result = record.load_recording(tmp_path / "part3-cpu.json")
+    assert result["recording"]["steady"] is True
+    note = record.recording_note(result)
+    assert "quiet machine" in note and "steady host (speed probes within 4% of" in note
+
+
 def test_a_part_that_fails_is_reported_and_the_others_are_recorded(monkeypatch, tmp_path):
     _fake_part(monkeypatch, others=0.0)
     fake = record.subprocess.run
@@ -113,6 +147,8 @@ def test_the_book_reads_recordings_made_by_make_record(name):
     assert {"mlp_core", "commit", "dirty", "quiet", "others_share_during"} <= set(rec)
     meta = result.get("meta") or result["machine"]
     assert {"cpu", "cores", "date", "command"} <= set(meta)
+    if "host_speed" in result or name in ("bench-cpu.json", "part3-cpu.json"):
+        assert rec["steady"] is True  # the parts that probe the host's speed kept it
 
 
 def test_the_gpu_part_needs_a_gpu(monkeypatch):

@@ -3,7 +3,8 @@
 One room, one idea per module:
 
 =============  ==============================================================================
-timing         a call's seconds (device synchronised), its spread, CUDA events, GPU warm-up
+timing         a call's seconds (device synchronised), its spread, CUDA events, GPU warm-up,
+               the host-speed probe
 problems       the sizes, their data and parameters, an epoch's FLOPs
 contenders     one epoch of each contender (loop, NumPy/CuPy batched and fast, scikit-learn,
                PyTorch eager and CUDA-graph, the GEMM floor), set up as a :class:`Runner`

@@ -9,9 +9,11 @@ follows the one before it, and over as many epochs back to back as fill ``round_
 the machine waking up as much as the epoch); the device is synchronised before every clock
 read (or, on a GPU, the epoch is timed with CUDA events after a short spin that brings the
 clocks back up); medians and spreads are reported. The load average is read before the
-run. The BLAS and OpenMP pools run at their libraries' defaults (spin briefly when idle,
-then sleep: :data:`machine.POOL_VARIABLES`), and the run pauses between two contenders until
-their threads sleep (``pause``).
+run, and the host's speed before every round (:func:`timing.host_gflops`: a shared host's
+slow spell shows there, where no load inside the machine does). The BLAS and OpenMP pools
+run at their libraries' defaults (spin briefly when idle, then sleep:
+:data:`machine.POOL_VARIABLES`), and the run pauses between two contenders until their
+threads sleep (``pause``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,18 @@ from .problems import (
     make_problem,
 )
 from .report import SPEEDUPS, reference
-from .timing import clock, clock_mean, epochs_per_round, gpu_spin, median, spread
+from .timing import (
+    PROBE_CALLS,
+    PROBE_N,
+    clock,
+    clock_mean,
+    epochs_per_round,
+    gpu_spin,
+    host_gflops,
+    median,
+    spread,
+    steadiness,
+)
 
 
 def run_bench(
@@ -59,7 +72,8 @@ def run_bench(
     progress=None,
 ) -> dict:
     """Time every contender on every size and dtype; returns ``{"meta", "records",
-    "skipped"}`` (what :func:`write_json` writes and :func:`format_table` prints).
+    "skipped", "host_speed", "settings"}`` (what :func:`write_json` writes and
+    :func:`format_table` prints).
 
     ``sizes``: names from :data:`SIZES` or :class:`BenchSize` objects (default
     :data:`DEFAULT_SIZES`); ``dtypes`` (default both), ``contenders`` (default all),
@@ -115,7 +129,7 @@ def run_bench(
             + " ".join(f"{k}={v}" for k, v in changed.items())
             + "): start Python without them for timings comparable with the book's"
         )
-    records, skipped = [], []
+    records, skipped, probes = [], [], []
 
     def skip(size, dtype, contender, reason):
         skipped.append(dict(size=size, dtype=dtype, contender=contender, reason=reason))
@@ -139,6 +153,9 @@ def run_bench(
             last = {}  # each contender's last call, in seconds
             failed = {}
             for rnd in range(warmup + repeats):
+                probes.append(
+                    dict(size=size.name, dtype=dtype.name, round=rnd + 1, gflops=host_gflops())
+                )
                 k = rnd % len(runners) if runners else 0
                 for r in runners[k:] + runners[:k]:  # round-robin, a new leader each time
                     if r.name in failed:
@@ -184,6 +201,7 @@ def run_bench(
         "meta": machine_info(use_gpu, load_before),
         "records": records,
         "skipped": skipped,
+        "host_speed": _host_speed(probes),
         "settings": dict(
             sizes=[s.name for s in sizes],
             dtypes=[d.name for d in dtypes],
@@ -199,6 +217,16 @@ def run_bench(
             gpu_warmup_s=gpu_warmup_s if use_gpu else None,
         ),
     }
+
+
+def _host_speed(probes: list) -> dict | None:
+    """The host-speed probes of the run (one before each round) and what they say
+    (:func:`timing.steadiness`); None when no round ran."""
+    if not probes:
+        return None
+    return dict(
+        n=PROBE_N, calls=PROBE_CALLS, **steadiness([p["gflops"] for p in probes]), rounds=probes
+    )
 
 
 def _names(values, valid, what):

@@ -27,6 +27,11 @@ in a two-second window before the part and during it (from ``/proc/stat``, less 
 process's and its children's own time). A part during which others used more than
 :data:`QUIET_SHARE` is not written (exit status 3) unless ``--allow-load``, which writes it
 with ``quiet: false``; the chapters print :func:`recording_note`, which then says so.
+The bench and part3 parts also probe the host's speed as they go
+(:func:`timing.host_gflops`): a part whose probes differ by more than
+:data:`timing.STEADY_RATIO` ran through one of a shared host's slow spells, which no load
+inside the machine shows, and is refused alike (``steady: false`` with ``--allow-load``).
+A spell that lasts a whole part leaves its probes alike: steady is not fast.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ from .._version import __version__
 from ..core.errors import ConfigError
 from ..core.io import atomic_write, json_default
 from .machine import cpu_cores, environment_with_default_pools, load_average, machine_info
+from .report import host_speed_note
+from .timing import PROBE_CALLS, PROBE_N, host_gflops, steadiness
 
 PARTS = ("bench", "allreduce", "part3")  # what `make record` records
 ALL_PARTS = PARTS + ("gpu",)
@@ -143,10 +150,18 @@ def git_commit(repo: Path = REPO) -> dict:
     return dict(commit=sha, dirty=bool(changed))
 
 
-def recording_block(load: dict, command: str) -> dict:
-    """What every recording carries about how it was made."""
+def recording_block(load: dict, command: str, speed: dict | None = None) -> dict:
+    """What every recording carries about how it was made: the version, the commit, the
+    command, the load and, for a part that probes the host's speed (``speed``, its
+    ``host_speed``), whether that speed held (``steady``; None where not probed)."""
     return dict(
-        mlp_core=__version__, **git_commit(), command=command, quiet_share=QUIET_SHARE, **load
+        mlp_core=__version__,
+        **git_commit(),
+        command=command,
+        quiet_share=QUIET_SHARE,
+        **load,
+        steady=speed["steady"] if speed else None,
+        host_speed_max_over_min=speed["max_over_min"] if speed else None,
     )
 
 
@@ -164,11 +179,23 @@ def recording_note(result: dict) -> str:
         f"({meta.get('cores', '?')} cores), mlp_core {rec['mlp_core']} at {commit}"
     )
     others = max(rec["others_share_before"], rec["others_share_during"])
-    if rec["quiet"]:
-        return line + f"; quiet machine (others used {100 * others:.1f}% of its CPU time)"
+    steady, ratio = rec.get("steady"), rec.get("host_speed_max_over_min")
+    if rec["quiet"] and steady is not False:
+        line += f"; quiet machine (others used {100 * others:.1f}% of its CPU time)"
+        if steady:
+            line += f", steady host (speed probes within {100 * (ratio - 1):.0f}% of each other)"
+        return line
+    faults = []
+    if not rec["quiet"]:
+        faults.append(f"NOT QUIET: other programs used {100 * others:.0f}% of the CPU time")
+    if steady is False:
+        faults.append(
+            f"HOST NOT STEADY: its speed probes differed by {100 * (ratio - 1):.0f}% "
+            "during the recording"
+        )
     return (
-        line + f"; NOT QUIET: other programs used {100 * others:.0f}% of the CPU time, so "
-        "these are development figures, not the book's (`make record` on a quiet machine)"
+        line + "; " + "; ".join(faults) + ", so these are development figures, not the "
+        "book's (`make record` on a quiet machine)"
     )
 
 
@@ -204,9 +231,11 @@ def record_part3(quick: bool = False) -> dict:
     }
     n = 256 if quick else ex.CPU_GEMM_N
     sweep = dict(SWEEP, m=256, batch_sizes=(1, 16, 256)) if quick else SWEEP
+    probes = [host_gflops()]  # the host's speed, before, between and after the steps
     rows = ex.speed_vs_batch(
         sweep["m"], sweep["sizes"], sweep["batch_sizes"], repeats=repeats, warmup=1
     )
+    probes.append(host_gflops())
     h_in, h_out = ROOFLINE_LAYER
     rng = np.random.default_rng(0)
     A = rng.standard_normal((1, h_in)).astype(np.float32)
@@ -229,8 +258,10 @@ def record_part3(quick: bool = False) -> dict:
         rates.append(
             ex.matmul_rates(h_in, h_out, ROOFLINE_M[:4] if quick else ROOFLINE_M, repeats=repeats)
         )
+        probes.append(host_gflops())
     return dict(
         meta=machine_info(),
+        host_speed=dict(n=PROBE_N, calls=PROBE_CALLS, **steadiness(probes), rates=probes),
         cpu=dict(facts, cores=cores, caches=ex.cache_sizes()),
         peak_gflops=peak,
         gemm=dict(n=n, gflops=gemm),
@@ -329,9 +360,10 @@ FILES = {
 
 def record(out_dir, parts=PARTS, quick=False, allow_load=False, say=print) -> int:
     """Record ``parts`` into ``out_dir``; returns the exit status: 0; 3 when a part was
-    refused for the load; 2 when a part failed (its error printed, the others recorded).
+    refused for the load or the host's unsteady speed; 2 when a part failed (its error
+    printed, the others recorded).
     Each part runs in a fresh Python and writes a temporary file, which becomes the
-    recording only once the load is known to be acceptable."""
+    recording only once the load and the host's speed are known to be acceptable."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ConfigError(f"{out_dir} is not a folder; give --out an existing folder.")
@@ -372,12 +404,20 @@ def record(out_dir, parts=PARTS, quick=False, allow_load=False, say=print) -> in
             )
             status = 3
             continue
+        speed = result.get("host_speed")
+        if speed and not speed["steady"] and not allow_load:
+            say(
+                f"record: {part} NOT written: {host_speed_note(speed)} Record again when the "
+                "host is steady, or pass --allow-load to write it marked as such."
+            )
+            status = 3
+            continue
         meta = result.get("meta") or result["machine"]
         if part == "bench":  # the benchmark's own command, with the file it became
             meta["command"] = meta["command"].replace(str(tmp), _shown(final))
         else:
             meta["command"] = command
-        result["recording"] = recording_block(load, command)
+        result["recording"] = recording_block(load, command, speed)
         _write_json(final, result)
         if part == "bench":
             from .experiments import recorded_table
@@ -406,7 +446,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--allow-load",
         action="store_true",
-        help="write a part recorded under load, marked quiet: false (the chapters then say so)",
+        help="write a part recorded under load or on an unsteady host, marked quiet: false or "
+        "steady: false (the chapters then say so)",
     )
     p.add_argument("--worker", choices=ALL_PARTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -120,12 +120,30 @@ def format_table(result: dict) -> str:
             + " ".join(f"{k}={v}" for k, v in changed.items())
             + "): a pool told to sleep at once is woken for every small operation."
         )
+    speed = result.get("host_speed")
+    if speed:
+        notes.append(host_speed_note(speed))
     before = meta.get("load_average_before")
     if before and before[0] > 0.5:
         notes.append(f"load average before the run: {before[0]:.2f} (the machine was not idle).")
     for s in result["skipped"]:
         notes.append(f"skipped: {s['contender']} ({s['size']}, {s['dtype']}): {s['reason']}")
     return "\n".join(out + notes)
+
+
+def host_speed_note(speed: dict) -> str:
+    """One line on the host-speed probes of a run (:func:`timing.steadiness`)."""
+    line = (
+        f"host speed: a {speed['n']}² float32 product ran at {speed['gflops_min']:.0f} to "
+        f"{speed['gflops_max']:.0f} GFLOP/s over the run's {speed['probes']} probes "
+        f"(max/min {speed['max_over_min']:.2f})"
+    )
+    if speed["steady"]:
+        return line + ": steady."
+    return (
+        line + f", above {speed['steady_ratio']:g}: the machine changed speed during the "
+        "run, so its ratios mix fast and slow moments."
+    )
 
 
 def record_spread(r: dict) -> dict | None:

@@ -1,4 +1,5 @@
-"""Timing: a call's seconds with the device synchronised, its spread, CUDA events.
+"""Timing: a call's seconds with the device synchronised, its spread, CUDA events, and
+the host-speed probe that tells whether the machine kept its speed through a recording.
 
 Every clock read is preceded by a synchronisation of the device (:func:`backend.synchronize`),
 so queued GPU work is counted where it runs. On a GPU a contender can instead be timed
@@ -17,8 +18,15 @@ import time
 import numpy as np
 
 from ..core import backend
+from ..core.errors import ConfigError
 
 UNSTABLE_RATIO = 2.0  # a contender whose slowest timed call is > 2× its fastest is flagged
+# the host-speed probe: the best of PROBE_CALLS products of two PROBE_N × PROBE_N float32
+# matrices (about 1 ms each on two cores); a recording is steady while its slowest probe
+# is within STEADY_RATIO of its fastest (a probe's own scatter, measured: max/min ≤ 1.05)
+PROBE_N = 512
+PROBE_CALLS = 10
+STEADY_RATIO = 1.15
 
 
 def median(values) -> float:
@@ -80,6 +88,41 @@ def spread(times, scale: float = 1.0) -> dict:
         max=t[-1],
         max_over_min=ratio,
         unstable=ratio > UNSTABLE_RATIO,
+    )
+
+
+def host_gflops(n: int = PROBE_N, calls: int = PROBE_CALLS) -> float:
+    """How fast the machine is right now: the best GFLOP/s of ``calls`` products of two
+    n × n float32 matrices (NumPy's BLAS, all its threads). A virtual machine shares its
+    host: for minutes at a time everything can run a third slower, and no load measured
+    inside the machine shows it. Probes taken through a recording show it
+    (:func:`steadiness`)."""
+    a = np.full((n, n), 0.5, np.float32)
+    out = np.empty_like(a)
+    best = math.inf
+    for _ in range(max(1, int(calls))):
+        start = time.perf_counter()
+        np.matmul(a, a, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / max(best, 1e-12) / 1e9
+
+
+def steadiness(rates) -> dict:
+    """What the probes (:func:`host_gflops`, in GFLOP/s) say about a recording: the
+    slowest and fastest, their ratio, and ``steady`` (the ratio within
+    :data:`STEADY_RATIO`). A slow spell that lasts the whole recording leaves them alike:
+    steady says the machine did not change speed during the recording, not how fast it was."""
+    rates = [float(r) for r in rates]
+    if not rates or min(rates) <= 0:
+        raise ConfigError(f"steadiness needs positive probe rates (GFLOP/s); got {rates}")
+    ratio = max(rates) / min(rates)
+    return dict(
+        probes=len(rates),
+        gflops_min=min(rates),
+        gflops_max=max(rates),
+        max_over_min=ratio,
+        steady_ratio=STEADY_RATIO,
+        steady=ratio <= STEADY_RATIO,
     )
 
 
