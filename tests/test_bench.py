@@ -39,6 +39,7 @@ def tiny_result():
         warmup=1,
         contenders=bench.CONTENDERS,
         pause=0.0,
+        spell_wait=0.0,
     )
 
 
@@ -321,19 +322,68 @@ def test_epochs_per_round_fills_the_round_within_its_bounds():
     assert epochs_per_round(0.0, 0.002) == 1
 
 
-def test_every_round_starts_with_a_host_speed_probe(tiny_result):
-    """One probe of the host's speed before each round (warm-up included), what they
-    say in ``host_speed``, and a line of the table that says it."""
+def test_every_round_is_followed_by_a_host_speed_probe(tiny_result):
+    """A probe of the host's speed before the first round and after every contender's
+    round (warm-up included), what they say in ``host_speed``, and the table's line."""
     speed = tiny_result["host_speed"]
-    rounds = speed["rounds"]
-    assert [(p["size"], p["dtype"], p["round"]) for p in rounds] == [
-        ("tiny-test", "float32", k) for k in (1, 2, 3)
-    ]
-    rates = [p["gflops"] for p in rounds]
-    assert all(r > 0 for r in rates) and speed["probes"] == 3
-    assert (speed["gflops_min"], speed["gflops_max"]) == (min(rates), max(rates))
-    assert speed["n"] == bench.timing.PROBE_N
+    taken = speed["probes_taken"]
+    ran = [r["contender"] for r in tiny_result["records"]]
+    assert taken[0] == dict(
+        size="tiny-test", dtype="float32", round=1, after=None, gflops=taken[0]["gflops"]
+    )
+    again = speed["rounds_timed_again"]
+    assert len(taken) == 1 + 3 * len(ran) + 2 * again  # 1 warm-up + 2 timed rounds each
+    assert sorted({p["after"] for p in taken[1:]} - {"wait"}) == sorted(ran)
+    assert all(p["gflops"] > 0 for p in taken) and speed["n"] == bench.timing.PROBE_N
+    assert speed["gflops_max"] <= max(p["gflops"] for p in taken)
     assert "host speed: a 512² float32 product ran at" in bench.format_table(tiny_result)
+
+
+def scripted_probes(monkeypatch, rates):
+    """The host-speed probe returns ``rates`` in turn (GFLOP/s), then its last one."""
+    from mlp_core.bench import harness
+
+    rates = list(rates)
+    monkeypatch.setattr(
+        harness, "host_gflops", lambda: rates.pop(0) if len(rates) > 1 else rates[0]
+    )
+
+
+def test_a_round_after_which_the_host_was_slow_is_timed_again(monkeypatch):
+    """One probe a third slower (a slow spell of the host) after the warm-up round's first
+    contender: that round is timed again, after a fresh probe; the slow probe does not
+    count, and the run is steady."""
+    scripted_probes(monkeypatch, [200.0, 150.0] + [200.0] * 20)
+    calls = []
+    result = run_fake_contenders(
+        monkeypatch,
+        {"numpy-fast": 0.0, "sklearn": 0.0},
+        calls,
+        repeats=2,
+        round_seconds=0.0,
+        spell_wait=0.0,
+    )
+    speed = result["host_speed"]
+    assert speed["rounds_timed_again"] == 1 and speed["steady"]
+    assert speed["gflops_min"] == 200.0 and len(speed["probes_taken"]) == 1 + 3 * 2 + 2
+    assert calls.count("numpy-fast") == 3 * 2 + 2  # its warm-up round twice (untimed + timed)
+    assert calls.count("sklearn") == 3 * 2
+    assert "1 rounds timed again after a slow probe" in bench.format_table(result)
+
+
+def test_a_spell_that_outlasts_the_retries_leaves_the_run_unsteady(monkeypatch):
+    """The negative control: a host slow after its first probe is still slow after every
+    retry; the rounds are kept after two retries each and the run says it was unsteady."""
+    scripted_probes(monkeypatch, [200.0, 150.0])
+    calls = []
+    result = run_fake_contenders(
+        monkeypatch, {"numpy-fast": 0.0}, calls, repeats=2, round_seconds=0.0, spell_wait=0.0
+    )
+    speed = result["host_speed"]
+    assert speed["rounds_timed_again"] == 2 * 3  # two retries in each of the 3 rounds
+    assert not speed["steady"] and speed["max_over_min"] == pytest.approx(200 / 150)
+    assert result["records"][0]["rounds_timed_again"] == 2 * 2  # of its 2 timed rounds
+    assert "changed speed during the run" in bench.format_table(result)
 
 
 def test_the_probe_s_rate_is_the_flops_over_its_fastest_call(monkeypatch):

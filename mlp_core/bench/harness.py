@@ -9,8 +9,9 @@ follows the one before it, and over as many epochs back to back as fill ``round_
 the machine waking up as much as the epoch); the device is synchronised before every clock
 read (or, on a GPU, the epoch is timed with CUDA events after a short spin that brings the
 clocks back up); medians and spreads are reported. The load average is read before the
-run, and the host's speed before every round (:func:`timing.host_gflops`: a shared host's
-slow spell shows there, where no load inside the machine does). The BLAS and OpenMP pools
+run, and the host's speed after every contender's round (:class:`HostWatch`: a shared
+host's slow spells show there, where no load inside the machine does, and a round that may
+have run in one is timed again). The BLAS and OpenMP pools
 run at their libraries' defaults (spin briefly when idle, then sleep:
 :data:`machine.POOL_VARIABLES`), and the run pauses between two contenders until their
 threads sleep (``pause``).
@@ -18,6 +19,7 @@ threads sleep (``pause``).
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 
@@ -44,6 +46,7 @@ from .report import SPEEDUPS, reference
 from .timing import (
     PROBE_CALLS,
     PROBE_N,
+    STEADY_RATIO,
     clock,
     clock_mean,
     epochs_per_round,
@@ -69,6 +72,7 @@ def run_bench(
     warm_below: float = 1.0,
     round_seconds: float = 0.2,
     gpu_warmup_s: float = 0.2,
+    spell_wait: float = 2.0,
     progress=None,
 ) -> dict:
     """Time every contender on every size and dtype; returns ``{"meta", "records",
@@ -92,7 +96,13 @@ def run_bench(
     then as many calls back to back as fill ``round_seconds`` (at least one; the record's
     ``epochs_per_round``), and the round's time their mean. ``gpu_warmup_s``: seconds of
     GPU work just before each GPU timing (the clocks drop while CPU contenders run).
-    ``progress``: a callable taking one line, or None.
+    ``spell_wait``: seconds to wait before timing again a round that a slow probe of the
+    host's speed flagged (:class:`HostWatch`). ``progress``: a callable taking one line,
+    or None.
+
+    Each round is bracketed by probes of the host's speed (:class:`HostWatch`), and timed
+    again when one of them was slow; ``host_speed`` says what the kept rounds' probes
+    say (:func:`timing.steadiness`).
 
     Each record carries the timed seconds, their spread (:func:`timing.spread`: min,
     quartiles, max, flagged when max/min > 2) and the speed-ups of medians.
@@ -129,7 +139,8 @@ def run_bench(
             + " ".join(f"{k}={v}" for k, v in changed.items())
             + "): start Python without them for timings comparable with the book's"
         )
-    records, skipped, probes = [], [], []
+    records, skipped = [], []
+    watch = HostWatch(pause, wait=spell_wait)
 
     def skip(size, dtype, contender, reason):
         skipped.append(dict(size=size, dtype=dtype, contender=contender, reason=reason))
@@ -151,37 +162,41 @@ def run_bench(
             cold = {r.name: [] for r in runners}
             epochs = {r.name: [] for r in runners}
             last = {}  # each contender's last call, in seconds
-            failed = {}
+            failed, redone = {}, {r.name: 0 for r in runners}
+            where = dict(size=size.name, dtype=dtype.name)
+            before = watch.probe(**where, round=1, after=None)
             for rnd in range(warmup + repeats):
-                probes.append(
-                    dict(size=size.name, dtype=dtype.name, round=rnd + 1, gflops=host_gflops())
-                )
                 k = rnd % len(runners) if runners else 0
                 for r in runners[k:] + runners[:k]:  # round-robin, a new leader each time
                     if r.name in failed:
                         continue
-                    time.sleep(pause)
-                    try:
-                        if r.device == "gpu" and rnd >= warmup and gpu_warmup_s > 0:
-                            gpu_spin(backend.gpu_xp(), gpu_warmup_s)
-                        first, calls = None, 1
-                        if last.get(r.name, 0.0) < warm_below:  # the first call too
-                            first = clock(r.run, r.sync)  # untimed: it warms the next one
-                            if r.timer is None:
-                                calls = epochs_per_round(round_seconds, last.get(r.name, first))
-                        if r.timer is not None:
-                            t = r.timer(r.run)
-                        else:
-                            t = clock_mean(r.run, r.sync, calls)
-                    except Exception as err:  # noqa: BLE001 - report, go on with the rest
-                        failed[r.name] = f"failed: {type(err).__name__}: {err}"
+                    for attempt in itertools.count():
+                        time.sleep(pause)
+                        try:
+                            t, first, calls = _time_round(
+                                r,
+                                rnd >= warmup,
+                                last.get(r.name),
+                                warm_below,
+                                round_seconds,
+                                gpu_warmup_s,
+                            )
+                        except Exception as err:  # noqa: BLE001 - report, go on with the rest
+                            failed[r.name] = f"failed: {type(err).__name__}: {err}"
+                            break
+                        last[r.name] = t
+                        after = watch.probe(**where, round=rnd + 1, after=r.name)
+                        if not watch.again(before, after, attempt):
+                            before = after
+                            break
+                        before = watch.probe(**where, round=rnd + 1, after="wait")
+                    if r.name in failed or rnd < warmup:
                         continue
-                    last[r.name] = t
-                    if rnd >= warmup:
-                        times[r.name].append(t)
-                        epochs[r.name].append(calls)
-                        if first is not None:
-                            cold[r.name].append(first)
+                    times[r.name].append(t)
+                    epochs[r.name].append(calls)
+                    redone[r.name] += attempt
+                    if first is not None:
+                        cold[r.name].append(first)
                 say(
                     f"{size.name} {dtype.name}: round {rnd + 1}/{warmup + repeats}"
                     + (" (warm-up)" if rnd < warmup else "")
@@ -189,7 +204,7 @@ def run_bench(
             for name, reason in failed.items():
                 skip(size.name, dtype.name, name, reason)
             block = [
-                _record(p, r, times[r.name], cold[r.name], epochs[r.name])
+                _record(p, r, times[r.name], cold[r.name], epochs[r.name], redone[r.name])
                 for r in runners
                 if r.name not in failed
             ]
@@ -201,7 +216,7 @@ def run_bench(
         "meta": machine_info(use_gpu, load_before),
         "records": records,
         "skipped": skipped,
-        "host_speed": _host_speed(probes),
+        "host_speed": watch.summary(),
         "settings": dict(
             sizes=[s.name for s in sizes],
             dtypes=[d.name for d in dtypes],
@@ -215,18 +230,78 @@ def run_bench(
             round_seconds=round_seconds,
             pause=pause,
             gpu_warmup_s=gpu_warmup_s if use_gpu else None,
+            steady_ratio=STEADY_RATIO,
+            spell_retries=watch.retries,
+            spell_wait=spell_wait,
         ),
     }
 
 
-def _host_speed(probes: list) -> dict | None:
-    """The host-speed probes of the run (one before each round) and what they say
-    (:func:`timing.steadiness`); None when no round ran."""
-    if not probes:
-        return None
-    return dict(
-        n=PROBE_N, calls=PROBE_CALLS, **steadiness([p["gflops"] for p in probes]), rounds=probes
-    )
+def _time_round(r: Runner, timed: bool, last, warm_below, round_seconds, gpu_warmup_s):
+    """One round of contender ``r``: ``(seconds per epoch, untimed first call's seconds or
+    None, epochs timed)``. ``last``: its previous round's seconds (None at its first);
+    ``timed``: past the warm-up. The rules are :func:`run_bench`'s."""
+    if r.device == "gpu" and timed and gpu_warmup_s > 0:
+        gpu_spin(backend.gpu_xp(), gpu_warmup_s)
+    first, calls = None, 1
+    if last is None or last < warm_below:  # the first call too
+        first = clock(r.run, r.sync)  # untimed: it warms the next one
+        if r.timer is None:
+            calls = epochs_per_round(round_seconds, first if last is None else last)
+    if r.timer is not None:
+        return r.timer(r.run), first, calls
+    return clock_mean(r.run, r.sync, calls), first, calls
+
+
+class HostWatch:
+    """The host's speed through a run (:func:`timing.host_gflops`): a probe before the
+    first round of each size and dtype and after every contender's round, each after a
+    ``pause`` (so that no pool of the contender before still spins). A round with a probe
+    on either side slower than the fastest probe so far by more than
+    :data:`timing.STEADY_RATIO` may have run in one of the host's slow spells: it is timed
+    again, after ``wait`` seconds and a fresh probe, at most ``retries`` times, and at
+    most ``budget`` times in a run. :meth:`summary` judges the probes around the rounds
+    that were kept."""
+
+    def __init__(self, pause: float, retries: int = 2, budget: int = 30, wait: float = 2.0):
+        self.pause, self.retries, self.budget, self.wait = pause, retries, budget, wait
+        self.best, self.redone = 0.0, 0
+        self.probes, self.kept = [], set()  # every probe; those around kept rounds
+
+    def probe(self, **where) -> int:
+        """Probe the host's speed now; returns the probe's number."""
+        time.sleep(self.pause)
+        rate = host_gflops()
+        self.best = max(self.best, rate)
+        self.probes.append(dict(where, gflops=rate))
+        return len(self.probes) - 1
+
+    def again(self, before: int, after: int, attempt: int) -> bool:
+        """Whether the round between probes ``before`` and ``after`` (numbers), timed for
+        the ``attempt``-th time after its first, is to be timed again; if not, its probes
+        count in :meth:`summary`."""
+        slowest = min(self.probes[before]["gflops"], self.probes[after]["gflops"])
+        if slowest * STEADY_RATIO < self.best and attempt < self.retries:
+            if self.redone < self.budget:
+                self.redone += 1
+                time.sleep(self.wait)
+                return True
+        self.kept |= {before, after}
+        return False
+
+    def summary(self) -> dict | None:
+        """:func:`timing.steadiness` of the kept rounds' probes against the fastest probe
+        of the run (a spell that outlasted the retries shows), with every probe and the
+        rounds timed again; None when no round ran."""
+        if not self.kept:
+            return None
+        return dict(
+            n=PROBE_N,
+            calls=PROBE_CALLS,
+            **steadiness([self.probes[i]["gflops"] for i in sorted(self.kept)] + [self.best]),
+            rounds_timed_again=self.redone,
+            probes_taken=self.probes,
+        )
 
 
 def _names(values, valid, what):
@@ -246,10 +321,13 @@ def _names(values, valid, what):
     return out
 
 
-def _record(p: Problem, r: Runner, times: list, cold_times: list, epochs: list) -> dict:
+def _record(
+    p: Problem, r: Runner, times: list, cold_times: list, epochs: list, redone: int = 0
+) -> dict:
     """One contender's record. ``cold_times``: its untimed calls, each made right after
     another contender's (empty when its calls were not warmed, see ``warm_below``);
-    ``epochs``: the calls each timed round made back to back (``round_seconds``)."""
+    ``epochs``: the calls each timed round made back to back (``round_seconds``);
+    ``redone``: its timed rounds timed again after a slow probe (:class:`HostWatch`)."""
     size = p.size
     seconds = median(times) * r.scale
     flops = epoch_flops(p.m, size.sizes)
@@ -271,6 +349,7 @@ def _record(p: Problem, r: Runner, times: list, cold_times: list, epochs: list) 
         cold_times=cold_times,
         cold_seconds=median(cold_times) * r.scale if cold_times else None,
         epochs_per_round=epochs,
+        rounds_timed_again=redone,
         examples_per_s=p.m / seconds,
         gflop=flops / 1e9,
         gflops=flops / seconds / 1e9,

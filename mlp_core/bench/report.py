@@ -133,10 +133,12 @@ def format_table(result: dict) -> str:
 
 def host_speed_note(speed: dict) -> str:
     """One line on the host-speed probes of a run (:func:`timing.steadiness`)."""
+    again = speed.get("rounds_timed_again")
     line = (
         f"host speed: a {speed['n']}² float32 product ran at {speed['gflops_min']:.0f} to "
-        f"{speed['gflops_max']:.0f} GFLOP/s over the run's {speed['probes']} probes "
-        f"(max/min {speed['max_over_min']:.2f})"
+        f"{speed['gflops_max']:.0f} GFLOP/s in the {speed['probes']} probes that count "
+        f"(max/min {speed['max_over_min']:.2f}"
+        + (f"; {again} rounds timed again after a slow probe)" if again else ")")
     )
     if speed["steady"]:
         return line + ": steady."
