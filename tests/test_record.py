@@ -55,12 +55,14 @@ def _fake_part(monkeypatch, others, probes=None):
     monkeypatch.setattr(record, "measure_load", measure)
 
 
-def test_a_part_recorded_under_load_is_refused_and_nothing_is_written(monkeypatch, tmp_path):
+def test_a_part_recorded_under_load_is_refused_and_kept_aside(monkeypatch, tmp_path):
     _fake_part(monkeypatch, others=0.4)
     lines = []
     assert record.record(tmp_path, ("part3",), say=lines.append) == 3
-    assert list(tmp_path.iterdir()) == []
-    assert "NOT written" in lines[-1] and "40%" in lines[-1]
+    assert list(tmp_path.iterdir()) == [tmp_path / "part3-cpu.json.refused"]  # kept aside
+    refused = record.load_recording(tmp_path / "part3-cpu.json.refused")
+    assert refused["recording"]["quiet"] is False and refused["x"] == 1
+    assert "NOT written" in lines[-1] and "40%" in lines[-1] and ".refused" in lines[-1]
 
 
 def test_allow_load_writes_it_marked_and_the_note_says_so(monkeypatch, tmp_path):
@@ -83,13 +85,16 @@ def test_a_quiet_part_is_written_with_its_commit(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "allreduce-cpu.json"]  # no temporary left
 
 
-def test_a_part_whose_host_changed_speed_is_refused_and_nothing_is_written(monkeypatch, tmp_path):
+def test_a_part_whose_host_changed_speed_is_refused_and_kept_aside(monkeypatch, tmp_path):
     """Quiet inside the machine, but the probes fell by a third for a while: a host's slow
     spell, which the load cannot see."""
     _fake_part(monkeypatch, others=0.0, probes=[205.0, 150.0, 204.0])
     lines = []
     assert record.record(tmp_path, ("part3",), say=lines.append) == 3
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "part3-cpu.json.refused"]
+    assert (
+        record.load_recording(tmp_path / "part3-cpu.json.refused")["recording"]["steady"] is False
+    )
     assert "NOT written" in lines[-1] and "150 to 205 GFLOP/s" in lines[-1]
 
 

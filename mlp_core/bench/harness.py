@@ -72,7 +72,7 @@ def run_bench(
     warm_below: float = 1.0,
     round_seconds: float = 0.2,
     gpu_warmup_s: float = 0.2,
-    spell_wait: float = 2.0,
+    spell_wait: float = 60.0,
     progress=None,
 ) -> dict:
     """Time every contender on every size and dtype; returns ``{"meta", "records",
@@ -96,9 +96,9 @@ def run_bench(
     then as many calls back to back as fill ``round_seconds`` (at least one; the record's
     ``epochs_per_round``), and the round's time their mean. ``gpu_warmup_s``: seconds of
     GPU work just before each GPU timing (the clocks drop while CPU contenders run).
-    ``spell_wait``: seconds to wait before timing again a round that a slow probe of the
-    host's speed flagged (:class:`HostWatch`). ``progress``: a callable taking one line,
-    or None.
+    ``spell_wait``: at most this many seconds to wait for the host's speed to come back
+    before timing again a round that a slow probe of it flagged (:class:`HostWatch`).
+    ``progress``: a callable taking one line, or None.
 
     Each round is bracketed by probes of the host's speed (:class:`HostWatch`), and timed
     again when one of them was slow; ``host_speed`` says what the kept rounds' probes
@@ -253,17 +253,21 @@ def _time_round(r: Runner, timed: bool, last, warm_below, round_seconds, gpu_war
     return clock_mean(r.run, r.sync, calls), first, calls
 
 
+POLL_S = 2.0  # while the host is slow, its speed is probed this often
+
+
 class HostWatch:
     """The host's speed through a run (:func:`timing.host_gflops`): a probe before the
     first round of each size and dtype and after every contender's round, each after a
     ``pause`` (so that no pool of the contender before still spins). A round with a probe
     on either side slower than the fastest probe so far by more than
     :data:`timing.STEADY_RATIO` may have run in one of the host's slow spells: it is timed
-    again, after ``wait`` seconds and a fresh probe, at most ``retries`` times, and at
-    most ``budget`` times in a run. :meth:`summary` judges the probes around the rounds
+    again once the host is back to speed (probed every :data:`POLL_S` s, for at most
+    ``wait`` s) and a fresh probe has been taken, at most ``retries`` times, and at most
+    ``budget`` times in a run. :meth:`summary` judges the probes around the rounds
     that were kept."""
 
-    def __init__(self, pause: float, retries: int = 2, budget: int = 30, wait: float = 2.0):
+    def __init__(self, pause: float, retries: int = 2, budget: int = 30, wait: float = 60.0):
         self.pause, self.retries, self.budget, self.wait = pause, retries, budget, wait
         self.best, self.redone = 0.0, 0
         self.probes, self.kept = [], set()  # every probe; those around kept rounds
@@ -284,10 +288,19 @@ class HostWatch:
         if slowest * STEADY_RATIO < self.best and attempt < self.retries:
             if self.redone < self.budget:
                 self.redone += 1
-                time.sleep(self.wait)
+                self._wait_for_speed()
                 return True
         self.kept |= {before, after}
         return False
+
+    def _wait_for_speed(self) -> None:
+        """Wait until a probe is back within the ratio of the fastest, probing every
+        :data:`POLL_S` s, or until ``wait`` s have passed (these probes are not kept)."""
+        deadline = time.monotonic() + self.wait
+        while time.monotonic() < deadline:
+            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+            if host_gflops() * STEADY_RATIO >= self.best:
+                return
 
     def summary(self) -> dict | None:
         """:func:`timing.steadiness` of the kept rounds' probes against the fastest probe

@@ -25,8 +25,9 @@ tree had uncommitted changes), the command, and the machine's load: the load ave
 before and after, and the share of the machine's CPU time that *other* processes used
 in a two-second window before the part and during it (from ``/proc/stat``, less this
 process's and its children's own time). A part during which others used more than
-:data:`QUIET_SHARE` is not written (exit status 3) unless ``--allow-load``, which writes it
-with ``quiet: false``; the chapters print :func:`recording_note`, which then says so.
+:data:`QUIET_SHARE` is not written (exit status 3; the run is kept beside it as
+``<file>.refused``, which git ignores) unless ``--allow-load``, which writes it with
+``quiet: false``; the chapters print :func:`recording_note`, which then says so.
 The bench and part3 parts also probe the host's speed as they go
 (:func:`timing.host_gflops`): a part whose probes differ by more than
 :data:`timing.STEADY_RATIO` ran through one of a shared host's slow spells, which no load
@@ -163,6 +164,21 @@ def recording_block(load: dict, command: str, speed: dict | None = None) -> dict
         steady=speed["steady"] if speed else None,
         host_speed_max_over_min=speed["max_over_min"] if speed else None,
     )
+
+
+def refusal(load: dict, speed: dict | None) -> str | None:
+    """Why a part measured under ``load`` (:func:`measure_load`) with the host-speed
+    probes ``speed`` (its ``host_speed``, or None) may not become a recording; None if
+    it may."""
+    if not load["quiet"]:
+        others = max(load["others_share_before"], load["others_share_during"])
+        return (
+            f"other programs used {100 * others:.0f}% of the CPU time (at most "
+            f"{100 * QUIET_SHARE:.0f}% for a recording)."
+        )
+    if speed and not speed["steady"]:
+        return host_speed_note(speed)
+    return None
 
 
 def recording_note(result: dict) -> str:
@@ -395,29 +411,24 @@ def record(out_dir, parts=PARTS, quick=False, allow_load=False, say=print) -> in
             continue
         result = load_recording(tmp)
         tmp.unlink()
-        others = max(load["others_share_before"], load["others_share_during"])
-        if not load["quiet"] and not allow_load:
-            say(
-                f"record: {part} NOT written: other programs used {100 * others:.0f}% of the "
-                f"CPU time (at most {100 * QUIET_SHARE:.0f}% for a recording). Record on a "
-                "quiet machine, or pass --allow-load to write it marked as such."
-            )
-            status = 3
-            continue
         speed = result.get("host_speed")
-        if speed and not speed["steady"] and not allow_load:
-            say(
-                f"record: {part} NOT written: {host_speed_note(speed)} Record again when the "
-                "host is steady, or pass --allow-load to write it marked as such."
-            )
-            status = 3
-            continue
         meta = result.get("meta") or result["machine"]
         if part == "bench":  # the benchmark's own command, with the file it became
             meta["command"] = meta["command"].replace(str(tmp), _shown(final))
         else:
             meta["command"] = command
         result["recording"] = recording_block(load, command, speed)
+        why = refusal(load, speed)
+        if why and not allow_load:
+            kept = final.with_name(final.name + ".refused")
+            _write_json(kept, result)
+            say(
+                f"record: {part} NOT written: {why} Record again on a quiet machine and a "
+                "steady host, or pass --allow-load to write it marked as such (this run is "
+                f"kept in {_shown(kept)} for a look; git ignores it)."
+            )
+            status = 3
+            continue
         _write_json(final, result)
         if part == "bench":
             from .experiments import recorded_table
